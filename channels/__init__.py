@@ -1,0 +1,1 @@
+"""Paygate channels: the bank simulator, channel clients and routing."""

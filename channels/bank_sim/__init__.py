@@ -1,0 +1,1 @@
+"""The bank simulator: its own aiohttp app and process (SPEC 9)."""

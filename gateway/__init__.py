@@ -1,0 +1,1 @@
+"""Paygate gateway: HTTP API, auth, orchestration, ledger, workers and CLI."""

@@ -1,0 +1,1 @@
+"""The gateway's HTTP API (aiohttp): app, middleware, auth, routes."""

@@ -1,0 +1,45 @@
+"""The gateway aiohttp application: middleware chain, routes and the services lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from gateway.api import routes_admin, routes_merchant, routes_service
+from gateway.api.auth import authenticate_merchant, check_admin
+from gateway.api.middleware import Handler, make_error_middleware
+from gateway.api.services import SERVICES, open_services
+from gateway.settings import Settings
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Merchant routes are signed; operator routes carry the admin token."""
+    services = request.app[SERVICES]
+    path = request.path
+    if path.startswith("/v1/"):
+        await authenticate_merchant(
+            request, services.merchants, services.nonces, services.settings.signature_window_s
+        )
+    elif path.startswith("/admin/"):
+        check_admin(request, services.settings.admin_token)
+    return await handler(request)
+
+
+def build_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[make_error_middleware(settings.max_body_bytes), auth_middleware],
+    )
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        async with open_services(settings) as services:
+            app[SERVICES] = services
+            yield
+
+    app.cleanup_ctx.append(lifecycle)
+    app.add_routes(routes_service.routes)
+    app.add_routes(routes_admin.routes)
+    app.add_routes(routes_merchant.routes)
+    return app

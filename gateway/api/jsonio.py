@@ -1,0 +1,72 @@
+"""JSON in (msgspec, strict: unknown fields refused) and out (orjson)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import msgspec
+import orjson
+from aiohttp import web
+
+from gateway.errors import InvalidRequest, UnsupportedMediaType
+
+T = TypeVar("T")
+
+_AT_RE = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_FIELD_RE = re.compile(r"(?:unknown|required) field `(?P<name>[^`]+)`")
+RAW_BODY_KEY = web.RequestKey("raw_body", bytes)
+
+
+def _field_from_message(message: str) -> str | None:
+    path = ""
+    at = _AT_RE.search(message)
+    if at:
+        path = at.group("path").lstrip(".")
+        message = message[: at.start()]
+    named = _FIELD_RE.search(message)
+    if named:
+        path = f"{path}.{named.group('name')}" if path else named.group("name")
+    return path or None
+
+
+def decode(body: bytes, type_: type[T]) -> T:
+    """Decode and validate; every failure is a 400 naming the field when there is one."""
+    if not body.strip():
+        raise InvalidRequest("request body must be a JSON object")
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        raise InvalidRequest(message, field=_field_from_message(message)) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"malformed JSON: {exc}") from None
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw body, read once (the signature check and the handler share it)."""
+    cached = request.get(RAW_BODY_KEY)
+    if cached is None:
+        cached = await request.read()
+        request[RAW_BODY_KEY] = cached
+    return bytes(cached)
+
+
+async def read_json(request: web.Request, type_: type[T]) -> T:
+    body = await read_body(request)
+    ctype = request.content_type
+    if body and ctype not in ("application/json", "application/octet-stream", ""):
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    return decode(body, type_)
+
+
+def dumps(data: Any) -> bytes:
+    return orjson.dumps(data)
+
+
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data), status=status, headers=headers, content_type="application/json"
+    )

@@ -1,0 +1,78 @@
+"""Request ids, the one error renderer (SPEC 11 error body) and the body-size cap."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway.api.jsonio import json_response
+from gateway.errors import ApiError, PayloadTooLarge
+from gateway.ids import new_id
+
+log = logging.getLogger("paygate.api")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
+# Extra headers a handler or the auth layer wants on every response (rate-limit headers).
+EXTRA_HEADERS_KEY = web.RequestKey("extra_headers", dict[str, str])
+
+_HTTP_CODES = {
+    400: "invalid_request",
+    401: "invalid_signature",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_body(
+    code: str, message: str, request_id: str, field: str | None = None
+) -> dict[str, dict[str, str | None]]:
+    return {"error": {"code": code, "message": message, "field": field, "request_id": request_id}}
+
+
+def make_error_middleware(max_body_bytes: int) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        given = request.headers.get("X-Request-Id", "")
+        request_id = given if _REQUEST_ID_RE.match(given) else new_id("req")
+        request[REQUEST_ID_KEY] = request_id
+        try:
+            if (request.content_length or 0) > max_body_bytes:
+                raise PayloadTooLarge(f"body over {max_body_bytes} bytes")
+            response = await handler(request)
+        except ApiError as exc:
+            headers = {**request.get(EXTRA_HEADERS_KEY, {}), **exc.headers()}
+            response = json_response(
+                error_body(exc.code, exc.message, request_id, exc.field), exc.status, headers
+            )
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = _HTTP_CODES.get(exc.status, "invalid_request" if exc.status < 500 else "error")
+            headers = {}
+            if exc.status == 405 and "Allow" in exc.headers:
+                headers["Allow"] = exc.headers["Allow"]
+            response = json_response(
+                error_body(code, exc.reason or code, request_id), exc.status, headers
+            )
+        except Exception:
+            log.exception(
+                "unhandled error",
+                extra={"request_id": request_id, "path": request.path, "method": request.method},
+            )
+            response = json_response(
+                error_body("internal_error", "internal error", request_id), 500
+            )
+        else:
+            response.headers.update(request.get(EXTRA_HEADERS_KEY, {}))
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+    return errors

@@ -1,0 +1,154 @@
+"""Operator endpoints (`Authorization: Bearer <admin token>`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from gateway.api.jsonio import json_response, read_json
+from gateway.api.schemas import CreditRequest, MerchantCreate, MerchantPatch
+from gateway.api.services import SERVICES
+from gateway.errors import BusinessRefusal, InvalidRequest, NotFound
+from gateway.ids import new_id, new_secret
+from gateway.ledger.check import run_checks
+from gateway.ledger.credits import apply_credit
+from gateway.merchants import model
+from gateway.merchants import repo as merchants_repo
+
+routes = web.RouteTableDef()
+MAX_PAGE = 200
+
+
+def page_limit(request: web.Request, default: int = 50) -> int:
+    raw = request.query.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be 1..{MAX_PAGE}", field="limit")
+    return int(raw)
+
+
+@routes.post("/admin/merchants")
+async def create_merchant(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = await read_json(request, MerchantCreate)
+    if body.currency != "CNY":
+        raise InvalidRequest("only CNY is enabled", field="currency")
+    rate = body.rate_limit
+    merchant = model.Merchant(
+        id=new_id("m"),
+        name=body.name,
+        secret=new_secret(),
+        status=body.status,
+        funding_mode=body.funding_mode,
+        currency=body.currency,
+        advance_limit_fen=body.advance_limit,
+        fee_fixed_fen=body.fee_fixed,
+        fee_bps=body.fee_bps,
+        max_amount_fen=body.max_amount or model.DEFAULT_MAX_AMOUNT_FEN,
+        daily_amount_fen=body.daily_amount or model.DEFAULT_DAILY_AMOUNT_FEN,
+        daily_count=body.daily_count or model.DEFAULT_DAILY_COUNT,
+        rate_limit_rps=rate.rps if rate else model.DEFAULT_RATE_LIMIT_RPS,
+        rate_limit_burst=rate.burst if rate else model.DEFAULT_RATE_LIMIT_BURST,
+        review_threshold_fen=body.review_threshold,
+        notify_url=body.notify_url,
+    )
+    async with services.pool.acquire() as conn:
+        created = await merchants_repo.insert(conn, merchant)
+    return json_response(created.public(with_secret=True), 201)
+
+
+@routes.get("/admin/merchants")
+async def list_merchants(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    limit = page_limit(request)
+    items = await merchants_repo.list_page(services.pool, request.query.get("cursor"), limit + 1)
+    more = len(items) > limit
+    items = items[:limit]
+    return json_response(
+        {
+            "data": [m.public() for m in items],
+            "next_cursor": items[-1].id if more and items else None,
+        }
+    )
+
+
+@routes.get("/admin/merchants/{merchant_id}")
+async def get_merchant(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    merchant = await merchants_repo.get(services.pool, request.match_info["merchant_id"])
+    if merchant is None:
+        raise NotFound("no such merchant")
+    return json_response(merchant.public())
+
+
+_PATCH_COLUMNS = {
+    "name": "name",
+    "status": "status",
+    "funding_mode": "funding_mode",
+    "advance_limit": "advance_limit_fen",
+    "fee_fixed": "fee_fixed_fen",
+    "fee_bps": "fee_bps",
+    "max_amount": "max_amount_fen",
+    "daily_amount": "daily_amount_fen",
+    "daily_count": "daily_count",
+    "review_threshold": "review_threshold_fen",
+    "notify_url": "notify_url",
+}
+
+
+@routes.patch("/admin/merchants/{merchant_id}")
+async def patch_merchant(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    merchant_id = request.match_info["merchant_id"]
+    body = await read_json(request, MerchantPatch)
+    changes: dict[str, Any] = {}
+    for field, column in _PATCH_COLUMNS.items():
+        value = getattr(body, field)
+        if value is not msgspec.UNSET:
+            changes[column] = value
+    if body.rate_limit is not msgspec.UNSET:
+        changes["rate_limit_rps"] = body.rate_limit.rps
+        changes["rate_limit_burst"] = body.rate_limit.burst
+    async with services.pool.acquire() as conn, conn.transaction():
+        # Lock the balance row so a concurrent accept cannot slip past a lowered credit line.
+        used = await conn.fetchval(
+            "SELECT advance_used_fen FROM merchant_balances WHERE merchant_id = $1 FOR UPDATE",
+            merchant_id,
+        )
+        if used is None:
+            raise NotFound("no such merchant")
+        if "advance_limit_fen" in changes and changes["advance_limit_fen"] < used:
+            raise BusinessRefusal(
+                f"advance_limit below the advance in use ({used})",
+                field="advance_limit",
+                code="advance_limit_below_used",
+            )
+        merchant = await merchants_repo.update(conn, merchant_id, changes)
+    assert merchant is not None
+    services.merchants.forget(merchant_id)
+    return json_response(merchant.public())
+
+
+@routes.post("/admin/merchants/{merchant_id}/credits")
+async def credit_merchant(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = await read_json(request, CreditRequest)
+    async with services.pool.acquire() as conn:
+        credit, created = await apply_credit(
+            conn, request.match_info["merchant_id"], body.amount, body.currency, body.reference
+        )
+    return json_response(credit, 201 if created else 200)
+
+
+@routes.get("/admin/ledger/check")
+async def ledger_check(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    async with services.pool.acquire() as conn:
+        results = await run_checks(conn)
+    return json_response(
+        {
+            "ok": all(r.ok for r in results),
+            "checks": [{"name": r.name, "ok": r.ok, "violations": r.violations} for r in results],
+        }
+    )

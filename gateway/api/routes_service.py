@@ -1,0 +1,37 @@
+"""Service endpoints: health, readiness, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from gateway.api.jsonio import json_response
+from gateway.api.services import SERVICES
+
+routes = web.RouteTableDef()
+READY_TIMEOUT_S = 2.0
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    checks: dict[str, str] = {}
+    try:
+        await asyncio.wait_for(services.pool.fetchval("SELECT 1"), READY_TIMEOUT_S)
+        checks["postgres"] = "ok"
+    except Exception as exc:  # readiness reports any failure; it never raises
+        checks["postgres"] = f"error: {type(exc).__name__}"
+    try:
+        await asyncio.wait_for(services.redis.ping(), READY_TIMEOUT_S)
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"error: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return json_response({"status": "ready" if ready else "not_ready", "checks": checks},
+                         200 if ready else 503)  # fmt: skip

@@ -1,0 +1,98 @@
+"""Request bodies as msgspec structs: types, ranges and unknown fields checked on decode."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+MAX_AMOUNT_FEN = 10**13
+
+AmountFen = Annotated[int, Meta(ge=1, le=MAX_AMOUNT_FEN)]
+NonNegFen = Annotated[int, Meta(ge=0, le=MAX_AMOUNT_FEN)]
+Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
+OrderId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"\S")]
+Url = Annotated[str, Meta(max_length=2000, pattern=r"^https?://\S+$")]
+Reference = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+BankId = Annotated[str, Meta(pattern=r"^[0-9]{3}$|^ibps$")]
+
+
+class RateLimit(Struct, forbid_unknown_fields=True):
+    rps: Annotated[int, Meta(ge=1, le=1_000_000)]
+    burst: Annotated[int, Meta(ge=1, le=1_000_000)]
+
+
+class MerchantCreate(Struct, forbid_unknown_fields=True):
+    name: Name
+    funding_mode: Literal["prefunded", "advance"] = "prefunded"
+    status: Literal["active", "suspended"] = "active"
+    currency: Currency = "CNY"
+    advance_limit: NonNegFen = 0
+    fee_fixed: NonNegFen = 0
+    fee_bps: Annotated[int, Meta(ge=0, le=10_000)] = 0
+    max_amount: AmountFen | None = None
+    daily_amount: AmountFen | None = None
+    daily_count: Annotated[int, Meta(ge=1, le=100_000_000)] | None = None
+    rate_limit: RateLimit | None = None
+    review_threshold: AmountFen | None = None
+    notify_url: Url | None = None
+
+
+class MerchantPatch(Struct, forbid_unknown_fields=True):
+    name: Name | UnsetType = UNSET
+    status: Literal["active", "suspended"] | UnsetType = UNSET
+    funding_mode: Literal["prefunded", "advance"] | UnsetType = UNSET
+    advance_limit: NonNegFen | UnsetType = UNSET
+    fee_fixed: NonNegFen | UnsetType = UNSET
+    fee_bps: Annotated[int, Meta(ge=0, le=10_000)] | UnsetType = UNSET
+    max_amount: AmountFen | UnsetType = UNSET
+    daily_amount: AmountFen | UnsetType = UNSET
+    daily_count: Annotated[int, Meta(ge=1, le=100_000_000)] | UnsetType = UNSET
+    rate_limit: RateLimit | UnsetType = UNSET
+    review_threshold: AmountFen | UnsetType | None = UNSET
+    notify_url: Url | UnsetType | None = UNSET
+
+
+class CreditRequest(Struct, forbid_unknown_fields=True):
+    amount: AmountFen
+    currency: Currency
+    reference: Reference
+
+
+class Payee(Struct, forbid_unknown_fields=True):
+    account_no: Annotated[str, Meta(pattern=r"^[0-9]{6,32}$")]
+    account_name: Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
+    bank_code: Annotated[str, Meta(pattern=r"^[0-9]{12}$")]
+    account_type: Literal["personal", "corporate"]
+
+
+MetaKey = Annotated[str, Meta(min_length=1, max_length=40)]
+MetaValue = Annotated[str, Meta(max_length=500)]
+
+
+class PayoutRequest(Struct, forbid_unknown_fields=True):
+    merchant_order_id: OrderId
+    amount: AmountFen
+    currency: Currency
+    payee: Payee
+    purpose: Annotated[str, Meta(max_length=140)] | None = None
+    metadata: Annotated[dict[MetaKey, MetaValue], Meta(max_length=20)] | None = None
+
+
+class PayoutBatchRequest(Struct, forbid_unknown_fields=True):
+    # Items are validated one by one (each refused on its own), so they stay raw here.
+    items: Annotated[list[msgspec.Raw], Meta(min_length=1, max_length=1000)]
+
+
+class ReviewDecision(Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, Meta(max_length=500)] | None = None
+
+
+class B2BRequest(Struct, forbid_unknown_fields=True):
+    merchant_order_id: OrderId
+    amount: AmountFen
+    currency: Currency
+    payer_bank: BankId
+    payer_account_name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None

@@ -1,0 +1,49 @@
+"""Everything a request handler may use, created and closed in one place (the app lifecycle)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from gateway.api.auth import NonceStore
+from gateway.clock import SimClock
+from gateway.merchants.repo import MerchantCache
+from gateway.settings import Settings
+from gateway.storage.pools import create_pg_pool, create_redis, load_clock
+
+
+@dataclass
+class Services:
+    settings: Settings
+    pool: asyncpg.Pool
+    redis: aioredis.Redis
+    clock: SimClock
+    merchants: MerchantCache
+    nonces: NonceStore
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    pool = await create_pg_pool(settings)
+    redis = create_redis(settings)
+    try:
+        clock = await load_clock(pool, settings.time_scale)
+        yield Services(
+            settings=settings,
+            pool=pool,
+            redis=redis,
+            clock=clock,
+            merchants=MerchantCache(pool, settings.merchant_cache_ttl_s),
+            nonces=NonceStore(redis, settings.signature_window_s, settings.rate_limit_fail_open),
+        )
+    finally:
+        await redis.aclose()
+        await pool.close()

@@ -1,0 +1,298 @@
+"""The `paygate` command: up, serve, worker, bank-sim, migrate (SPEC 3)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from gateway import logs
+from gateway.settings import Settings
+
+log = logging.getLogger("paygate.cli")
+
+UP_READY_TIMEOUT_S = 30.0
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log-format", choices=("json", "text"), default=None)
+    p.add_argument("--log-level", default=None)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="paygate", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="storage, migrations, gateway, bank simulator, workers")
+    up.add_argument("--port", type=int, default=None, help="gateway port (default 8080)")
+    up.add_argument("--bank-port", type=int, default=None, help="bank simulator port (8090)")
+    up.add_argument("--seed", type=int, default=None, help="bank simulator random seed")
+    up.add_argument("--time-scale", type=float, default=None, help="simulated seconds per second")
+    up.add_argument("--workers", type=int, default=None, help="gateway processes on one port")
+    _add_common(up)
+
+    serve = sub.add_parser("serve", help="the gateway HTTP API only")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--workers", type=int, default=None, help="processes on one port")
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    _add_common(serve)
+
+    worker = sub.add_parser("worker", help="background workers only")
+    _add_common(worker)
+
+    bank = sub.add_parser("bank-sim", help="the bank simulator only")
+    bank.add_argument("--host", default=None)
+    bank.add_argument("--port", type=int, default=None, help="(default 8090)")
+    bank.add_argument("--seed", type=int, default=None)
+    _add_common(bank)
+
+    migrate = sub.add_parser("migrate", help="apply schema migrations")
+    _add_common(migrate)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    port = getattr(args, "port", None)
+    if args.command == "bank-sim":
+        # The simulator's own --port is the bank port.
+        return Settings.from_env(
+            host=args.host, bank_port=port, seed=args.seed,
+            log_format=args.log_format, log_level=args.log_level,
+        )  # fmt: skip
+    return Settings.from_env(
+        port=port,
+        host=getattr(args, "host", None),
+        bank_port=getattr(args, "bank_port", None),
+        seed=getattr(args, "seed", None),
+        time_scale=getattr(args, "time_scale", None),
+        workers=getattr(args, "workers", None),
+        log_format=args.log_format,
+        log_level=args.log_level,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    settings = _settings(args)
+    logs.configure(settings.log_format, settings.log_level)
+    command = args.command
+    if command == "up":
+        sys.exit(cmd_up(settings))
+    if command == "serve":
+        sys.exit(cmd_serve(settings, reuse_port=args.reuse_port))
+    if command == "worker":
+        sys.exit(cmd_worker(settings))
+    if command == "bank-sim":
+        sys.exit(cmd_bank_sim(settings))
+    if command == "migrate":
+        sys.exit(cmd_migrate(settings))
+    raise AssertionError(command)
+
+
+def _require_storage(settings: Settings) -> None:
+    if not settings.database_url or not settings.redis_url:
+        log.error("PAYGATE_DATABASE_URL and PAYGATE_REDIS_URL must be set (or use `paygate up`)")
+        sys.exit(2)
+
+
+def cmd_migrate(settings: Settings) -> int:
+    from gateway.storage.embedded import EmbeddedStorage
+    from gateway.storage.migrate import migrate_url
+
+    with EmbeddedStorage(settings.state_dir, settings.database_url, "unused") as storage:
+        applied = asyncio.run(migrate_url(storage.database_url))
+    print(f"migrations applied: {len(applied)} {applied}")
+    return 0
+
+
+def cmd_serve(settings: Settings, *, reuse_port: bool = False) -> int:
+    _require_storage(settings)
+    if settings.workers > 1:
+        return _serve_many(settings)
+    from gateway.api.app import build_app
+    from gateway.server import run, serve_until_stopped
+
+    app = build_app(settings)
+    run(serve_until_stopped(app, settings.host, settings.port, name="gateway",
+                            reuse_port=reuse_port))  # fmt: skip
+    return 0
+
+
+def _serve_many(settings: Settings) -> int:
+    """N gateway processes on one port (SO_REUSEPORT), supervised until SIGINT/SIGTERM."""
+    from gateway.supervisor import ProcessGroup
+
+    _terminate_as_interrupt()
+    group = ProcessGroup({"PAYGATE_WORKERS": "1"})
+    for i in range(settings.workers):
+        group.spawn_paygate(f"gateway-{i}", ["serve", "--port", str(settings.port), "--reuse-port"])
+    return _supervise(group)
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM unwinds like Ctrl-C, so every `with`/`finally` stops what it started."""
+
+    def raise_interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, raise_interrupt)
+
+
+def _supervise(group: Any) -> int:
+    code = 0
+    try:
+        while True:
+            dead = group.first_exited()
+            if dead:
+                log.error("child process exited, stopping everything", extra={"proc": dead})
+                code = 1
+                break
+            time.sleep(0.2)  # supervisor poll interval, not synchronisation
+    except KeyboardInterrupt:
+        log.info("stopping on signal")
+    finally:
+        group.stop_all()
+    return code
+
+
+def cmd_worker(settings: Settings) -> int:
+    _require_storage(settings)
+    from gateway.server import run, stop_event
+
+    async def main() -> None:
+        stop = stop_event()
+        log.info("worker started (no jobs yet: dispatch arrives with issue 4)")
+        await stop.wait()
+        log.info("worker stopped")
+
+    run(main())
+    return 0
+
+
+def cmd_bank_sim(settings: Settings) -> int:
+    from channels.bank_sim.app import build_bank_sim_app
+    from gateway.server import run, serve_until_stopped
+
+    app = build_bank_sim_app(seed=settings.seed)
+    run(serve_until_stopped(app, settings.host, settings.bank_port, name="bank-sim"))
+    return 0
+
+
+def _wait_healthy(url: str, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)  # polling a child's health with a deadline
+    return False
+
+
+async def _prepare(settings: Settings, database_url: str, sink_url: str | None) -> list[Any]:
+    import asyncpg
+
+    from gateway.demo_merchants import ensure_demo_merchants
+    from gateway.storage.migrate import migrate
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await migrate(conn)
+        now = time.time()
+        # (Re)anchor the simulated clock at "now" with this run's scale.
+        await conn.execute(
+            """INSERT INTO sim_clock (id, wall_s, sim_s, scale) VALUES (1, $1, $1, $2)
+               ON CONFLICT (id) DO UPDATE SET wall_s = $1, sim_s = $1, scale = $2""",
+            now,
+            settings.time_scale,
+        )
+        await conn.execute(
+            "UPDATE advance_pool SET cap_fen = GREATEST($1, used_fen) WHERE id = 1",
+            settings.advance_pool_cap_fen,
+        )
+        return await ensure_demo_merchants(conn, sink_url)
+    finally:
+        await conn.close()
+
+
+def cmd_up(settings: Settings) -> int:
+    from gateway.storage.embedded import EmbeddedStorage
+    from gateway.supervisor import ProcessGroup
+
+    _terminate_as_interrupt()
+    started = time.monotonic()
+    state_dir = settings.state_dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    run_file = state_dir / "run.json"
+    run_file.unlink(missing_ok=True)
+    admin_token = settings.admin_token or secrets.token_urlsafe(24)
+    print("paygate up: starting storage ...", flush=True)
+    with EmbeddedStorage(state_dir, settings.database_url, settings.redis_url) as storage:
+        print("paygate up: migrating and seeding demo merchants ...", flush=True)
+        merchants = asyncio.run(_prepare(settings, storage.database_url, None))
+        env = {
+            "PAYGATE_DATABASE_URL": storage.database_url,
+            "PAYGATE_REDIS_URL": storage.redis_url,
+            "PAYGATE_ADMIN_TOKEN": admin_token,
+            "PAYGATE_TIME_SCALE": str(settings.time_scale),
+            "PAYGATE_LOG_FORMAT": settings.log_format,
+        }
+        group = ProcessGroup(env)
+        gateway_url = f"http://{settings.host}:{settings.port}"
+        bank_url = f"http://{settings.host}:{settings.bank_port}"
+        try:
+            print("paygate up: starting gateway, bank simulator, workers ...", flush=True)
+            group.spawn_paygate("gateway", ["serve", "--port", str(settings.port),
+                                            "--workers", str(settings.workers)])  # fmt: skip
+            bank_args = ["bank-sim", "--port", str(settings.bank_port)]
+            if settings.seed is not None:
+                bank_args += ["--seed", str(settings.seed)]
+            group.spawn_paygate("bank-sim", bank_args)
+            group.spawn_paygate("worker", ["worker"])
+            deadline = time.monotonic() + UP_READY_TIMEOUT_S
+            for url in (f"{gateway_url}/readyz", f"{bank_url}/healthz"):
+                if not _wait_healthy(url, deadline):
+                    log.error("did not become healthy in time", extra={"url": url})
+                    return 1
+            info = {
+                "gateway_url": gateway_url,
+                "bank_sim_url": bank_url,
+                "admin_token": admin_token,
+                "database_url": storage.database_url,
+                "redis_url": storage.redis_url,
+                "time_scale": settings.time_scale,
+                "merchants": merchants,
+                "pid": os.getpid(),
+            }
+            run_file.write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
+            took = time.monotonic() - started
+            print(
+                f"paygate up: ready in {took:.1f}s — gateway {gateway_url}, bank simulator "
+                f"{bank_url}; details in {run_file} (Ctrl-C stops everything)",
+                flush=True,
+            )
+            return _supervise(group)
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            group.stop_all()
+            run_file.unlink(missing_ok=True)
+            print("paygate up: stopped", flush=True)
+
+
+def read_run_file(state_dir: Path = Path(".paygate")) -> dict[str, Any]:
+    data: dict[str, Any] = orjson.loads((state_dir / "run.json").read_bytes())
+    return data

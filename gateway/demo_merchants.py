@@ -1,0 +1,79 @@
+"""The demo merchants `paygate up` creates (idempotently): prefunded, advance, with review."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from gateway.ids import new_secret
+from gateway.ledger.credits import apply_credit
+from gateway.merchants import model
+from gateway.merchants import repo as merchants_repo
+
+DEMO_MERCHANTS: tuple[dict[str, Any], ...] = (
+    {
+        "id": "m_demo_prefunded",
+        "name": "Demo Prefunded Co (提前充值)",
+        "funding_mode": "prefunded",
+        "advance_limit_fen": 0,
+        "review_threshold_fen": None,
+        "seed_credit_fen": 50_000_000_00,
+    },
+    {
+        "id": "m_demo_advance",
+        "name": "Demo Advance Co (垫资)",
+        "funding_mode": "advance",
+        "advance_limit_fen": 20_000_000_00,
+        "review_threshold_fen": None,
+        "seed_credit_fen": 1_000_000_00,
+    },
+    {
+        "id": "m_demo_review",
+        "name": "Demo Reviewed Co (财务审核)",
+        "funding_mode": "prefunded",
+        "advance_limit_fen": 0,
+        "review_threshold_fen": 5_000_000,
+        "seed_credit_fen": 10_000_000_00,
+    },
+)
+
+
+async def ensure_demo_merchants(
+    conn: asyncpg.Connection, notify_url: str | None, rate_rps: int = 5000
+) -> list[dict[str, Any]]:
+    out = []
+    for spec in DEMO_MERCHANTS:
+        merchant = await merchants_repo.get(conn, spec["id"])
+        if merchant is None:
+            merchant = await merchants_repo.insert(
+                conn,
+                model.Merchant(
+                    id=spec["id"],
+                    name=spec["name"],
+                    secret=new_secret(),
+                    status="active",
+                    funding_mode=spec["funding_mode"],
+                    currency="CNY",
+                    advance_limit_fen=spec["advance_limit_fen"],
+                    fee_fixed_fen=100,
+                    fee_bps=10,
+                    max_amount_fen=model.DEFAULT_MAX_AMOUNT_FEN,
+                    daily_amount_fen=model.DEFAULT_DAILY_AMOUNT_FEN,
+                    daily_count=model.DEFAULT_DAILY_COUNT,
+                    rate_limit_rps=rate_rps,
+                    rate_limit_burst=rate_rps * 2,
+                    review_threshold_fen=spec["review_threshold_fen"],
+                    notify_url=notify_url,
+                ),
+            )
+        await apply_credit(conn, merchant.id, spec["seed_credit_fen"], "CNY", "demo-seed")
+        out.append(
+            {
+                "id": merchant.id,
+                "name": merchant.name,
+                "secret": merchant.secret,
+                "funding_mode": merchant.funding_mode,
+            }
+        )
+    return out

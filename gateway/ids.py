@@ -1,0 +1,31 @@
+"""Time-ordered prefixed ids (`po_…`, `evt_…`): sortable, so keyset pages follow creation."""
+
+from __future__ import annotations
+
+import os
+import time
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lowercase
+
+
+def _b32(value: int, length: int) -> str:
+    out = []
+    for _ in range(length):
+        out.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(out))
+
+
+def new_id(prefix: str) -> str:
+    """`prefix_` + 10 chars of milliseconds + 16 chars of randomness (80 bits)."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    return f"{prefix}_{_b32(millis, 10)}{_b32(rand, 16)}"
+
+
+def new_secret() -> str:
+    return os.urandom(24).hex()
+
+
+def new_nonce() -> str:
+    return os.urandom(12).hex()

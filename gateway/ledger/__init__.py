@@ -1,0 +1,1 @@
+"""Double-entry ledger: pure moves, the journal writer, balances and the invariant check."""

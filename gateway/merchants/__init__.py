@@ -1,0 +1,1 @@
+"""Merchants: their settings (funding mode, fees, limits) and storage."""

@@ -1,0 +1,134 @@
+"""SQL for the merchants table and its ledger accounts, plus a short-lived read cache."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import asyncpg
+
+from gateway.ledger.moves import MERCHANT_ACCOUNT_KINDS, merchant_account
+from gateway.merchants.model import Merchant
+
+_COLUMNS = (
+    "id, name, secret, status, funding_mode, currency, advance_limit_fen, fee_fixed_fen,"
+    " fee_bps, max_amount_fen, daily_amount_fen, daily_count, rate_limit_rps,"
+    " rate_limit_burst, review_threshold_fen, notify_url, created_at, updated_at"
+)
+# Columns an operator may change with PATCH.
+MUTABLE = frozenset(
+    {
+        "name",
+        "status",
+        "funding_mode",
+        "advance_limit_fen",
+        "fee_fixed_fen",
+        "fee_bps",
+        "max_amount_fen",
+        "daily_amount_fen",
+        "daily_count",
+        "rate_limit_rps",
+        "rate_limit_burst",
+        "review_threshold_fen",
+        "notify_url",
+    }
+)
+
+
+def _from_row(row: asyncpg.Record) -> Merchant:
+    return Merchant(**dict(row))
+
+
+async def insert(conn: asyncpg.Connection, merchant: Merchant) -> Merchant:
+    """Create the merchant, its four ledger accounts and its balance row in one transaction."""
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            f"""INSERT INTO merchants ({_COLUMNS.replace(", created_at, updated_at", "")})
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                RETURNING {_COLUMNS}""",
+            merchant.id,
+            merchant.name,
+            merchant.secret,
+            merchant.status,
+            merchant.funding_mode,
+            merchant.currency,
+            merchant.advance_limit_fen,
+            merchant.fee_fixed_fen,
+            merchant.fee_bps,
+            merchant.max_amount_fen,
+            merchant.daily_amount_fen,
+            merchant.daily_count,
+            merchant.rate_limit_rps,
+            merchant.rate_limit_burst,
+            merchant.review_threshold_fen,
+            merchant.notify_url,
+        )
+        await conn.executemany(
+            "INSERT INTO accounts (code, merchant_id, kind, currency) VALUES ($1, $2, $3, $4)",
+            [
+                (merchant_account(merchant.id, kind), merchant.id, kind, merchant.currency)
+                for kind in MERCHANT_ACCOUNT_KINDS
+            ],
+        )
+        await conn.execute(
+            "INSERT INTO merchant_balances (merchant_id, currency) VALUES ($1, $2)",
+            merchant.id,
+            merchant.currency,
+        )
+    return _from_row(row)
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, merchant_id: str) -> Merchant | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM merchants WHERE id = $1", merchant_id)
+    return _from_row(row) if row else None
+
+
+async def list_page(
+    conn: asyncpg.Connection | asyncpg.Pool, after: str | None, limit: int
+) -> list[Merchant]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM merchants WHERE ($1::text IS NULL OR id > $1)"
+        " ORDER BY id LIMIT $2",
+        after,
+        limit,
+    )
+    return [_from_row(r) for r in rows]
+
+
+async def update(
+    conn: asyncpg.Connection, merchant_id: str, changes: dict[str, Any]
+) -> Merchant | None:
+    assert set(changes) <= MUTABLE, set(changes) - MUTABLE
+    if not changes:
+        return await get(conn, merchant_id)
+    names = sorted(changes)
+    sets = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
+    row = await conn.fetchrow(
+        f"UPDATE merchants SET {sets}, updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
+        merchant_id,
+        *[changes[n] for n in names],
+    )
+    return _from_row(row) if row else None
+
+
+class MerchantCache:
+    """Merchants by id for signature checks, kept `ttl_s`; money decisions re-read the row."""
+
+    def __init__(self, pool: asyncpg.Pool, ttl_s: float) -> None:
+        self._pool = pool
+        self._ttl_s = ttl_s
+        self._items: dict[str, tuple[float, Merchant | None]] = {}
+
+    async def get(self, merchant_id: str) -> Merchant | None:
+        now = time.monotonic()
+        hit = self._items.get(merchant_id)
+        if hit and hit[0] > now:
+            return hit[1]
+        merchant = await get(self._pool, merchant_id)
+        if len(self._items) > 100_000:
+            self._items.clear()
+        self._items[merchant_id] = (now + self._ttl_s, merchant)
+        return merchant
+
+    def forget(self, merchant_id: str) -> None:
+        self._items.pop(merchant_id, None)

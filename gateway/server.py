@@ -1,0 +1,80 @@
+"""Running an aiohttp app on a port until told to stop (shared by gateway and bank simulator)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+log = logging.getLogger("paygate.server")
+
+
+async def start_site(
+    app: web.Application, host: str, port: int, *, reuse_port: bool = False
+) -> tuple[web.AppRunner, int]:
+    """Start `app`; returns the runner (call `cleanup()` to stop) and the bound port."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=4096)
+    await site.start()
+    bound = port
+    sockets = getattr(site._server, "sockets", None)
+    if sockets:
+        bound = sockets[0].getsockname()[1]
+    return runner, bound
+
+
+PARENT_CHECK_INTERVAL_S = 1.0
+
+
+def stop_event() -> asyncio.Event:
+    """An event set on SIGINT/SIGTERM, or when the supervising parent process is gone."""
+    event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, event.set)
+    parent = os.environ.get("PAYGATE_PARENT_PID")
+    if parent and parent.isdigit():
+
+        def check_parent() -> None:
+            if os.getppid() != int(parent):
+                log.warning("parent process is gone, stopping")
+                event.set()
+            else:
+                loop.call_later(PARENT_CHECK_INTERVAL_S, check_parent)
+
+        loop.call_later(PARENT_CHECK_INTERVAL_S, check_parent)
+    return event
+
+
+async def serve_until_stopped(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    name: str,
+    reuse_port: bool = False,
+    on_started: Callable[[int], Awaitable[None]] | None = None,
+) -> None:
+    stop = stop_event()
+    runner, bound = await start_site(app, host, port, reuse_port=reuse_port)
+    log.info(f"{name} listening", extra={"url": f"http://{host}:{bound}"})
+    try:
+        if on_started is not None:
+            await on_started(bound)
+        await stop.wait()
+        log.info(f"{name} stopping")
+    finally:
+        await runner.cleanup()
+    log.info(f"{name} stopped")
+
+
+def run(main: Awaitable[None]) -> None:
+    """Run a coroutine on uvloop."""
+    import uvloop
+
+    uvloop.run(main)  # type: ignore[arg-type]

@@ -1,0 +1,100 @@
+"""One typed settings object, built at start-up (CLI flags > env > defaults), passed down."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "PAYGATE_"
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(ENV_PREFIX + name)
+    return int(raw) if raw else default
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(ENV_PREFIX + name)
+    return float(raw) if raw else default
+
+
+def _env_str(name: str, default: str) -> str:
+    return os.environ.get(ENV_PREFIX + name) or default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(ENV_PREFIX + name)
+    if not raw:
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # Storage: empty URL means "start the embedded server under state_dir".
+    database_url: str = ""
+    redis_url: str = ""
+    state_dir: Path = Path(".paygate")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    bank_port: int = 8090
+    workers: int = 1
+    admin_token: str = ""
+
+    # Simulated clock (SPEC 12): simulated time runs time_scale times faster than wall time.
+    time_scale: float = 1.0
+    seed: int | None = None
+
+    log_format: str = "json"
+    log_level: str = "INFO"
+
+    # Limits on everything (TigerBeetle style).
+    max_body_bytes: int = 1024 * 1024
+    signature_window_s: int = 300
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    db_command_timeout_s: float = 10.0
+    merchant_cache_ttl_s: float = 2.0
+
+    # Group commit of accepts (SPEC 13): gather up to N items or T ms into one transaction.
+    accept_batch_max: int = 64
+    accept_batch_wait_ms: float = 2.0
+
+    # Risk: fail closed when Redis is down unless told otherwise (SPEC 8).
+    rate_limit_fail_open: bool = False
+
+    # Platform-wide cap on what the platform fronts to advance (垫资) merchants, in fen.
+    advance_pool_cap_fen: int = 10_000_000_000_00
+
+    # Defaults for merchants created without these fields (documented in README).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Defaults, then PAYGATE_* environment, then explicit overrides (CLI flags)."""
+        base = cls(
+            database_url=_env_str("DATABASE_URL", ""),
+            redis_url=_env_str("REDIS_URL", ""),
+            state_dir=Path(_env_str("STATE_DIR", ".paygate")),
+            host=_env_str("HOST", "127.0.0.1"),
+            port=_env_int("PORT", 8080),
+            bank_port=_env_int("BANK_PORT", 8090),
+            workers=_env_int("WORKERS", 1),
+            admin_token=_env_str("ADMIN_TOKEN", ""),
+            time_scale=_env_float("TIME_SCALE", 1.0),
+            log_format=_env_str("LOG_FORMAT", "json"),
+            log_level=_env_str("LOG_LEVEL", "INFO"),
+            db_pool_max=_env_int("DB_POOL_MAX", 10),
+            accept_batch_max=_env_int("ACCEPT_BATCH_MAX", 64),
+            accept_batch_wait_ms=_env_float("ACCEPT_BATCH_WAIT_MS", 2.0),
+            rate_limit_fail_open=_env_bool("RATE_LIMIT_FAIL_OPEN", False),
+            advance_pool_cap_fen=_env_int("ADVANCE_POOL_CAP_FEN", 10_000_000_000_00),
+        )
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        return replace(base, **clean)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)

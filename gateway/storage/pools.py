@@ -1,0 +1,55 @@
+"""Creating the PostgreSQL pool and the Redis client from settings (closed by their owner)."""
+
+from __future__ import annotations
+
+import time
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from gateway.clock import ClockAnchor, SimClock
+from gateway.settings import Settings
+
+
+async def create_pg_pool(settings: Settings) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        settings.database_url,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        command_timeout=settings.db_command_timeout_s,
+        server_settings={"application_name": "paygate"},
+    )
+    assert pool is not None
+    return pool
+
+
+def create_redis(settings: Settings) -> aioredis.Redis:
+    return aioredis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=1.0,
+        socket_connect_timeout=1.0,
+        health_check_interval=5,
+        max_connections=256,
+    )
+
+
+async def load_clock(pool: asyncpg.Pool, default_scale: float) -> SimClock:
+    """The shared clock anchor; the first process to start writes it."""
+    now = time.time()
+    row = await pool.fetchrow(
+        """INSERT INTO sim_clock (id, wall_s, sim_s, scale) VALUES (1, $1, $1, $2)
+           ON CONFLICT (id) DO UPDATE SET id = 1 RETURNING wall_s, sim_s, scale""",
+        now,
+        default_scale,
+    )
+    return SimClock(ClockAnchor(wall_s=row["wall_s"], sim_s=row["sim_s"], scale=row["scale"]))
+
+
+async def save_clock(pool: asyncpg.Pool, clock: SimClock) -> None:
+    a = clock.anchor
+    await pool.execute(
+        "UPDATE sim_clock SET wall_s = $1, sim_s = $2, scale = $3 WHERE id = 1",
+        a.wall_s,
+        a.sim_s,
+        a.scale,
+    )

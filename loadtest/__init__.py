@@ -1,0 +1,1 @@
+"""Paygate load tools: open-loop generator, Locust files, reports."""

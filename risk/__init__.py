@@ -1,0 +1,1 @@
+"""Paygate risk: rate limits, funds and credit checks, rules."""

@@ -1,0 +1,83 @@
+"""`paygate up` as a real process: starts, writes run.json, serves signed calls, stops clean."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+
+from gateway.client import MerchantClient
+
+START_TIMEOUT_S = 15.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def check_signed_balance(info: dict[str, Any]) -> None:
+    m = info["merchants"][0]
+    async with MerchantClient(info["gateway_url"], m["id"], m["secret"]) as client:
+        assert (await client.get("/healthz")).status == 200
+        balance = await client.get("/v1/balance")
+        assert balance.status == 200, balance.body
+        assert balance.json()["available"] > 0
+
+
+def storage_processes(state_dir: Path) -> list[psutil.Process]:
+    """postgres/redis processes whose command line points into this state dir."""
+    found = []
+    for proc in psutil.process_iter(attrs=("name", "cmdline")):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if str(state_dir.resolve()) in cmd and ("postgres" in cmd or "redis" in cmd):
+            found.append(proc)
+    return found
+
+
+def test_up_serves_signed_requests_and_stops_cleanly(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    port, bank_port = free_port(), free_port()
+    env = {**os.environ, "PAYGATE_STATE_DIR": str(state_dir), "PAYGATE_LOG_LEVEL": "WARNING"}
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "up", "--port", str(port), "--bank-port",
+         str(bank_port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        run_file = state_dir / "run.json"
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not run_file.exists():
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else b""
+            assert time.monotonic() < deadline, "paygate up did not write run.json in 15 s"
+            time.sleep(0.05)  # polling for the file, with a deadline
+        info = orjson.loads(run_file.read_bytes())
+        assert time.monotonic() - started < START_TIMEOUT_S
+        assert info["gateway_url"] == f"http://127.0.0.1:{port}"
+        assert info["bank_sim_url"] == f"http://127.0.0.1:{bank_port}"
+        assert info["admin_token"]
+        kinds = {m["funding_mode"] for m in info["merchants"]}
+        assert kinds == {"prefunded", "advance"}
+        asyncio.run(check_signed_balance(info))
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    leftovers = storage_processes(state_dir)
+    assert leftovers == [], [p.info for p in leftovers]
+    assert not (state_dir / "run.json").exists()

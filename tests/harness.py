@@ -1,0 +1,111 @@
+"""Test harness: real storage (embedded or PAYGATE_* URLs), a database per test, a live gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from gateway.api.app import build_app
+from gateway.client import AdminClient, MerchantClient
+from gateway.server import start_site
+from gateway.settings import Settings
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+T = TypeVar("T")
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+async def create_database(admin_url: str, name: str, template: str | None = None) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        tpl = f" TEMPLATE {template} STRATEGY FILE_COPY" if template else ""
+        await conn.execute(f"CREATE DATABASE {name}{tpl}")
+    finally:
+        await conn.close()
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+
+
+async def wait_until(
+    probe: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
+    timeout_s: float = 10.0,
+    interval_s: float = 0.02,
+) -> T:
+    """Poll `probe` until `done(result)` or the deadline (then fail with the last result)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = await probe()
+        if done(result):
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s}s; last: {result!r}")
+        await asyncio.sleep(interval_s)
+
+
+@dataclass
+class LiveGateway:
+    url: str
+    settings: Settings
+    admin: AdminClient
+    clients: list[MerchantClient] = field(default_factory=list)
+
+    async def merchant(
+        self, credit_fen: int = 0, **fields: Any
+    ) -> tuple[dict[str, Any], MerchantClient]:
+        fields.setdefault("name", "Test Merchant")
+        fields.setdefault("rate_limit", {"rps": 10_000, "burst": 10_000})
+        m = await self.admin.create_merchant(**fields)
+        if credit_fen:
+            resp = await self.admin.credit(m["id"], credit_fen, f"seed-{m['id']}")
+            assert resp.status == 201, resp.body
+        client = MerchantClient(self.url, m["id"], m["secret"])
+        await client.__aenter__()
+        self.clients.append(client)
+        return m, client
+
+    async def ledger_ok(self) -> dict[str, Any]:
+        resp = await self.admin.get("/admin/ledger/check")
+        assert resp.status == 200, resp.body
+        data: dict[str, Any] = resp.json()
+        return data
+
+
+@asynccontextmanager
+async def live_gateway(settings: Settings) -> AsyncIterator[LiveGateway]:
+    app = build_app(settings)
+    runner, port = await start_site(app, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{port}"
+    admin = AdminClient(url, settings.admin_token)
+    await admin.__aenter__()
+    gw = LiveGateway(url=url, settings=settings, admin=admin)
+    try:
+        yield gw
+    finally:
+        for client in gw.clients:
+            await client.close()
+        await admin.close()
+        await runner.cleanup()

@@ -1,0 +1,120 @@
+"""Operator endpoints: token, merchants (secret shown once), journaled credits, ledger check."""
+
+import asyncpg
+
+from gateway.client import AdminClient
+from tests.harness import LiveGateway
+
+
+async def test_admin_routes_need_the_token(gateway: LiveGateway) -> None:
+    for token in ("", "wrong-token"):
+        async with AdminClient(gateway.url, token) as admin:
+            resp = await admin.get("/admin/merchants")
+        assert resp.status == 401
+        assert resp.error_code == "unauthorized"
+
+
+async def test_created_merchant_shows_secret_once_with_defaults(gateway: LiveGateway) -> None:
+    created = await gateway.admin.create_merchant(name="Acme")
+    assert len(created["secret"]) >= 32
+    assert created["funding_mode"] == "prefunded"
+    assert created["rate_limit"] == {"rps": 100, "burst": 200}
+    assert created["review_threshold"] is None
+    fetched = (await gateway.admin.get(f"/admin/merchants/{created['id']}")).json()
+    assert "secret" not in fetched
+    assert fetched["name"] == "Acme"
+    listed = (await gateway.admin.get("/admin/merchants")).json()
+    assert [m["id"] for m in listed["data"]] == [created["id"]]
+    assert all("secret" not in m for m in listed["data"])
+
+
+async def test_merchant_list_pages_with_a_cursor(gateway: LiveGateway) -> None:
+    ids = [(await gateway.admin.create_merchant(name=f"M{i}"))["id"] for i in range(5)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        path = "/admin/merchants?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = (await gateway.admin.get(path)).json()
+        seen += [m["id"] for m in page["data"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(ids)
+
+
+async def test_patch_changes_only_given_fields(gateway: LiveGateway) -> None:
+    m = await gateway.admin.create_merchant(name="Acme", fee_bps=5)
+    resp = await gateway.admin.patch(
+        f"/admin/merchants/{m['id']}", {"rate_limit": {"rps": 7, "burst": 9}}
+    )
+    assert resp.status == 200
+    assert resp.json()["rate_limit"] == {"rps": 7, "burst": 9}
+    assert resp.json()["fee_bps"] == 5
+    missing = await gateway.admin.patch("/admin/merchants/m_missing", {"name": "x"})
+    assert missing.status == 404
+
+
+async def test_credit_is_journaled_balanced_and_shows_in_balance(
+    gateway: LiveGateway, db: asyncpg.Connection
+) -> None:
+    m, client = await gateway.merchant()
+    resp = await gateway.admin.credit(m["id"], 123_45, "wire-1")
+    assert resp.status == 201
+    credit_id = resp.json()["id"]
+    postings = await db.fetch(
+        """SELECT p.account, p.amount_fen FROM postings p
+           JOIN journal_entries e ON e.id = p.entry_id WHERE e.ref_id = $1""",
+        credit_id,
+    )
+    assert sum(p["amount_fen"] for p in postings) == 0
+    assert {p["account"]: p["amount_fen"] for p in postings} == {
+        f"{m['id']}:available": 123_45,
+        "platform:deposits": -123_45,
+    }
+    balance = (await client.get("/v1/balance")).json()
+    assert balance["available"] == 123_45
+    assert balance["spendable"] == 123_45
+    assert (await gateway.ledger_ok())["ok"] is True
+
+
+async def test_credit_reference_is_idempotent(gateway: LiveGateway) -> None:
+    m, client = await gateway.merchant()
+    first = await gateway.admin.credit(m["id"], 500, "ref-1")
+    again = await gateway.admin.credit(m["id"], 500, "ref-1")
+    other = await gateway.admin.credit(m["id"], 501, "ref-1")
+    assert (first.status, again.status, other.status) == (201, 200, 409)
+    assert again.json()["id"] == first.json()["id"]
+    assert other.error_code == "idempotency_conflict"
+    assert (await client.get("/v1/balance")).json()["available"] == 500
+
+
+async def test_credit_to_unknown_merchant_is_404(gateway: LiveGateway) -> None:
+    resp = await gateway.admin.credit("m_missing", 500, "ref-1")
+    assert resp.status == 404
+
+
+async def test_ledger_check_lists_every_invariant(gateway: LiveGateway) -> None:
+    data = await gateway.ledger_ok()
+    names = {c["name"] for c in data["checks"]}
+    assert {
+        "entries_sum_to_zero",
+        "cached_balances_equal_postings",
+        "prefunded_available_not_negative",
+        "advance_used_within_limit",
+        "advance_pool_within_cap",
+        "payouts_have_one_ledger_outcome",
+    } <= names
+    assert data["ok"] is True
+
+
+async def test_ledger_check_detects_a_corrupted_cached_balance(
+    gateway: LiveGateway, db: asyncpg.Connection
+) -> None:
+    m, _ = await gateway.merchant(credit_fen=1000)
+    await db.execute(
+        "UPDATE merchant_balances SET available_fen = 999 WHERE merchant_id = $1", m["id"]
+    )
+    data = await gateway.ledger_ok()
+    assert data["ok"] is False
+    bad = {c["name"]: c["violations"] for c in data["checks"] if not c["ok"]}
+    assert bad == {"cached_balances_equal_postings": 1}
