@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import orjson
 from multidict import CIMultiDict
+from yarl import URL
 
 from gateway.signing import sign_request
 
@@ -87,8 +88,10 @@ class _BaseClient:
         all_headers = {"Content-Type": "application/json"} if raw else {}
         all_headers.update(self._auth_headers(method, path, raw))
         all_headers.update(headers or {})
+        # encoded=True: send the path exactly as signed, without re-quoting it.
+        url = URL(self.base_url + path, encoded=True)
         async with self._session.request(
-            method, self.base_url + path, data=raw or None, headers=all_headers
+            method, url, data=raw or None, headers=all_headers
         ) as resp:
             data = await resp.read()
             return ApiResponse(resp.status, CIMultiDict(resp.headers), data)

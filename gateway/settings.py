@@ -61,7 +61,8 @@ class Settings:
 
     # Group commit of accepts (SPEC 13): gather up to N items or T ms into one transaction.
     accept_batch_max: int = 64
-    accept_batch_wait_ms: float = 2.0
+    accept_batch_wait_ms: float = 0.0
+    accept_concurrency: int = 4
 
     # Risk: fail closed when Redis is down unless told otherwise (SPEC 8).
     rate_limit_fail_open: bool = False
@@ -89,7 +90,8 @@ class Settings:
             log_level=_env_str("LOG_LEVEL", "INFO"),
             db_pool_max=_env_int("DB_POOL_MAX", 10),
             accept_batch_max=_env_int("ACCEPT_BATCH_MAX", 64),
-            accept_batch_wait_ms=_env_float("ACCEPT_BATCH_WAIT_MS", 2.0),
+            accept_batch_wait_ms=_env_float("ACCEPT_BATCH_WAIT_MS", 0.0),
+            accept_concurrency=_env_int("ACCEPT_CONCURRENCY", 4),
             rate_limit_fail_open=_env_bool("RATE_LIMIT_FAIL_OPEN", False),
             advance_pool_cap_fen=_env_int("ADVANCE_POOL_CAP_FEN", 10_000_000_000_00),
         )

@@ -6,7 +6,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gateway.api import routes_admin, routes_merchant, routes_service
+from gateway.api import (
+    routes_admin,
+    routes_merchant,
+    routes_payouts,
+    routes_reviews,
+    routes_service,
+)
 from gateway.api.auth import authenticate_merchant, check_admin
 from gateway.api.middleware import Handler, make_error_middleware
 from gateway.api.services import SERVICES, open_services
@@ -42,4 +48,6 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(routes_service.routes)
     app.add_routes(routes_admin.routes)
     app.add_routes(routes_merchant.routes)
+    app.add_routes(routes_payouts.routes)
+    app.add_routes(routes_reviews.routes)
     return app

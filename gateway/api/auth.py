@@ -71,7 +71,8 @@ async def verify_signed(
     secret = await secret_for(key)
     body = await read_body(request)
     # Sign against a dummy secret for unknown keys so timing does not reveal which exist.
-    expected = signing.sign(secret or "-", ts, nonce, request.method, request.path_qs, body)
+    # The path and query exactly as sent (not re-encoded), like the body.
+    expected = signing.sign(secret or "-", ts, nonce, request.method, request.raw_path, body)
     if not signing.signature_matches(expected, signature) or secret is None:
         raise Unauthorized("signature does not match")
     if not await nonces.first_use(key, nonce):

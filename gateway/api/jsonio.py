@@ -22,7 +22,8 @@ def _field_from_message(message: str) -> str | None:
     path = ""
     at = _AT_RE.search(message)
     if at:
-        path = at.group("path").lstrip(".")
+        # msgspec names a dict value `[...]`: report the dict itself.
+        path = at.group("path").lstrip(".").replace("[...]", "")
         message = message[: at.start()]
     named = _FIELD_RE.search(message)
     if named:

@@ -8,6 +8,7 @@ import msgspec
 from aiohttp import web
 
 from gateway.api.jsonio import json_response, read_json
+from gateway.api.paging import cursor, page_limit
 from gateway.api.schemas import CreditRequest, MerchantCreate, MerchantPatch
 from gateway.api.services import SERVICES
 from gateway.errors import BusinessRefusal, InvalidRequest, NotFound
@@ -18,14 +19,6 @@ from gateway.merchants import model
 from gateway.merchants import repo as merchants_repo
 
 routes = web.RouteTableDef()
-MAX_PAGE = 200
-
-
-def page_limit(request: web.Request, default: int = 50) -> int:
-    raw = request.query.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise InvalidRequest(f"limit must be 1..{MAX_PAGE}", field="limit")
-    return int(raw)
 
 
 @routes.post("/admin/merchants")
@@ -62,7 +55,7 @@ async def create_merchant(request: web.Request) -> web.Response:
 async def list_merchants(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     limit = page_limit(request)
-    items = await merchants_repo.list_page(services.pool, request.query.get("cursor"), limit + 1)
+    items = await merchants_repo.list_page(services.pool, cursor(request), limit + 1)
     more = len(items) > limit
     items = items[:limit]
     return json_response(

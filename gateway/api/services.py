@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -11,8 +11,10 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from gateway.api.auth import NonceStore
+from gateway.batching import GroupCommitter
 from gateway.clock import SimClock
 from gateway.merchants.repo import MerchantCache
+from gateway.payouts.accept import AcceptItem, AcceptResult, accept_batch
 from gateway.settings import Settings
 from gateway.storage.pools import create_pg_pool, create_redis, load_clock
 
@@ -25,6 +27,7 @@ class Services:
     clock: SimClock
     merchants: MerchantCache
     nonces: NonceStore
+    accepts: GroupCommitter[AcceptItem, AcceptResult]
 
 
 SERVICES = web.AppKey("services", Services)
@@ -36,14 +39,33 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     redis = create_redis(settings)
     try:
         clock = await load_clock(pool, settings.time_scale)
-        yield Services(
-            settings=settings,
-            pool=pool,
-            redis=redis,
-            clock=clock,
-            merchants=MerchantCache(pool, settings.merchant_cache_ttl_s),
-            nonces=NonceStore(redis, settings.signature_window_s, settings.rate_limit_fail_open),
+
+        async def accept_handler(items: Sequence[AcceptItem]) -> list[AcceptResult]:
+            async with pool.acquire() as conn:
+                return await accept_batch(conn, items, clock.business_date())
+
+        accepts = GroupCommitter(
+            "accept",
+            accept_handler,
+            max_items=settings.accept_batch_max,
+            max_wait_s=settings.accept_batch_wait_ms / 1000,
+            max_concurrent=settings.accept_concurrency,
         )
+        await accepts.start()
+        try:
+            yield Services(
+                settings=settings,
+                pool=pool,
+                redis=redis,
+                clock=clock,
+                merchants=MerchantCache(pool, settings.merchant_cache_ttl_s),
+                nonces=NonceStore(
+                    redis, settings.signature_window_s, settings.rate_limit_fail_open
+                ),
+                accepts=accepts,
+            )
+        finally:
+            await accepts.stop()
     finally:
         await redis.aclose()
         await pool.close()

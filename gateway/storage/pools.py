@@ -5,10 +5,21 @@ from __future__ import annotations
 import time
 
 import asyncpg
+import orjson
 import redis.asyncio as aioredis
 
 from gateway.clock import ClockAnchor, SimClock
 from gateway.settings import Settings
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """jsonb in and out as Python objects (orjson)."""
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda value: orjson.dumps(value).decode(),
+        decoder=orjson.loads,
+        schema="pg_catalog",
+    )
 
 
 async def create_pg_pool(settings: Settings) -> asyncpg.Pool:
@@ -18,6 +29,7 @@ async def create_pg_pool(settings: Settings) -> asyncpg.Pool:
         max_size=settings.db_pool_max,
         command_timeout=settings.db_command_timeout_s,
         server_settings={"application_name": "paygate"},
+        init=init_connection,
     )
     assert pool is not None
     return pool

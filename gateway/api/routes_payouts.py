@@ -1,0 +1,130 @@
+"""Merchant payout endpoints: create (group-committed), batches, queries, ledger lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway.api.auth import current_merchant
+from gateway.api.jsonio import decode, json_response, read_json
+from gateway.api.middleware import REQUEST_ID_KEY
+from gateway.api.paging import cursor, int_cursor, page_limit, refuse_unknown_params
+from gateway.api.schemas import PayoutBatchRequest, PayoutRequest
+from gateway.api.services import SERVICES, Services
+from gateway.errors import ApiError, InvalidRequest, NotFound
+from gateway.payouts import queries
+from gateway.payouts.accept import AcceptItem, AcceptResult, accept_batch
+from gateway.payouts.model import request_hash
+from gateway.payouts.state import Status
+
+routes = web.RouteTableDef()
+ENABLED_CURRENCIES = frozenset({"CNY"})
+BATCH_CHUNK = 250  # items per transaction for a payout batch
+
+
+def _check_currency(req: PayoutRequest) -> None:
+    if req.currency not in ENABLED_CURRENCIES:
+        raise InvalidRequest(f"currency {req.currency} is not enabled", field="currency")
+
+
+async def _accept(services: Services, merchant_id: str, req: PayoutRequest) -> AcceptResult:
+    _check_currency(req)
+    return await services.accepts.submit(AcceptItem(merchant_id, req, request_hash(req)))
+
+
+@routes.post("/v1/payouts")
+async def create_payout(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    req = await read_json(request, PayoutRequest)
+    result = await _accept(services, current_merchant(request).id, req)
+    if result.error is not None:
+        raise result.error
+    return json_response(result.payout, result.http_status)
+
+
+@routes.post("/v1/payout-batches")
+async def create_payout_batch(request: web.Request) -> web.Response:
+    """Up to 1,000 payouts; each item is accepted or refused on its own."""
+    services = request.app[SERVICES]
+    merchant = current_merchant(request)
+    request_id = request[REQUEST_ID_KEY]
+    batch = await read_json(request, PayoutBatchRequest)
+
+    def refused(index: int, exc: ApiError) -> dict[str, Any]:
+        field = f"items[{index}].{exc.field}" if exc.field else f"items[{index}]"
+        error = {"code": exc.code, "message": exc.message, "field": field,
+                 "request_id": request_id}  # fmt: skip
+        return {"index": index, "status": exc.status, "error": error}
+
+    results: list[dict[str, Any]] = [{} for _ in batch.items]
+    valid: list[tuple[int, AcceptItem]] = []
+    for index, raw in enumerate(batch.items):
+        try:
+            req = decode(bytes(raw), PayoutRequest)
+            _check_currency(req)
+            valid.append((index, AcceptItem(merchant.id, req, request_hash(req))))
+        except ApiError as exc:
+            results[index] = refused(index, exc)
+    # Funds go to items in their order: chunks are decided one after another.
+    async with services.pool.acquire() as conn:
+        for start in range(0, len(valid), BATCH_CHUNK):
+            chunk = valid[start : start + BATCH_CHUNK]
+            outcomes = await accept_batch(
+                conn, [item for _, item in chunk], services.clock.business_date()
+            )
+            for (index, _), result in zip(chunk, outcomes, strict=True):
+                if result.error is not None:
+                    results[index] = refused(index, result.error)
+                else:
+                    results[index] = {"index": index, "status": result.http_status,
+                                      "payout": result.payout}  # fmt: skip
+    accepted = sum(1 for r in results if r["status"] in (200, 201))
+    return json_response(
+        {"items": results, "accepted": accepted, "refused": len(results) - accepted}
+    )
+
+
+@routes.get("/v1/payouts/{payout_id}")
+async def get_payout(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    payout = await queries.get_for_merchant(
+        services.pool, current_merchant(request).id, request.match_info["payout_id"]
+    )
+    if payout is None:
+        raise NotFound("no such payout")
+    return json_response(payout)
+
+
+@routes.get("/v1/payouts")
+async def list_payouts(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    merchant = current_merchant(request)
+    refuse_unknown_params(request, {"merchant_order_id", "status", "limit", "cursor"})
+    order_id = request.query.get("merchant_order_id")
+    if order_id is not None:
+        found = await queries.get_by_order_id(services.pool, merchant.id, order_id)
+        return json_response({"data": [found] if found else [], "next_cursor": None})
+    status = request.query.get("status")
+    if status is not None and status not in {s.value for s in Status}:
+        raise InvalidRequest(f"unknown status {status}", field="status")
+    limit = page_limit(request)
+    rows = await queries.list_for_merchant(
+        services.pool, merchant.id, status, cursor(request), limit + 1
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return json_response({"data": rows, "next_cursor": rows[-1]["id"] if more else None})
+
+
+@routes.get("/v1/ledger")
+async def ledger(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    refuse_unknown_params(request, {"limit", "cursor"})
+    limit = page_limit(request)
+    lines = await queries.ledger_lines(
+        services.pool, current_merchant(request).id, int_cursor(request), limit + 1
+    )
+    more = len(lines) > limit
+    lines = lines[:limit]
+    return json_response({"data": lines, "next_cursor": lines[-1]["id"] if more else None})

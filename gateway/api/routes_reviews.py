@@ -1,0 +1,56 @@
+"""Operator review of large payouts (财务审核): list, approve, reject."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.api.jsonio import json_response, read_body, read_json
+from gateway.api.paging import cursor, page_limit
+from gateway.api.schemas import ReviewDecision
+from gateway.api.services import SERVICES
+from gateway.errors import Conflict, NotFound
+from gateway.payouts import queries
+from gateway.payouts.state import Event
+from gateway.payouts.transitions import PayoutEvent, apply_events
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/admin/reviews")
+async def list_reviews(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    limit = page_limit(request)
+    rows = await queries.list_reviews(services.pool, cursor(request), limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return json_response({"data": rows, "next_cursor": rows[-1]["id"] if more else None})
+
+
+async def _decide(request: web.Request, event: Event) -> web.Response:
+    services = request.app[SERVICES]
+    reason = None
+    if (await read_body(request)).strip():
+        reason = (await read_json(request, ReviewDecision)).reason
+    ev = PayoutEvent(
+        request.match_info["payout_id"],
+        event,
+        failure_code="rejected_by_review" if event is Event.REJECT else None,
+        failure_message=reason,
+    )
+    async with services.pool.acquire() as conn:
+        (result,) = await apply_events(conn, [ev])
+    if result.status is None:
+        raise NotFound("no such payout")
+    if not result.applied:
+        raise Conflict(f"payout is {result.status}, not review_pending", code="invalid_state")
+    return json_response(result.payout)
+
+
+@routes.post("/admin/payouts/{payout_id}/approve")
+async def approve(request: web.Request) -> web.Response:
+    return await _decide(request, Event.APPROVE)
+
+
+@routes.post("/admin/payouts/{payout_id}/reject")
+async def reject(request: web.Request) -> web.Response:
+    return await _decide(request, Event.REJECT)

@@ -1,0 +1,123 @@
+"""Group commit (SPEC 13): gather concurrent requests and handle them in one transaction.
+
+Natural batching: a flush starts as soon as one of `max_concurrent` slots is free and takes
+whatever is queued, up to `max_items`; optionally it first waits up to `max_wait_s` for more.
+At low load a request is handled alone with no added delay; under load batches grow by
+themselves. Each item still gets its own result. If a whole batch fails (a bug, a lost
+connection), its items are retried one by one so one bad item cannot sink the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+from gateway.errors import ServiceUnavailable
+
+log = logging.getLogger("paygate.batching")
+
+I = TypeVar("I")  # noqa: E741
+R = TypeVar("R")
+
+
+class GroupCommitter(Generic[I, R]):
+    def __init__(
+        self,
+        name: str,
+        handler: Callable[[Sequence[I]], Awaitable[list[R]]],
+        *,
+        max_items: int,
+        max_wait_s: float = 0.0,
+        max_concurrent: int = 2,
+        max_queue: int = 50_000,
+    ) -> None:
+        assert max_items >= 1 and max_concurrent >= 1
+        self.name = name
+        self._handler = handler
+        self._max_items = max_items
+        self._max_wait_s = max_wait_s
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._queue: asyncio.Queue[tuple[I, asyncio.Future[R]]] = asyncio.Queue(max_queue)
+        self._loop_task: asyncio.Task[None] | None = None
+        self._flushes: set[asyncio.Task[None]] = set()
+        self.batches = 0
+        self.items = 0
+
+    async def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name=f"group-commit-{self.name}")
+
+    async def stop(self) -> None:
+        """Finish the batches in flight; refuse what is still queued."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+            self._loop_task = None
+        if self._flushes:
+            await asyncio.gather(*self._flushes, return_exceptions=True)
+        while not self._queue.empty():
+            _, fut = self._queue.get_nowait()
+            if not fut.done():
+                fut.set_exception(ServiceUnavailable("gateway is shutting down"))
+
+    async def submit(self, item: I) -> R:
+        if self._loop_task is None:
+            raise ServiceUnavailable("gateway is not accepting work")
+        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        await self._queue.put((item, fut))
+        return await fut
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            first = await self._queue.get()
+            await self._slots.acquire()
+            batch = [first]
+            deadline = loop.time() + self._max_wait_s
+            while len(batch) < self._max_items:
+                if not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                    continue
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except TimeoutError:
+                    break
+            task = asyncio.create_task(self._flush(batch))
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
+
+    async def _flush(self, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
+        try:
+            self.batches += 1
+            self.items += len(batch)
+            try:
+                results = await self._handler([item for item, _ in batch])
+                assert len(results) == len(batch), "handler must answer every item"
+                for (_, fut), result in zip(batch, results, strict=True):
+                    if not fut.done():
+                        fut.set_result(result)
+                return
+            except Exception as exc:
+                if len(batch) == 1:
+                    _, fut = batch[0]
+                    if not fut.done():
+                        fut.set_exception(exc)
+                    return
+                log.warning(
+                    "batch failed, retrying its items one by one",
+                    extra={"committer": self.name, "size": len(batch), "error": repr(exc)},
+                )
+            for item, fut in batch:
+                try:
+                    (result,) = await self._handler([item])
+                    if not fut.done():
+                        fut.set_result(result)
+                except Exception as exc:
+                    if not fut.done():
+                        fut.set_exception(exc)
+        finally:
+            self._slots.release()

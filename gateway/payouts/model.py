@@ -1,0 +1,49 @@
+"""A payout's public shape (SPEC 11) and the fingerprint used for idempotent replays."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import msgspec
+
+from gateway.api.schemas import PayoutRequest
+
+# Columns every payout query selects (the public object needs them all).
+COLUMNS = (
+    "id, merchant_id, merchant_order_id, request_hash, amount_fen, fee_fen, currency, status,"
+    " version, payee, purpose, metadata, funding_balance_fen, funding_advance_fen, bank_id,"
+    " bank_ref, failure_code, failure_message, business_date, created_at, updated_at"
+)
+
+
+def request_hash(req: PayoutRequest) -> str:
+    """Same fields (in any key order, null or omitted optionals alike) -> same hash."""
+    return hashlib.sha256(msgspec.json.encode(req, order="sorted")).hexdigest()
+
+
+def public(row: Any) -> dict[str, Any]:
+    """The payout object merchants see, from a row (asyncpg Record or dict)."""
+    failure = None
+    if row["failure_code"]:
+        failure = {"code": row["failure_code"], "message": row["failure_message"]}
+    return {
+        "id": row["id"],
+        "merchant_order_id": row["merchant_order_id"],
+        "amount": row["amount_fen"],
+        "fee": row["fee_fen"],
+        "currency": row["currency"],
+        "status": row["status"],
+        "payee": row["payee"],
+        "purpose": row["purpose"],
+        "metadata": row["metadata"],
+        "bank_id": row["bank_id"],
+        "bank_ref": row["bank_ref"],
+        "funding": {
+            "balance": row["funding_balance_fen"],
+            "advance": row["funding_advance_fen"],
+        },
+        "failure": failure,
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }

@@ -1,0 +1,98 @@
+"""Reading payouts for merchants and operators (keyset pagination, newest first)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from gateway.payouts import model
+
+
+async def get_for_merchant(
+    conn: asyncpg.Pool | asyncpg.Connection, merchant_id: str, payout_id: str
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {model.COLUMNS} FROM payouts WHERE id = $1 AND merchant_id = $2",
+        payout_id,
+        merchant_id,
+    )
+    return model.public(row) if row else None
+
+
+async def get_by_order_id(
+    conn: asyncpg.Pool | asyncpg.Connection, merchant_id: str, merchant_order_id: str
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {model.COLUMNS} FROM payouts WHERE merchant_id = $1 AND merchant_order_id = $2",
+        merchant_id,
+        merchant_order_id,
+    )
+    return model.public(row) if row else None
+
+
+async def list_for_merchant(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    merchant_id: str,
+    status: str | None,
+    before_id: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"""SELECT {model.COLUMNS} FROM payouts
+            WHERE merchant_id = $1 AND ($2::text IS NULL OR status = $2)
+              AND ($3::text IS NULL OR id < $3)
+            ORDER BY id DESC LIMIT $4""",
+        merchant_id,
+        status,
+        before_id,
+        limit,
+    )
+    return [model.public(r) for r in rows]
+
+
+async def list_reviews(
+    conn: asyncpg.Pool | asyncpg.Connection, after_id: str | None, limit: int
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"""SELECT {model.COLUMNS} FROM payouts
+            WHERE status = 'review_pending' AND ($1::text IS NULL OR id > $1)
+            ORDER BY id LIMIT $2""",
+        after_id,
+        limit,
+    )
+    out = []
+    for r in rows:
+        item = model.public(r)
+        item["merchant_id"] = r["merchant_id"]
+        out.append(item)
+    return out
+
+
+async def ledger_lines(
+    conn: asyncpg.Pool | asyncpg.Connection, merchant_id: str, before_id: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """The merchant's journal lines: one per posting to one of its accounts."""
+    rows = await conn.fetch(
+        """SELECT p.id, p.entry_id, p.account, p.amount_fen, p.currency, p.created_at,
+                  e.kind, e.ref_id
+           FROM postings p JOIN journal_entries e ON e.id = p.entry_id
+           WHERE p.merchant_id = $1 AND ($2::bigint IS NULL OR p.id < $2)
+           ORDER BY p.id DESC LIMIT $3""",
+        merchant_id,
+        before_id,
+        limit,
+    )
+    return [
+        {
+            "id": str(r["id"]),
+            "entry_id": r["entry_id"],
+            "account": r["account"].rsplit(":", 1)[1],
+            "amount": r["amount_fen"],
+            "currency": r["currency"],
+            "entry_kind": r["kind"],
+            "ref_id": r["ref_id"],
+            "created_at": r["created_at"],
+        }
+        for r in rows
+    ]
