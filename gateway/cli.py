@@ -170,12 +170,13 @@ def _supervise(group: Any) -> int:
 def cmd_worker(settings: Settings) -> int:
     _require_storage(settings)
     from gateway.server import run, stop_event
+    from gateway.workers.runner import running_workers
 
     async def main() -> None:
         stop = stop_event()
-        log.info("worker started (no jobs yet: dispatch arrives with issue 4)")
-        await stop.wait()
-        log.info("worker stopped")
+        async with running_workers(settings):
+            await stop.wait()
+            log.info("worker stopping: finishing the rounds in flight")
 
     run(main())
     return 0
@@ -183,9 +184,13 @@ def cmd_worker(settings: Settings) -> int:
 
 def cmd_bank_sim(settings: Settings) -> int:
     from channels.bank_sim.app import build_bank_sim_app
+    from channels.bank_sim.config import BankSimConfig
     from gateway.server import run, serve_until_stopped
 
-    app = build_bank_sim_app(seed=settings.seed)
+    app = build_bank_sim_app(BankSimConfig(
+        seed=settings.seed, time_scale=settings.time_scale, callback_url=settings.callback_url,
+        master_secret=settings.bank_master_secret, preset=settings.bank_profile_preset,
+    ))  # fmt: skip
     run(serve_until_stopped(app, settings.host, settings.bank_port, name="bank-sim"))
     return 0
 
@@ -249,6 +254,9 @@ def cmd_up(settings: Settings) -> int:
             "PAYGATE_ADMIN_TOKEN": admin_token,
             "PAYGATE_TIME_SCALE": str(settings.time_scale),
             "PAYGATE_LOG_FORMAT": settings.log_format,
+            "PAYGATE_BANK_SIM_URL": f"http://{settings.host}:{settings.bank_port}",
+            "PAYGATE_CALLBACK_URL": f"http://{settings.host}:{settings.port}",
+            "PAYGATE_BANK_MASTER_SECRET": settings.bank_master_secret,
         }
         group = ProcessGroup(env)
         gateway_url = f"http://{settings.host}:{settings.port}"

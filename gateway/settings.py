@@ -70,6 +70,25 @@ class Settings:
     # Platform-wide cap on what the platform fronts to advance (垫资) merchants, in fen.
     advance_pool_cap_fen: int = 10_000_000_000_00
 
+    # Banks (SPEC 9): one master secret from which the gateway and the simulator derive each
+    # bank's key; the simulator POSTs callbacks to callback_url (the gateway's base URL).
+    bank_master_secret: str = "paygate-dev-bank-master-secret"
+    bank_sim_url: str = ""
+    callback_url: str = ""
+    bank_profile_preset: str = "default"
+
+    # Dispatch and status polling (SPEC 6): batch sizes, timeouts, retry/poll pacing (wall time).
+    dispatch_batch_max: int = 256
+    dispatch_idle_ms: float = 20.0
+    dispatch_lease_s: float = 30.0
+    bank_concurrency: int = 128
+    submit_timeout_s: float = 2.0
+    query_timeout_s: float = 2.0
+    unknown_first_query_ms: float = 200.0
+    poll_batch_max: int = 256
+    poll_max_interval_s: float = 30.0
+    bank_no_record_polls: int = 5
+
     # Defaults for merchants created without these fields (documented in README).
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -94,6 +113,12 @@ class Settings:
             accept_concurrency=_env_int("ACCEPT_CONCURRENCY", 4),
             rate_limit_fail_open=_env_bool("RATE_LIMIT_FAIL_OPEN", False),
             advance_pool_cap_fen=_env_int("ADVANCE_POOL_CAP_FEN", 10_000_000_000_00),
+            bank_master_secret=_env_str("BANK_MASTER_SECRET", "paygate-dev-bank-master-secret"),
+            bank_sim_url=_env_str("BANK_SIM_URL", ""),
+            callback_url=_env_str("CALLBACK_URL", ""),
+            bank_profile_preset=_env_str("BANK_PROFILE_PRESET", "default"),
+            submit_timeout_s=_env_float("SUBMIT_TIMEOUT_S", 2.0),
+            dispatch_batch_max=_env_int("DISPATCH_BATCH_MAX", 256),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(base, **clean)

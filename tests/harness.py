@@ -87,6 +87,10 @@ class LiveGateway:
         self.clients.append(client)
         return m, client
 
+    async def db(self) -> asyncpg.Connection:
+        """A direct connection to this gateway's database (the caller closes it)."""
+        return await asyncpg.connect(self.settings.database_url)
+
     async def ledger_ok(self) -> dict[str, Any]:
         resp = await self.admin.get("/admin/ledger/check")
         assert resp.status == 200, resp.body

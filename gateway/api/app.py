@@ -8,6 +8,8 @@ from aiohttp import web
 
 from gateway.api import (
     routes_admin,
+    routes_callbacks,
+    routes_channels,
     routes_merchant,
     routes_payouts,
     routes_reviews,
@@ -50,4 +52,6 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(routes_merchant.routes)
     app.add_routes(routes_payouts.routes)
     app.add_routes(routes_reviews.routes)
+    app.add_routes(routes_channels.routes)
+    app.add_routes(routes_callbacks.routes)
     return app

@@ -40,6 +40,7 @@ class NonceStore:
             if self._fail_open:
                 log.warning("nonce store unavailable, failing open", extra={"error": str(exc)})
                 return True
+            log.error("nonce store unavailable, failing closed", extra={"error": repr(exc)})
             raise ServiceUnavailable(
                 "rate limiter unavailable", code="rate_limiter_unavailable"
             ) from exc

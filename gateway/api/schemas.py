@@ -96,3 +96,34 @@ class B2BRequest(Struct, forbid_unknown_fields=True):
     currency: Currency
     payer_bank: BankId
     payer_account_name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+
+
+class ChannelPatch(Struct, forbid_unknown_fields=True):
+    enabled: bool | UnsetType = UNSET
+    tps: Annotated[int, Meta(ge=1, le=1_000_000)] | UnsetType = UNSET
+    cost_fen: Annotated[int, Meta(ge=0, le=1_000_000)] | UnsetType = UNSET
+    expected_ms: Annotated[int, Meta(ge=1, le=86_400_000 * 7)] | UnsetType = UNSET
+    failure_threshold: Annotated[int, Meta(ge=1, le=10_000)] | UnsetType = UNSET
+    open_ms: Annotated[int, Meta(ge=0, le=86_400_000)] | UnsetType = UNSET
+    breaker: Literal["open", "closed"] | UnsetType = UNSET
+
+
+BankRef = Annotated[str, Meta(min_length=1, max_length=128)]
+Text = Annotated[str, Meta(max_length=500)]
+
+
+class BankCallbackItem(Struct, forbid_unknown_fields=True):
+    """One status word from a bank (SPEC 10, callbacks in)."""
+
+    event_id: BankRef
+    ref: BankRef
+    status: Literal["processing", "succeeded", "failed", "returned"]
+    amount: AmountFen
+    bank_ref: BankRef | None = None
+    failure_code: Annotated[str, Meta(max_length=64)] | None = None
+    failure_message: Text | None = None
+    occurred_at: Annotated[str, Meta(max_length=64)] | None = None
+
+
+class BankCallback(Struct, forbid_unknown_fields=True):
+    items: Annotated[list[BankCallbackItem], Meta(min_length=1, max_length=500)]

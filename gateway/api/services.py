@@ -28,6 +28,14 @@ class Services:
     merchants: MerchantCache
     nonces: NonceStore
     accepts: GroupCommitter[AcceptItem, AcceptResult]
+    _channel_ids: frozenset[str] | None = None
+
+    async def channel_ids(self) -> frozenset[str]:
+        """The bank channels that exist (rows are seeded by migrations and never deleted)."""
+        if self._channel_ids is None:
+            rows = await self.pool.fetch("SELECT id FROM channels")
+            self._channel_ids = frozenset(r["id"] for r in rows)
+        return self._channel_ids
 
 
 SERVICES = web.AppKey("services", Services)

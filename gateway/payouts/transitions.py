@@ -20,7 +20,14 @@ import asyncpg
 from gateway.ledger import journal, moves
 from gateway.outbox import OutboxEvent, insert_events
 from gateway.payouts import model
-from gateway.payouts.state import Event, IllegalTransition, LedgerEffect, Status, transition
+from gateway.payouts.state import (
+    FINAL,
+    Event,
+    IllegalTransition,
+    LedgerEffect,
+    Status,
+    transition,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +62,13 @@ def _ledger_move(row: dict[str, Any], effect: LedgerEffect) -> moves.Move | None
 
 async def apply_events(conn: asyncpg.Connection, events: Sequence[PayoutEvent]) -> list[Applied]:
     async with conn.transaction():
-        return await _apply(conn, events)
+        return await apply_events_in_tx(conn, events)
 
 
-async def _apply(conn: asyncpg.Connection, events: Sequence[PayoutEvent]) -> list[Applied]:
+async def apply_events_in_tx(
+    conn: asyncpg.Connection, events: Sequence[PayoutEvent]
+) -> list[Applied]:
+    """The same, inside the caller's transaction (which then owns commit and rollback)."""
     ids = sorted({e.payout_id for e in events})
     rows = {
         r["id"]: dict(r)
@@ -91,7 +101,7 @@ async def _apply(conn: asyncpg.Connection, events: Sequence[PayoutEvent]) -> lis
             row["bank_id"] = ev.bank_id
         if ev.bank_ref is not None:
             row["bank_ref"] = ev.bank_ref
-        if new_status in (Status.FAILED, Status.REJECTED):
+        if new_status in (Status.FAILED, Status.REJECTED, Status.RETURNED):
             row["failure_code"] = ev.failure_code or new_status.value
             row["failure_message"] = ev.failure_message or ""
         if effect in (LedgerEffect.SETTLE, LedgerEffect.RETURN):
@@ -118,7 +128,10 @@ async def _apply(conn: asyncpg.Connection, events: Sequence[PayoutEvent]) -> lis
                    UPDATE payouts p SET status = u.status, version = u.version,
                        bank_id = u.bank_id, bank_ref = u.bank_ref,
                        failure_code = u.failure_code, failure_message = u.failure_message,
-                       updated_at = $10
+                       updated_at = $10,
+                       -- a final payout has nothing left to dispatch or poll
+                       dispatch_state = CASE WHEN u.status = ANY($11::text[]) THEN 'done'
+                                             ELSE p.dispatch_state END
                    FROM u WHERE p.id = u.id AND p.status = u.from_status
                        AND p.version = u.from_version
                    RETURNING 1)
@@ -133,6 +146,7 @@ async def _apply(conn: asyncpg.Connection, events: Sequence[PayoutEvent]) -> lis
             [r["failure_code"] for r in changed],
             [r["failure_message"] for r in changed],
             now,
+            sorted(s.value for s in FINAL),
         )
         # The rows are locked, so the guard can only miss through a bug: refuse to commit.
         assert updated == len(changed), f"payout update guard missed: {updated}/{len(changed)}"

@@ -16,6 +16,8 @@ import orjson
 import psutil
 
 from gateway.client import MerchantClient
+from tests.harness import wait_until
+from tests.payloads import payout_body
 
 START_TIMEOUT_S = 15.0
 
@@ -26,13 +28,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def check_signed_balance(info: dict[str, Any]) -> None:
-    m = info["merchants"][0]
+async def check_signed_payout_reaches_the_bank(info: dict[str, Any]) -> None:
+    m = next(m for m in info["merchants"] if m["funding_mode"] == "prefunded")
     async with MerchantClient(info["gateway_url"], m["id"], m["secret"]) as client:
         assert (await client.get("/healthz")).status == 200
         balance = await client.get("/v1/balance")
         assert balance.status == 200, balance.body
         assert balance.json()["available"] > 0
+        created = await client.post("/v1/payouts", payout_body(5_000))
+        assert created.status == 201, created.body
+        payout_id = created.json()["id"]
+
+        async def fetch() -> dict[str, Any]:
+            data: dict[str, Any] = (await client.get(f"/v1/payouts/{payout_id}")).json()
+            return data
+
+        # Worker -> bank simulator process -> signed callback -> gateway process.
+        done = await wait_until(fetch, lambda p: p["status"] in ("succeeded", "failed"),
+                                timeout_s=20)  # fmt: skip
+        assert done["bank_id"] == "102" and done["bank_ref"]
 
 
 def storage_processes(state_dir: Path) -> list[psutil.Process]:
@@ -71,7 +85,7 @@ def test_up_serves_signed_requests_and_stops_cleanly(tmp_path: Path) -> None:
         assert info["admin_token"]
         kinds = {m["funding_mode"] for m in info["merchants"]}
         assert kinds == {"prefunded", "advance"}
-        asyncio.run(check_signed_balance(info))
+        asyncio.run(check_signed_payout_reaches_the_bank(info))
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
     finally:

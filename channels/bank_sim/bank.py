@@ -1,0 +1,149 @@
+"""One simulated bank: its profile, its seeded rng, its capacity and its record of payouts."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from channels.bank_sim.bucket import TokenBucket
+from channels.bank_sim.distributions import delay_ms
+from channels.bank_sim.fate import Fate, draw_fate, draw_sync_fault
+from channels.bank_sim.profile import BankProfile, SyncFault
+from channels.bank_sim.records import BankRecord
+from channels.bank_sim.schemas import PayoutSubmission
+from gateway.clock import BUSINESS_TZ
+
+
+class InMaintenance(Exception):
+    pass
+
+
+class Busy(Exception):
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"over capacity, retry after {retry_after_s:.3f}s")
+        self.retry_after_s = retry_after_s
+
+
+class RefConflict(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    record: BankRecord
+    fate: Fate | None  # drawn for a new record; None for a replay
+    replayed: bool
+    sync_fault: SyncFault | None
+    ack_ms: float  # wall-clock latency before answering
+
+
+@dataclass(slots=True)
+class BankCounters:
+    submissions: int = 0
+    refused_busy: int = 0
+    refused_maintenance: int = 0
+
+
+def bank_rng(seed: int | None, bank_id: str) -> random.Random:
+    """Seeded from (seed, bank_id): each bank draws its own reproducible sequence."""
+    if seed is None:
+        return random.Random()
+    return random.Random(f"paygate-bank-sim:{seed}:{bank_id}")
+
+
+class Bank:
+    def __init__(self, profile: BankProfile, rng: random.Random) -> None:
+        self._profile = profile
+        self._rng = rng
+        self._bucket = TokenBucket(profile.tps)
+        self._records: dict[str, BankRecord] = {}
+        self._sequence = 0
+        self.counters = BankCounters()
+
+    @property
+    def bank_id(self) -> str:
+        return self._profile.bank_id
+
+    @property
+    def profile(self) -> BankProfile:
+        return self._profile
+
+    @property
+    def rng(self) -> random.Random:
+        return self._rng
+
+    def set_profile(self, profile: BankProfile) -> None:
+        assert profile.bank_id == self.bank_id, "a bank keeps its id"
+        self._profile = profile
+        self._bucket.set_rate(profile.tps)
+
+    def in_maintenance(self, now: datetime) -> bool:
+        local = now.astimezone(BUSINESS_TZ)
+        return self._profile.in_maintenance(local.hour * 60 + local.minute)
+
+    def admit(self, now: datetime) -> None:
+        """Refuse a submission during maintenance or over `tps`; neither records anything."""
+        if self.in_maintenance(now):
+            self.counters.refused_maintenance += 1
+            raise InMaintenance(f"bank {self.bank_id} is in maintenance")
+        wait_s = self._bucket.take()
+        if wait_s > 0:
+            self.counters.refused_busy += 1
+            raise Busy(wait_s)
+
+    def submit(self, request: PayoutSubmission, now: datetime) -> Submission:
+        """Record a new payout, or recognise a replay of one (idempotent on `ref`)."""
+        profile = self._profile
+        existing = self._records.get(request.ref)
+        if existing is not None:
+            same = (
+                existing.amount_fen == request.amount
+                and existing.currency == request.currency
+                and existing.payee == request.payee
+            )
+            if not same:
+                raise RefConflict(f"ref {request.ref} was submitted with different fields")
+            existing.submissions += 1
+            self.counters.submissions += 1
+            return Submission(
+                record=existing,
+                fate=None,
+                replayed=True,
+                sync_fault=draw_sync_fault(profile, self._rng, request.payee, False),
+                ack_ms=delay_ms(profile.ack_latency, self._rng),
+            )
+        business_date = now.astimezone(BUSINESS_TZ).date()
+        self._sequence += 1
+        record = BankRecord(
+            ref=request.ref,
+            bank_id=self.bank_id,
+            bank_ref=f"{_ref_prefix(profile.name)}{business_date:%Y%m%d}{self._sequence:08d}",
+            amount_fen=request.amount,
+            currency=request.currency,
+            payee=request.payee,
+            purpose=request.purpose,
+            accepted_at=now,
+            business_date=business_date,
+        )
+        self._records[record.ref] = record
+        self.counters.submissions += 1
+        return Submission(
+            record=record,
+            fate=draw_fate(profile, self._rng, request.payee, now.timestamp() * 1000),
+            replayed=False,
+            sync_fault=draw_sync_fault(profile, self._rng, request.payee, True),
+            ack_ms=delay_ms(profile.ack_latency, self._rng),
+        )
+
+    def get(self, ref: str) -> BankRecord | None:
+        return self._records.get(ref)
+
+    def records(self) -> Iterator[BankRecord]:
+        return iter(self._records.values())
+
+
+def _ref_prefix(name: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "", name.upper())[:8] or "BANK"

@@ -1,0 +1,96 @@
+"""What will happen to a payout, drawn once when the bank accepts it (or scripted per payee).
+
+The draws happen in a fixed order and number for every payout, so with a seed the n-th payout
+a bank accepts always meets the same fate. A `Script` field left `None` keeps the random draw.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+from channels.bank_sim.distributions import chance, delay_ms, pick_one, weighted_choice
+from channels.bank_sim.profile import (
+    INVALID_BANK_CODE,
+    SUCCEEDED,
+    BankProfile,
+    CallbackFault,
+    SyncFault,
+)
+from channels.bank_sim.schemas import Payee
+
+
+@dataclass(frozen=True, slots=True)
+class Fate:
+    outcome: str  # "succeeded" or a failure code
+    callback_fault: CallbackFault | None
+    returned: bool  # only ever True with outcome "succeeded"
+    # Simulated milliseconds:
+    complete_after_ms: float  # from acceptance to the final status (batch wait included)
+    return_after_ms: float  # from completion to the return
+    very_late_after_ms: float  # from completion to a very late callback
+    resend_after_ms: float  # from completion to the delayed copy of an out-of-order callback
+
+
+def payee_at_other_bank(profile: BankProfile, payee: Payee) -> bool:
+    return profile.kind == "bank" and not payee.bank_code.startswith(profile.bank_id)
+
+
+def batch_wait_ms(profile: BankProfile, accepted_sim_ms: float) -> float:
+    """Realtime: 0. Batch: until the next `batch_interval_ms` boundary of simulated time."""
+    if profile.payout_mode == "realtime":
+        return 0.0
+    interval = profile.batch_interval_ms
+    return math.ceil(accepted_sim_ms / interval) * interval - accepted_sim_ms
+
+
+def draw_fate(
+    profile: BankProfile, rng: random.Random, payee: Payee, accepted_sim_ms: float
+) -> Fate:
+    faults = profile.callback_faults
+    fault_probs: dict[CallbackFault, float] = {
+        "duplicate": faults.duplicate,
+        "out_of_order": faults.out_of_order,
+        "lost": faults.lost,
+        "very_late": faults.very_late,
+    }
+    outcome = weighted_choice(profile.outcomes, rng)
+    fault = pick_one(fault_probs, rng)
+    returned = chance(profile.return_prob, rng)
+    callback_ms = delay_ms(profile.callback_delay, rng)
+    return_ms = delay_ms(profile.return_delay, rng)
+    very_late_ms = delay_ms(faults.very_late_delay, rng)
+    resend_ms = delay_ms(profile.callback_delay, rng)
+
+    script = profile.scripted.get(payee.account_no)
+    if script is not None:
+        outcome = script.outcome if script.outcome is not None else outcome
+        fault = script.callback if script.callback is not None else fault
+        returned = script.returned if script.returned is not None else returned
+    if payee_at_other_bank(profile, payee):
+        outcome = INVALID_BANK_CODE
+    return Fate(
+        outcome=outcome,
+        callback_fault=fault,
+        returned=returned and outcome == SUCCEEDED,
+        complete_after_ms=batch_wait_ms(profile, accepted_sim_ms) + callback_ms,
+        return_after_ms=return_ms,
+        very_late_after_ms=very_late_ms,
+        resend_after_ms=resend_ms,
+    )
+
+
+def draw_sync_fault(
+    profile: BankProfile, rng: random.Random, payee: Payee, first_submission: bool
+) -> SyncFault | None:
+    """The fault on one submission's answer; a scripted one hits the first submission only."""
+    sync_probs: dict[SyncFault, float] = {
+        "timeout": profile.sync_timeout_prob,
+        "reset": profile.connection_reset_prob,
+    }
+    drawn = pick_one(sync_probs, rng)
+    script = profile.scripted.get(payee.account_no)
+    if script is not None and script.sync is not None:
+        return script.sync if first_submission else None
+    return drawn

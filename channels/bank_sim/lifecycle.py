@@ -1,0 +1,95 @@
+"""The life of an accepted payout at the bank: completion, callback (with its fault), return.
+
+accepted --complete_after_ms--> succeeded|failed (query shows it) + callback
+succeeded --return_after_ms--> returned + `returned` callback (when the fate says so)
+Callback faults: lost (never sent), duplicate (sent twice at once), very_late (sent after
+very_late_after_ms instead), out_of_order (with a return: `returned` is sent before
+`succeeded`; otherwise sent now and again after resend_after_ms).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from channels.bank_sim.bank import Bank
+from channels.bank_sim.callbacks import CallbackItem, CallbackSender
+from channels.bank_sim.fate import Fate
+from channels.bank_sim.profile import (
+    FAILURE_MESSAGES,
+    INVALID_BANK_CODE,
+    INVALID_BANK_CODE_MESSAGE,
+    RETURN_CODE,
+    SUCCEEDED,
+)
+from channels.bank_sim.records import BankRecord, iso, move
+from channels.bank_sim.timers import Timers
+from gateway.clock import SimClock
+
+
+def callback_item(record: BankRecord) -> CallbackItem:
+    """The callback for the record's current status; its event id is stable across copies."""
+    occurred_at = record.returned_at if record.status == "returned" else record.completed_at
+    return {
+        "event_id": f"evt_{record.bank_ref}_{record.status}",
+        "ref": record.ref,
+        "bank_ref": record.bank_ref,
+        "status": record.status,
+        "amount": record.amount_fen,
+        "failure_code": record.failure_code,
+        "failure_message": record.failure_message,
+        "occurred_at": iso(occurred_at),
+    }
+
+
+def failure_message(code: str) -> str:
+    if code == INVALID_BANK_CODE:
+        return INVALID_BANK_CODE_MESSAGE
+    return FAILURE_MESSAGES[code]
+
+
+class Lifecycle:
+    def __init__(self, clock: SimClock, timers: Timers, sender: CallbackSender) -> None:
+        self._clock = clock
+        self._timers = timers
+        self._sender = sender
+
+    def start(self, bank: Bank, record: BankRecord, fate: Fate) -> None:
+        """Schedule what happens to a newly accepted record."""
+        self._after(fate.complete_after_ms, lambda: self._complete(bank, record, fate))
+
+    def _after(self, sim_ms: float, fn: Callable[[], None]) -> None:
+        self._timers.call_later(self._clock.wall_delay_s(sim_ms / 1000), fn)
+
+    def _complete(self, bank: Bank, record: BankRecord, fate: Fate) -> None:
+        now = self._clock.now()
+        if fate.outcome == SUCCEEDED:
+            move(record, "succeeded", now)
+        else:
+            move(record, "failed", now, fate.outcome, failure_message(fate.outcome))
+        item = callback_item(record)
+        retries = bank.profile.callback_retries
+        held: CallbackItem | None = None
+        match fate.callback_fault:
+            case None:
+                self._sender.send(bank.bank_id, [item], retries)
+            case "lost":
+                pass
+            case "duplicate":
+                self._sender.send(bank.bank_id, [item], retries)
+                self._sender.send(bank.bank_id, [item], retries)
+            case "very_late":
+                self._sender.send(bank.bank_id, [item], retries, fate.very_late_after_ms)
+            case "out_of_order" if fate.returned:
+                held = item  # sent after the `returned` callback
+            case "out_of_order":
+                self._sender.send(bank.bank_id, [item], retries)
+                self._sender.send(bank.bank_id, [item], retries, fate.resend_after_ms)
+        if fate.returned:
+            self._after(fate.return_after_ms, lambda: self._return(bank, record, held))
+
+    def _return(self, bank: Bank, record: BankRecord, held: CallbackItem | None) -> None:
+        move(record, "returned", self._clock.now(), RETURN_CODE, FAILURE_MESSAGES[RETURN_CODE])
+        items = [callback_item(record)]
+        if held is not None:
+            items.append(held)
+        self._sender.send(bank.bank_id, items, bank.profile.callback_retries)

@@ -1,0 +1,95 @@
+"""Unsigned operator and test endpoints: health, profiles, presets, records and stats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import orjson
+from aiohttp import web
+
+from channels.bank_sim.appkeys import SIM_KEY
+from channels.bank_sim.bank import Bank
+from channels.bank_sim.errors import SimError, json_response
+from channels.bank_sim.presets import UnknownPreset, identity_of, preset_profile
+from channels.bank_sim.profile import patched
+from channels.bank_sim.records import STATUSES
+
+routes = web.RouteTableDef()
+
+
+def _bank(request: web.Request) -> Bank:
+    bank_id = request.match_info["bank_id"]
+    bank = request.app[SIM_KEY].banks.get(bank_id)
+    if bank is None:
+        raise SimError(404, "unknown_bank", f"no bank {bank_id!r}")
+    return bank
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok", "service": "bank-sim"})
+
+
+@routes.get("/banks")
+async def list_banks(request: web.Request) -> web.Response:
+    banks = request.app[SIM_KEY].banks.values()
+    return json_response({"data": [bank.profile.to_json() for bank in banks]})
+
+
+@routes.get("/banks/{bank_id}/profile")
+async def get_profile(request: web.Request) -> web.Response:
+    return json_response(_bank(request).profile.to_json())
+
+
+@routes.put("/banks/{bank_id}/profile")
+async def put_profile(request: web.Request) -> web.Response:
+    """Merge a partial profile (RFC 7396) over the current one; `preset` resets first."""
+    bank = _bank(request)
+    try:
+        patch: Any = orjson.loads(await request.read())
+    except orjson.JSONDecodeError as exc:
+        raise SimError(400, "invalid_request", f"malformed JSON: {exc}") from None
+    if not isinstance(patch, dict):
+        raise SimError(400, "invalid_request", "the body must be a JSON object")
+    base = bank.profile
+    preset = patch.pop("preset", None)
+    try:
+        if preset is not None:
+            if not isinstance(preset, str):
+                raise UnknownPreset("preset must be a string")
+            base = preset_profile(preset, identity_of(base))
+        profile = patched(base, patch)
+    except (msgspec.ValidationError, ValueError) as exc:
+        raise SimError(400, "invalid_request", str(exc)) from None
+    bank.set_profile(profile)
+    return json_response(profile.to_json())
+
+
+@routes.put("/sim/preset/{name}")
+async def put_preset(request: web.Request) -> web.Response:
+    sim = request.app[SIM_KEY]
+    name = request.match_info["name"]
+    try:
+        sim.apply_preset(name)
+    except UnknownPreset as exc:
+        raise SimError(404, "unknown_preset", str(exc)) from None
+    profiles = [bank.profile.to_json() for bank in sim.banks.values()]
+    return json_response({"preset": name, "data": profiles})
+
+
+@routes.get("/sim/records")
+async def list_records(request: web.Request) -> web.Response:
+    sim = request.app[SIM_KEY]
+    bank_id = request.query.get("bank_id") or None
+    status = request.query.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise SimError(400, "invalid_request", f"status must be one of {', '.join(STATUSES)}")
+    if bank_id is not None and bank_id not in sim.banks:
+        raise SimError(404, "unknown_bank", f"no bank {bank_id!r}")
+    return json_response({"data": [r.to_json() for r in sim.records(bank_id, status)]})
+
+
+@routes.get("/sim/stats")
+async def stats(request: web.Request) -> web.Response:
+    return json_response(request.app[SIM_KEY].stats())

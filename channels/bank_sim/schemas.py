@@ -1,0 +1,37 @@
+"""Request bodies the simulator accepts, validated strictly (unknown fields refused)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, TypeVar
+
+import msgspec
+
+from channels.bank_sim.errors import SimError
+
+T = TypeVar("T")
+
+Ref = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class Payee(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    account_no: Annotated[str, msgspec.Meta(min_length=1, max_length=34)]
+    account_name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    bank_code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{12}$")]  # CNAPS 联行号
+    account_type: Literal["personal", "corporate"]
+
+
+class PayoutSubmission(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    ref: Ref
+    amount: Annotated[int, msgspec.Meta(ge=1, le=10**15)]  # fen
+    currency: Literal["CNY"]
+    payee: Payee
+    purpose: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+
+
+def decode(body: bytes, type_: type[T]) -> T:
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.ValidationError as exc:
+        raise SimError(400, "invalid_request", str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise SimError(400, "invalid_request", f"malformed JSON: {exc}") from None

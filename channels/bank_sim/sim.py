@@ -1,0 +1,99 @@
+"""The whole simulator's state: the banks, the clock, the nonce cache, timers and callbacks.
+
+Built once from BankSimConfig by the app; `start` and `close` bracket its life.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Final
+
+from channels.bank_sim.auth import SIGNATURE_WINDOW_S
+from channels.bank_sim.bank import Bank, bank_rng
+from channels.bank_sim.callbacks import CallbackSender
+from channels.bank_sim.config import BankSimConfig
+from channels.bank_sim.lifecycle import Lifecycle
+from channels.bank_sim.nonces import NonceCache
+from channels.bank_sim.presets import DEFAULT_BANKS, identity_of, preset_profile
+from channels.bank_sim.records import STATUSES, BankRecord
+from channels.bank_sim.timers import Timers
+from channels.keys import bank_secret
+from gateway.clock import SimClock
+
+# A timestamp may be up to the window in the future, so a nonce must be kept twice as long.
+NONCE_WINDOW_S: Final = 2 * SIGNATURE_WINDOW_S
+MAX_NONCES: Final = 1_000_000
+
+
+class BankSim:
+    def __init__(self, config: BankSimConfig, clock: SimClock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SimClock(scale=config.time_scale)
+        self.banks: dict[str, Bank] = {
+            who.bank_id: Bank(
+                preset_profile(config.preset, who), bank_rng(config.seed, who.bank_id)
+            )
+            for who in DEFAULT_BANKS
+        }
+        self.secrets = {
+            bank_id: bank_secret(config.master_secret, bank_id) for bank_id in self.banks
+        }
+        self.nonces = NonceCache(NONCE_WINDOW_S, MAX_NONCES)
+        self.timers = Timers()
+        self.sender = CallbackSender(
+            config.callback_url,
+            config.master_secret,
+            config.callback_timeout_s,
+            self.clock,
+            self.timers,
+        )
+        self.lifecycle = Lifecycle(self.clock, self.timers, self.sender)
+        # Set when the app shuts down: ends artificial hangs so the server can stop promptly.
+        self.closing = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.sender.start()
+
+    async def close(self) -> None:
+        self.closing.set()
+        await self.timers.close()
+        await self.sender.close()
+
+    def apply_preset(self, preset: str) -> None:
+        """Reset every bank to `preset` (raises UnknownPreset before changing any)."""
+        profiles = [preset_profile(preset, identity_of(b.profile)) for b in self.banks.values()]
+        for bank, profile in zip(self.banks.values(), profiles, strict=True):
+            bank.set_profile(profile)
+
+    def records(self, bank_id: str | None = None, status: str | None = None) -> list[BankRecord]:
+        out: list[BankRecord] = []
+        for bank in self.banks.values():
+            if bank_id and bank.bank_id != bank_id:
+                continue
+            out.extend(r for r in bank.records() if not status or r.status == status)
+        out.sort(key=lambda r: (r.accepted_at, r.bank_id, r.bank_ref))
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        banks: dict[str, Any] = {}
+        for bank_id, bank in self.banks.items():
+            by_status = dict.fromkeys(STATUSES, 0)
+            for record in bank.records():
+                by_status[record.status] += 1
+            callbacks = self.sender.counters[bank_id]
+            banks[bank_id] = {
+                "records": by_status,
+                "submissions": bank.counters.submissions,
+                "refused": {
+                    "busy": bank.counters.refused_busy,
+                    "maintenance": bank.counters.refused_maintenance,
+                },
+                "callbacks": {
+                    "sent": callbacks.sent,
+                    "failed": callbacks.failed,
+                    "attempts": callbacks.attempts,
+                    "retried": callbacks.retried,
+                    "skipped": callbacks.skipped,
+                },
+            }
+        return {"banks": banks, "pending_timers": self.timers.pending}

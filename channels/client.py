@@ -1,0 +1,169 @@
+"""The gateway's client for bank channels: signed submit and status query over HTTP.
+
+It classifies every answer the way the dispatcher must act on it:
+- ACKED: the bank holds the payout (its record comes back);
+- REFUSED: the bank definitively did not take it (busy, maintenance, unreachable before
+  sending, a request it rejected) — safe to retry or reroute;
+- UNKNOWN: it may or may not hold it (timeout, reset, a 5xx after sending) — never resend,
+  query until known.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import aiohttp
+import orjson
+
+from channels.keys import GATEWAY_KEY_ID, bank_secret
+from gateway.signing import sign_request
+
+log = logging.getLogger("paygate.bank_client")
+
+
+class SubmitOutcome(StrEnum):
+    ACKED = "acked"
+    REFUSED = "refused"
+    UNKNOWN = "unknown"
+
+
+class QueryOutcome(StrEnum):
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class BankRecord:
+    ref: str
+    bank_ref: str | None
+    status: str  # processing | succeeded | failed | returned
+    amount: int
+    failure_code: str | None
+    failure_message: str | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BankRecord:
+        return cls(
+            ref=str(data["ref"]),
+            bank_ref=data.get("bank_ref"),
+            status=str(data["status"]),
+            amount=int(data["amount"]),
+            failure_code=data.get("failure_code"),
+            failure_message=data.get("failure_message"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    outcome: SubmitOutcome
+    record: BankRecord | None = None
+    code: str = ""  # why, for refusals and unknowns
+    retry_after_s: float | None = None
+
+    @property
+    def transport_failure(self) -> bool:
+        """Counts against the channel's circuit breaker (errors and timeouts, not busy)."""
+        return self.outcome is SubmitOutcome.UNKNOWN or (
+            self.outcome is SubmitOutcome.REFUSED and self.code != "bank_busy"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    outcome: QueryOutcome
+    record: BankRecord | None = None
+    code: str = ""
+
+
+class BankClient:
+    """Owns no session: the worker creates and closes the aiohttp session in its lifecycle."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        master_secret: str,
+        *,
+        submit_timeout_s: float,
+        query_timeout_s: float,
+    ) -> None:
+        self._session = session
+        self._base = base_url.rstrip("/")
+        self._master = master_secret
+        self._submit_timeout = aiohttp.ClientTimeout(total=submit_timeout_s)
+        self._query_timeout = aiohttp.ClientTimeout(total=query_timeout_s)
+
+    def _headers(self, bank_id: str, method: str, path: str, body: bytes) -> dict[str, str]:
+        headers = sign_request(GATEWAY_KEY_ID, bank_secret(self._master, bank_id), method, path,
+                               body)  # fmt: skip
+        headers["Content-Type"] = "application/json"
+        return headers
+
+    async def submit(self, bank_id: str, payout: dict[str, Any]) -> SubmitResult:
+        path = f"/banks/{bank_id}/payouts"
+        body = orjson.dumps(payout)
+        try:
+            async with self._session.post(
+                self._base + path, data=body, timeout=self._submit_timeout,
+                headers=self._headers(bank_id, "POST", path, body),
+            ) as resp:  # fmt: skip
+                raw = await resp.read()
+                status = resp.status
+                retry_after = resp.headers.get("Retry-After")
+        except aiohttp.ClientConnectorError:
+            # The connection was never made: nothing was sent.
+            return SubmitResult(SubmitOutcome.REFUSED, code="bank_unreachable")
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            return SubmitResult(SubmitOutcome.UNKNOWN, code=type(exc).__name__)
+        data = _json(raw)
+        if status == 200 and isinstance(data, dict) and "ref" in data:
+            return SubmitResult(SubmitOutcome.ACKED, record=BankRecord.from_json(data))
+        code = str(data.get("code", "")) if isinstance(data, dict) else ""
+        if status == 503 and code in ("bank_busy", "maintenance"):
+            return SubmitResult(SubmitOutcome.REFUSED, code=code,
+                                retry_after_s=_seconds(retry_after))  # fmt: skip
+        if 400 <= status < 500 and status != 409:
+            # Refused before it was recorded (our request was wrong): definitive, and a bug.
+            log.error("bank refused the submission", extra={
+                "bank_id": bank_id, "ref": payout.get("ref"), "http_status": status, "code": code,
+            })  # fmt: skip
+            return SubmitResult(SubmitOutcome.REFUSED, code=code or f"http_{status}")
+        # 409 (the bank has this ref with other fields), 5xx, or an answer we cannot read.
+        return SubmitResult(SubmitOutcome.UNKNOWN, code=code or f"http_{status}")
+
+    async def query(self, bank_id: str, ref: str) -> QueryResult:
+        path = f"/banks/{bank_id}/payouts/{ref}"
+        try:
+            async with self._session.get(
+                self._base + path, timeout=self._query_timeout,
+                headers=self._headers(bank_id, "GET", path, b""),
+            ) as resp:  # fmt: skip
+                raw = await resp.read()
+                status = resp.status
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            return QueryResult(QueryOutcome.UNAVAILABLE, code=type(exc).__name__)
+        data = _json(raw)
+        if status == 200 and isinstance(data, dict) and "ref" in data:
+            return QueryResult(QueryOutcome.FOUND, record=BankRecord.from_json(data))
+        if status == 404:
+            return QueryResult(QueryOutcome.NOT_FOUND)
+        code = str(data.get("code", "")) if isinstance(data, dict) else ""
+        return QueryResult(QueryOutcome.UNAVAILABLE, code=code or f"http_{status}")
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _seconds(header: str | None) -> float | None:
+    try:
+        return float(header) if header else None
+    except ValueError:
+        return None

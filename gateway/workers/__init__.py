@@ -1,0 +1,1 @@
+"""Background workers: bank dispatch, status polling (notifications and clearing follow)."""

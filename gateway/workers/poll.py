@@ -1,0 +1,138 @@
+"""The status poller: asks banks about payouts whose outcome we do not know yet (SPEC 6).
+
+Three kinds: a submission whose outcome was unknown (timeout, reset), one whose worker died
+mid-send (`sending` past its lease), and one acked but quiet beyond the channel's expected
+time (a lost or late callback). It only ever queries — it never submits. A bank that has no
+record of a payout after `bank_no_record_polls` queries never received it: the payout fails
+(`bank_no_record`) and its hold is released; nothing was paid, so nothing can be paid twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from channels import repo as channel_repo
+from channels.client import BankClient, QueryOutcome, QueryResult
+from gateway.clock import SimClock
+from gateway.payouts.bank_status import events_for
+from gateway.payouts.state import Event
+from gateway.payouts.transitions import PayoutEvent, apply_events
+from gateway.settings import Settings
+from gateway.workers.rounds import run_rounds
+
+log = logging.getLogger("paygate.poll")
+
+MIN_POLL_S = 0.2
+MAX_BACKOFF_DOUBLINGS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    id: str
+    bank_id: str
+    dispatch_state: str
+    poll_count: int
+
+
+class StatusPoller:
+    def __init__(
+        self, settings: Settings, pool: asyncpg.Pool, bank: BankClient, clock: SimClock
+    ) -> None:
+        self._s = settings
+        self._pool = pool
+        self._bank = bank
+        self._clock = clock
+        self._querying = asyncio.Semaphore(settings.bank_concurrency)
+        self.queries = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await run_rounds("poll", self.run_once, self._s.poll_batch_max,
+                         self._s.dispatch_idle_ms / 1000 * 5, stop)  # fmt: skip
+
+    async def run_once(self) -> int:
+        now = datetime.now(UTC)
+        rows = await self._pool.fetch(
+            """WITH c AS (
+                   SELECT id FROM payouts
+                   WHERE dispatch_state IN ('sending', 'acked', 'unknown') AND poll_at <= $1
+                   ORDER BY poll_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+               UPDATE payouts p SET poll_at = $3, poll_count = p.poll_count + 1
+               FROM c WHERE p.id = c.id
+               RETURNING p.id, p.bank_id, p.dispatch_state, p.poll_count""",
+            now,
+            self._s.poll_batch_max,
+            now + timedelta(seconds=self._s.query_timeout_s + 5),
+        )
+        if not rows:
+            return 0
+        pending = [Pending(r["id"], r["bank_id"], r["dispatch_state"], r["poll_count"])
+                   for r in rows]  # fmt: skip
+        results = await asyncio.gather(*(self._query(p) for p in pending))
+        await self._record(list(zip(pending, results, strict=True)))
+        return len(rows)
+
+    async def _query(self, p: Pending) -> QueryResult:
+        async with self._querying:
+            self.queries += 1
+            return await self._bank.query(p.bank_id, p.id)
+
+    def _backoff_s(self, base_s: float, poll_count: int) -> float:
+        doublings = min(max(poll_count - 1, 0), MAX_BACKOFF_DOUBLINGS)
+        wait_s: float = max(base_s, MIN_POLL_S) * 2**doublings
+        return min(wait_s, self._s.poll_max_interval_s)
+
+    async def _record(self, done: list[tuple[Pending, QueryResult]]) -> None:
+        now = datetime.now(UTC)
+        channels = await channel_repo.load(self._pool)
+        events: list[PayoutEvent] = []
+        ids: list[str] = []
+        states: list[str] = []
+        bank_refs: list[str | None] = []
+        poll_at: list[datetime] = []
+        for p, res in done:
+            rec = res.record
+            if res.outcome is QueryOutcome.FOUND and rec is not None:
+                events += events_for(p.id, rec.status, bank_id=p.bank_id, bank_ref=rec.bank_ref,
+                                     failure_code=rec.failure_code,
+                                     failure_message=rec.failure_message)  # fmt: skip
+                if rec.status == "processing":
+                    ch = channels.get(p.bank_id)
+                    expected_ms = ch.expected_ms if ch else 5000
+                    wait_s = self._clock.wall_delay_s(expected_ms / 1000)
+                    ids.append(p.id)
+                    states.append("acked")  # the bank has it: now it is only late
+                    bank_refs.append(rec.bank_ref)
+                    poll_at.append(now + timedelta(seconds=self._backoff_s(wait_s, p.poll_count)))
+                continue
+            if (
+                res.outcome is QueryOutcome.NOT_FOUND
+                and p.poll_count >= self._s.bank_no_record_polls
+            ):
+                log.warning("bank has no record of the payout, failing it", extra={
+                    "payout_id": p.id, "bank_id": p.bank_id, "polls": p.poll_count})  # fmt: skip
+                events.append(PayoutEvent(
+                    p.id, Event.FAIL, bank_id=p.bank_id, failure_code="bank_no_record",
+                    failure_message="the bank never received the payout"))  # fmt: skip
+                continue
+            ids.append(p.id)
+            states.append(p.dispatch_state)
+            bank_refs.append(None)
+            base_s = self._s.unknown_first_query_ms / 1000
+            poll_at.append(now + timedelta(seconds=self._backoff_s(base_s, p.poll_count)))
+        async with self._pool.acquire() as conn:
+            if ids:
+                await conn.execute(
+                    """UPDATE payouts p SET dispatch_state = u.state,
+                           bank_ref = COALESCE(u.bank_ref, p.bank_ref), poll_at = u.poll_at
+                       FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+                           AS u (id, state, bank_ref, poll_at)
+                       WHERE p.id = u.id AND p.dispatch_state IN ('sending', 'acked', 'unknown')""",
+                    ids, states, bank_refs, poll_at,
+                )  # fmt: skip
+            if events:
+                await apply_events(conn, events)

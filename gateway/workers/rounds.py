@@ -1,0 +1,34 @@
+"""The loop every worker runs: rounds back to back while there is work, a short pause when idle.
+
+A failed round is logged and retried after a pause; it never kills the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger("paygate.worker")
+
+ERROR_PAUSE_S = 1.0
+
+
+async def run_rounds(
+    name: str,
+    round_once: Callable[[], Awaitable[int]],
+    full_round: int,
+    idle_s: float,
+    stop: asyncio.Event,
+) -> None:
+    while not stop.is_set():
+        pause_s = idle_s
+        try:
+            if await round_once() >= full_round:
+                continue  # a full round: there is probably more, go again at once
+        except Exception:
+            log.exception("worker round failed", extra={"worker": name})
+            pause_s = ERROR_PAUSE_S
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=pause_s)

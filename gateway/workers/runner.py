@@ -1,0 +1,65 @@
+"""The worker process's insides: pools, the bank client and every worker loop, owned here.
+
+`running_workers` opens everything, starts the loops as owned tasks, and on exit stops them
+(each finishes its round) and closes what it opened. `paygate worker` and tests both use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
+
+from channels.client import BankClient
+from channels.quota import ChannelQuota
+from gateway.settings import Settings
+from gateway.storage.pools import create_pg_pool, create_redis, load_clock
+from gateway.workers.dispatch import Dispatcher
+from gateway.workers.poll import StatusPoller
+
+log = logging.getLogger("paygate.workers")
+
+
+@dataclass
+class Workers:
+    dispatcher: Dispatcher
+    poller: StatusPoller
+
+
+@asynccontextmanager
+async def running_workers(settings: Settings) -> AsyncIterator[Workers]:
+    if not settings.bank_sim_url:
+        raise ValueError("workers need the bank simulator's URL (PAYGATE_BANK_SIM_URL)")
+    pool = await create_pg_pool(settings)
+    redis = create_redis(settings)
+    connector = aiohttp.TCPConnector(limit=settings.bank_concurrency)
+    session = aiohttp.ClientSession(connector=connector)
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        clock = await load_clock(pool, settings.time_scale)
+        bank = BankClient(session, settings.bank_sim_url, settings.bank_master_secret,
+                          submit_timeout_s=settings.submit_timeout_s,
+                          query_timeout_s=settings.query_timeout_s)  # fmt: skip
+        workers = Workers(
+            dispatcher=Dispatcher(settings, pool, ChannelQuota(redis), bank, clock),
+            poller=StatusPoller(settings, pool, bank, clock),
+        )
+        tasks = [
+            asyncio.create_task(workers.dispatcher.run(stop), name="dispatcher"),
+            asyncio.create_task(workers.poller.run(stop), name="poller"),
+        ]
+        log.info("workers started", extra={"bank_sim_url": settings.bank_sim_url})
+        yield workers
+    finally:
+        stop.set()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await session.close()
+        await redis.aclose()
+        await pool.close()
+        log.info("workers stopped")
