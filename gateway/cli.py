@@ -58,6 +58,17 @@ def _parser() -> argparse.ArgumentParser:
     bank.add_argument("--seed", type=int, default=None)
     _add_common(bank)
 
+    bench = sub.add_parser("bench", help="benchmarks (SPEC 13); now: the rate limiter")
+    bench.add_argument(
+        "--only",
+        choices=("ratelimit",),
+        default="ratelimit",
+        help="which benchmark (the acceptance/end-to-end ones arrive with issue 8)",
+    )
+    bench.add_argument("--seconds", type=float, default=3.0, help="per contender")
+    bench.add_argument("--callers", type=int, default=64, help="concurrent callers")
+    _add_common(bench)
+
     migrate = sub.add_parser("migrate", help="apply schema migrations")
     _add_common(migrate)
     return parser
@@ -98,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(cmd_bank_sim(settings))
     if command == "migrate":
         sys.exit(cmd_migrate(settings))
+    if command == "bench":
+        sys.exit(cmd_bench(settings, args.only, args.seconds, args.callers))
     raise AssertionError(command)
 
 
@@ -114,6 +127,30 @@ def cmd_migrate(settings: Settings) -> int:
     with EmbeddedStorage(settings.state_dir, settings.database_url, "unused") as storage:
         applied = asyncio.run(migrate_url(storage.database_url))
     print(f"migrations applied: {len(applied)} {applied}")
+    return 0
+
+
+def cmd_bench(settings: Settings, only: str, seconds: float, callers: int) -> int:
+    """Runs on PAYGATE_REDIS_URL, or on an embedded Redis started for the run."""
+    from gateway.server import run
+    from gateway.storage.embedded import EmbeddedStorage
+    from risk.bench_ratelimit import run_bench, table
+
+    assert only == "ratelimit", only
+    out_dir = settings.state_dir / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with EmbeddedStorage(settings.state_dir, settings.database_url or "unused",
+                         settings.redis_url) as storage:  # fmt: skip
+        result: dict[str, Any] = {}
+
+        async def main() -> None:
+            result.update(await run_bench(storage.redis_url, callers, seconds))
+
+        run(main())
+    print(table(result))
+    out = out_dir / "ratelimit.json"
+    out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    print(f"written: {out}")
     return 0
 
 

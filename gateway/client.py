@@ -105,6 +105,9 @@ class _BaseClient:
     async def patch(self, path: str, json: Any = None, **kw: Any) -> ApiResponse:
         return await self.request("PATCH", path, json, **kw)
 
+    async def delete(self, path: str, **kw: Any) -> ApiResponse:
+        return await self.request("DELETE", path, **kw)
+
 
 class MerchantClient(_BaseClient):
     """Signs every request with `paygate-hmac-v1` as merchant `key`."""

@@ -66,6 +66,8 @@ class Settings:
 
     # Risk: fail closed when Redis is down unless told otherwise (SPEC 8).
     rate_limit_fail_open: bool = False
+    # Platform rule: at most K payouts per payee account per simulated hour, all merchants.
+    payee_velocity_per_hour: int = 1000
 
     # Platform-wide cap on what the platform fronts to advance (垫资) merchants, in fen.
     advance_pool_cap_fen: int = 10_000_000_000_00
@@ -112,6 +114,7 @@ class Settings:
             accept_batch_wait_ms=_env_float("ACCEPT_BATCH_WAIT_MS", 0.0),
             accept_concurrency=_env_int("ACCEPT_CONCURRENCY", 4),
             rate_limit_fail_open=_env_bool("RATE_LIMIT_FAIL_OPEN", False),
+            payee_velocity_per_hour=_env_int("PAYEE_VELOCITY_PER_HOUR", 1000),
             advance_pool_cap_fen=_env_int("ADVANCE_POOL_CAP_FEN", 10_000_000_000_00),
             bank_master_secret=_env_str("BANK_MASTER_SECRET", "paygate-dev-bank-master-secret"),
             bank_sim_url=_env_str("BANK_SIM_URL", ""),

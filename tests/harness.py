@@ -18,6 +18,7 @@ from gateway.api.app import build_app
 from gateway.client import AdminClient, MerchantClient
 from gateway.server import start_site
 from gateway.settings import Settings
+from gateway.storage.pools import init_connection
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 T = TypeVar("T")
@@ -88,8 +89,11 @@ class LiveGateway:
         return m, client
 
     async def db(self) -> asyncpg.Connection:
-        """A direct connection to this gateway's database (the caller closes it)."""
-        return await asyncpg.connect(self.settings.database_url)
+        """A direct connection to this gateway's database, with the gateway's codecs (the
+        caller closes it)."""
+        conn = await asyncpg.connect(self.settings.database_url)
+        await init_connection(conn)
+        return conn
 
     async def ledger_ok(self) -> dict[str, Any]:
         resp = await self.admin.get("/admin/ledger/check")

@@ -13,6 +13,7 @@ from gateway.api import (
     routes_merchant,
     routes_payouts,
     routes_reviews,
+    routes_risk,
     routes_service,
 )
 from gateway.api.auth import authenticate_merchant, check_admin
@@ -27,8 +28,13 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     services = request.app[SERVICES]
     path = request.path
     if path.startswith("/v1/"):
+        settings = services.settings
         await authenticate_merchant(
-            request, services.merchants, services.nonces, services.settings.signature_window_s
+            request,
+            services.merchants,
+            services.admission,
+            settings.signature_window_s,
+            settings.rate_limit_fail_open,
         )
     elif path.startswith("/admin/"):
         check_admin(request, services.settings.admin_token)
@@ -53,5 +59,6 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(routes_payouts.routes)
     app.add_routes(routes_reviews.routes)
     app.add_routes(routes_channels.routes)
+    app.add_routes(routes_risk.routes)
     app.add_routes(routes_callbacks.routes)
     return app

@@ -13,9 +13,12 @@ from redis.exceptions import RedisError
 
 from gateway import signing
 from gateway.api.jsonio import read_body
-from gateway.errors import Forbidden, ServiceUnavailable, Unauthorized
+from gateway.api.middleware import EXTRA_HEADERS_KEY
+from gateway.errors import Forbidden, RateLimited, ServiceUnavailable, Unauthorized
 from gateway.merchants.model import Merchant
 from gateway.merchants.repo import MerchantCache
+from risk import ratelimit
+from risk.ratelimit import MerchantAdmission
 
 log = logging.getLogger("paygate.auth")
 
@@ -47,13 +50,15 @@ class NonceStore:
         return bool(stored)
 
 
-async def verify_signed(
+async def verify_signature(
     request: web.Request,
     secret_for: Callable[[str], Awaitable[str | None]],
-    nonces: NonceStore,
     window_s: int,
-) -> str:
-    """Check a signed request; returns the key (merchant or bank id) it was signed with."""
+) -> tuple[str, str]:
+    """Check a signed request's headers, window and signature; returns (key, nonce).
+
+    The nonce is not consumed here: the caller does that (with the rate limit, for merchants).
+    """
     h = request.headers
     key = h.get(signing.H_KEY, "")
     ts = h.get(signing.H_TIMESTAMP, "")
@@ -76,14 +81,30 @@ async def verify_signed(
     expected = signing.sign(secret or "-", ts, nonce, request.method, request.raw_path, body)
     if not signing.signature_matches(expected, signature) or secret is None:
         raise Unauthorized("signature does not match")
+    return key, nonce
+
+
+async def verify_signed(
+    request: web.Request,
+    secret_for: Callable[[str], Awaitable[str | None]],
+    nonces: NonceStore,
+    window_s: int,
+) -> str:
+    """Signature, then the nonce (banks: no rate limit); returns the key it was signed with."""
+    key, nonce = await verify_signature(request, secret_for, window_s)
     if not await nonces.first_use(key, nonce):
         raise Unauthorized("nonce already used", code="replayed_request")
     return key
 
 
 async def authenticate_merchant(
-    request: web.Request, merchants: MerchantCache, nonces: NonceStore, window_s: int
+    request: web.Request,
+    merchants: MerchantCache,
+    admission: MerchantAdmission,
+    window_s: int,
+    fail_open: bool,
 ) -> Merchant:
+    """Signature, then ONE Redis round trip for the nonce and the rate limit (SPEC 8)."""
     found: dict[str, Merchant] = {}
 
     async def secret_for(key: str) -> str | None:
@@ -93,8 +114,26 @@ async def authenticate_merchant(
         found[key] = merchant
         return merchant.secret
 
-    key = await verify_signed(request, secret_for, nonces, window_s)
+    key, nonce = await verify_signature(request, secret_for, window_s)
     merchant = found[key]
+    try:
+        verdict = await admission.admit(
+            merchant.id, nonce, merchant.rate_limit_rps, merchant.rate_limit_burst
+        )
+    except (RedisError, OSError) as exc:
+        if not fail_open:
+            log.error("rate limiter unavailable, failing closed", extra={"error": repr(exc)})
+            raise ServiceUnavailable(
+                "rate limiter unavailable", code="rate_limiter_unavailable"
+            ) from exc
+        admission.fail_open_admits += 1
+        log.warning("rate limiter unavailable, failing open", extra={"error": repr(exc)})
+    else:
+        request[EXTRA_HEADERS_KEY] = ratelimit.headers(verdict)
+        if verdict.replayed:
+            raise Unauthorized("nonce already used", code="replayed_request")
+        if verdict.rate_limited:
+            raise RateLimited("rate limit exceeded", retry_after_s=verdict.retry_after_s)
     if not merchant.active:
         raise Forbidden("merchant is suspended", code="merchant_suspended")
     request[MERCHANT_KEY] = merchant

@@ -71,7 +71,7 @@ async def create_payout_batch(request: web.Request) -> web.Response:
         for start in range(0, len(valid), BATCH_CHUNK):
             chunk = valid[start : start + BATCH_CHUNK]
             outcomes = await accept_batch(
-                conn, [item for _, item in chunk], services.clock.business_date()
+                conn, [item for _, item in chunk], services.clock.now(), services.risk_rules
             )
             for (index, _), result in zip(chunk, outcomes, strict=True):
                 if result.error is not None:

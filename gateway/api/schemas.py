@@ -127,3 +127,8 @@ class BankCallbackItem(Struct, forbid_unknown_fields=True):
 
 class BankCallback(Struct, forbid_unknown_fields=True):
     items: Annotated[list[BankCallbackItem], Meta(min_length=1, max_length=500)]
+
+
+class BlocklistEntry(Struct, forbid_unknown_fields=True):
+    account_no: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+    reason: Text = ""

@@ -17,6 +17,8 @@ from gateway.merchants.repo import MerchantCache
 from gateway.payouts.accept import AcceptItem, AcceptResult, accept_batch
 from gateway.settings import Settings
 from gateway.storage.pools import create_pg_pool, create_redis, load_clock
+from risk.ratelimit import MerchantAdmission
+from risk.rules import RiskRules
 
 
 @dataclass
@@ -26,7 +28,9 @@ class Services:
     redis: aioredis.Redis
     clock: SimClock
     merchants: MerchantCache
-    nonces: NonceStore
+    nonces: NonceStore  # bank callbacks; merchants go through `admission`
+    admission: MerchantAdmission
+    risk_rules: RiskRules
     accepts: GroupCommitter[AcceptItem, AcceptResult]
     _channel_ids: frozenset[str] | None = None
 
@@ -48,9 +52,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     try:
         clock = await load_clock(pool, settings.time_scale)
 
+        risk_rules = RiskRules(payee_velocity_per_hour=settings.payee_velocity_per_hour)
+
         async def accept_handler(items: Sequence[AcceptItem]) -> list[AcceptResult]:
             async with pool.acquire() as conn:
-                return await accept_batch(conn, items, clock.business_date())
+                return await accept_batch(conn, items, clock.now(), risk_rules)
 
         accepts = GroupCommitter(
             "accept",
@@ -71,6 +77,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                     redis, settings.signature_window_s, settings.rate_limit_fail_open
                 ),
                 accepts=accepts,
+                admission=MerchantAdmission(redis, settings.signature_window_s),
+                risk_rules=risk_rules,
             )
         finally:
             await accepts.stop()

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from gateway.api.schemas import PayoutRequest
+from gateway.clock import BUSINESS_TZ
 from gateway.errors import ApiError, BusinessRefusal, Conflict, Forbidden, InvalidRequest
 from gateway.ids import new_id
 from gateway.ledger import journal, moves
@@ -48,14 +49,17 @@ class _MerchantTerms:
     fee_fixed_fen: int
     fee_bps: int
     max_amount_fen: int
+    daily_amount_fen: int
+    daily_count: int
     review_threshold_fen: int | None
     funds: FundsState
+    used_today: rules.DailyUsage
 
 
 _LOCK_MERCHANTS = """
     SELECT b.merchant_id, b.available_fen, b.advance_used_fen, m.status, m.funding_mode,
            m.currency, m.advance_limit_fen, m.fee_fixed_fen, m.fee_bps, m.max_amount_fen,
-           m.review_threshold_fen
+           m.daily_amount_fen, m.daily_count, m.review_threshold_fen
     FROM merchant_balances b JOIN merchants m ON m.id = b.merchant_id
     WHERE b.merchant_id = ANY($1::text[])
     ORDER BY b.merchant_id
@@ -91,15 +95,52 @@ def _needs_pool(items: Sequence[AcceptItem], terms: dict[str, _MerchantTerms]) -
 
 
 async def accept_batch(
-    conn: asyncpg.Connection, items: Sequence[AcceptItem], business_date: date
+    conn: asyncpg.Connection,
+    items: Sequence[AcceptItem],
+    sim_now: datetime,
+    risk_rules: rules.RiskRules,
 ) -> list[AcceptResult]:
+    """`sim_now` (simulated time) decides the business day and the velocity hour."""
     async with conn.transaction():
-        return await _accept_in_transaction(conn, items, business_date)
+        return await _accept_in_transaction(conn, items, sim_now, risk_rules)
+
+
+async def _payee_state(
+    conn: asyncpg.Connection, items: Sequence[AcceptItem], hour: datetime
+) -> tuple[set[str], dict[str, int]]:
+    """Blocked accounts, and this hour's velocity counters locked (account order)."""
+    accounts = sorted({i.request.payee.account_no for i in items})
+    blocked = {
+        r["account_no"]
+        for r in await conn.fetch(
+            "SELECT account_no FROM payee_blocklist WHERE account_no = ANY($1::text[])", accounts
+        )
+    }
+    await conn.execute(
+        """INSERT INTO payee_velocity (account_no, hour_start, count)
+           SELECT a, $2, 0 FROM unnest($1::text[]) AS a ORDER BY a
+           ON CONFLICT (account_no, hour_start) DO NOTHING""",
+        accounts,
+        hour,
+    )
+    rows = await conn.fetch(
+        """SELECT account_no, count FROM payee_velocity
+           WHERE account_no = ANY($1::text[]) AND hour_start = $2
+           ORDER BY account_no FOR UPDATE""",
+        accounts,
+        hour,
+    )
+    return blocked, {r["account_no"]: r["count"] for r in rows}
 
 
 async def _accept_in_transaction(
-    conn: asyncpg.Connection, items: Sequence[AcceptItem], business_date: date
+    conn: asyncpg.Connection,
+    items: Sequence[AcceptItem],
+    sim_now: datetime,
+    risk_rules: rules.RiskRules,
 ) -> list[AcceptResult]:
+    business_date = sim_now.astimezone(BUSINESS_TZ).date()
+    hour = rules.hour_start(sim_now)
     merchant_ids = sorted({i.merchant_id for i in items})
     terms: dict[str, _MerchantTerms] = {}
     for r in await conn.fetch(_LOCK_MERCHANTS, merchant_ids):
@@ -109,7 +150,10 @@ async def _accept_in_transaction(
             fee_fixed_fen=r["fee_fixed_fen"],
             fee_bps=r["fee_bps"],
             max_amount_fen=r["max_amount_fen"],
+            daily_amount_fen=r["daily_amount_fen"],
+            daily_count=r["daily_count"],
             review_threshold_fen=r["review_threshold_fen"],
+            used_today=rules.DailyUsage(),
             funds=FundsState(
                 funding_mode=r["funding_mode"],
                 available_fen=r["available_fen"],
@@ -125,6 +169,17 @@ async def _accept_in_transaction(
             [i.request.merchant_order_id for i in items],
         )
     }
+    # Read after the lock, in its own statement: a join in the locking read would see the usage
+    # row as of before the wait (EvalPlanQual re-reads only the locked table).
+    for r in await conn.fetch(
+        """SELECT merchant_id, amount_fen, count FROM merchant_daily_usage
+           WHERE merchant_id = ANY($1::text[]) AND business_date = $2""",
+        merchant_ids,
+        business_date,
+    ):
+        terms[r["merchant_id"]].used_today = rules.DailyUsage(r["amount_fen"], r["count"])
+    blocked, velocity = await _payee_state(conn, items, hour)
+    velocity_before = dict(velocity)
     pool_room = 0
     if _needs_pool(items, terms):
         pool_room = int(
@@ -154,7 +209,9 @@ async def _accept_in_transaction(
         if t is None:
             results.append(AcceptResult(403, error=Forbidden("unknown merchant")))
             continue
-        refusal = _refuse(t, req)
+        refusal = _refuse(t, req) or rules.check_payee(
+            req.payee.account_no in blocked, velocity[req.payee.account_no], risk_rules
+        )
         if refusal is not None:
             results.append(AcceptResult(refusal.status, error=refusal))
             continue
@@ -166,6 +223,9 @@ async def _accept_in_transaction(
             continue
         apply_hold(t.funds, decision)
         pool_room -= decision.advance_fen
+        t.used_today.amount_fen += req.amount
+        t.used_today.count += 1
+        velocity[req.payee.account_no] += 1
         review = t.review_threshold_fen is not None and req.amount >= t.review_threshold_fen
         row: dict[str, Any] = {
             "id": new_id("po"),
@@ -208,7 +268,39 @@ async def _accept_in_transaction(
         await _insert_payouts(conn, new_rows, now)
         await journal.record(conn, holds)
         await insert_events(conn, events)
+        await _record_usage(conn, terms, business_date)
+        await _record_velocity(conn, velocity, velocity_before, hour)
     return results
+
+
+async def _record_usage(
+    conn: asyncpg.Connection, terms: dict[str, _MerchantTerms], business_date: date
+) -> None:
+    used = sorted((m, t.used_today) for m, t in terms.items() if t.used_today.count)
+    await conn.execute(
+        """INSERT INTO merchant_daily_usage (merchant_id, business_date, amount_fen, count)
+           SELECT m, $3, a, c FROM unnest($1::text[], $2::bigint[], $4::int[]) AS u (m, a, c)
+           ON CONFLICT (merchant_id, business_date)
+           DO UPDATE SET amount_fen = excluded.amount_fen, count = excluded.count""",
+        [m for m, _ in used],
+        [u.amount_fen for _, u in used],
+        business_date,
+        [u.count for _, u in used],
+    )
+
+
+async def _record_velocity(
+    conn: asyncpg.Connection, now: dict[str, int], before: dict[str, int], hour: datetime
+) -> None:
+    changed = sorted(a for a in now if now[a] != before[a])
+    await conn.execute(
+        """UPDATE payee_velocity v SET count = u.c
+           FROM unnest($1::text[], $2::int[]) AS u (a, c)
+           WHERE v.account_no = u.a AND v.hour_start = $3""",
+        changed,
+        [now[a] for a in changed],
+        hour,
+    )
 
 
 def _refuse(t: _MerchantTerms, req: PayoutRequest) -> ApiError | None:
@@ -217,7 +309,9 @@ def _refuse(t: _MerchantTerms, req: PayoutRequest) -> ApiError | None:
         return Forbidden("merchant is suspended", code="merchant_suspended")
     if req.currency != t.currency:
         return InvalidRequest(f"currency must be {t.currency}", field="currency")
-    return rules.check_amount(req.amount, t.max_amount_fen)
+    return rules.check_amount(req.amount, t.max_amount_fen) or rules.check_daily(
+        t.used_today, req.amount, t.daily_amount_fen, t.daily_count
+    )
 
 
 async def _insert_payouts(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -83,6 +83,7 @@ async def apply_events_in_tx(
     results: list[Applied] = []
     ledger: list[moves.Move] = []
     outbox: list[OutboxEvent] = []
+    given_back: list[tuple[str, date, int]] = []  # daily budget freed by failed/rejected
     for ev in events:
         row = rows.get(ev.payout_id)
         if row is None:
@@ -109,6 +110,8 @@ async def apply_events_in_tx(
         move = _ledger_move(row, effect)
         if move is not None:
             ledger.append(move)
+        if effect is LedgerEffect.RELEASE:
+            given_back.append((row["merchant_id"], row["business_date"], row["amount_fen"]))
         snapshot = model.public(row)
         outbox.append(OutboxEvent(row["merchant_id"], f"payout.{new_status.value}", row["id"],
                                   row["version"], snapshot))  # fmt: skip
@@ -152,4 +155,25 @@ async def apply_events_in_tx(
         assert updated == len(changed), f"payout update guard missed: {updated}/{len(changed)}"
         await journal.record(conn, ledger)
         await insert_events(conn, outbox)
+        if given_back:
+            await _give_back_daily_budget(conn, given_back)
     return results
+
+
+async def _give_back_daily_budget(
+    conn: asyncpg.Connection, released: list[tuple[str, date, int]]
+) -> None:
+    """A failed or rejected payout no longer uses its merchant's daily budget (risk/rules.py).
+    Runs under the merchants' balance-row locks, like the accept that counted it."""
+    await conn.execute(
+        """UPDATE merchant_daily_usage d
+           SET amount_fen = greatest(d.amount_fen - u.amount, 0),
+               count = greatest(d.count - u.n, 0)
+           FROM (SELECT m, day, sum(a) AS amount, count(*) AS n
+                 FROM unnest($1::text[], $2::date[], $3::bigint[]) AS r (m, day, a)
+                 GROUP BY m, day) AS u
+           WHERE d.merchant_id = u.m AND d.business_date = u.day""",
+        [m for m, _, _ in released],
+        [d for _, d, _ in released],
+        [a for _, _, a in released],
+    )

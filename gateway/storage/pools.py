@@ -36,13 +36,17 @@ async def create_pg_pool(settings: Settings) -> asyncpg.Pool:
 
 
 def create_redis(settings: Settings) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
+    # A blocking pool: under a burst, callers wait briefly for a connection instead of
+    # failing (redis-py's default pool raises when it runs out).
+    pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=256,
+        timeout=1.0,
         socket_timeout=1.0,
         socket_connect_timeout=1.0,
         health_check_interval=5,
-        max_connections=256,
     )
+    return aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it
 
 
 async def load_clock(pool: asyncpg.Pool, default_scale: float) -> SimClock:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,8 @@ async def check_signed_payout_reaches_the_bank(info: dict[str, Any]) -> None:
         balance = await client.get("/v1/balance")
         assert balance.status == 200, balance.body
         assert balance.json()["available"] > 0
-        created = await client.post("/v1/payouts", payout_body(5_000))
+        # A fresh order id: with PAYGATE_DATABASE_URL the database outlives the run.
+        created = await client.post("/v1/payouts", payout_body(5_000, f"e2e-{uuid.uuid4()}"))
         assert created.status == 201, created.body
         payout_id = created.json()["id"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -25,8 +25,10 @@ from gateway.payouts.model import request_hash
 from gateway.payouts.state import Event
 from gateway.payouts.transitions import PayoutEvent, apply_events
 from gateway.storage.pools import init_connection
+from risk.rules import RiskRules
 from tests.harness import create_database, drop_database, unique_name, with_database
 
+NO_VELOCITY_LIMIT = RiskRules(payee_velocity_per_hour=10**9)
 PAYEE = Payee("6222020200112233445", "Li Si", "103100000026", "personal")
 
 
@@ -85,7 +87,7 @@ def test_ledger_invariants_hold_over_random_operation_sequences(storage: Any) ->
             for amount in amounts:
                 req = PayoutRequest(new_id("o"), amount, "CNY", PAYEE)
                 items.append(AcceptItem(m.id, req, request_hash(req)))
-            for result in run(accept_batch(conn, items, date.today())):
+            for result in run(accept_batch(conn, items, datetime.now(UTC), NO_VELOCITY_LIMIT)):
                 if result.http_status != 201:
                     assert result.error is not None
                     assert result.error.code in ("insufficient_funds", "advance_limit_exceeded")

@@ -1,0 +1,54 @@
+"""Operator risk controls: the payee blocklist (SPEC 8) at /admin/blocklist."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.api.jsonio import json_response, read_json
+from gateway.api.paging import cursor, page_limit
+from gateway.api.schemas import BlocklistEntry
+from gateway.api.services import SERVICES
+from gateway.errors import NotFound
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/admin/blocklist")
+async def block_payee(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    entry = await read_json(request, BlocklistEntry)
+    row = await services.pool.fetchrow(
+        """INSERT INTO payee_blocklist (account_no, reason) VALUES ($1, $2)
+           ON CONFLICT (account_no) DO UPDATE SET reason = excluded.reason
+           RETURNING account_no, reason, created_at""",
+        entry.account_no,
+        entry.reason,
+    )
+    return json_response(dict(row) if row else {}, status=201)
+
+
+@routes.get("/admin/blocklist")
+async def list_blocked(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    limit = page_limit(request)
+    rows = await services.pool.fetch(
+        """SELECT account_no, reason, created_at FROM payee_blocklist
+           WHERE account_no > $1 ORDER BY account_no LIMIT $2""",
+        cursor(request) or "",
+        limit + 1,
+    )
+    more = len(rows) > limit
+    data = [dict(r) for r in rows[:limit]]
+    return json_response({"data": data, "next_cursor": data[-1]["account_no"] if more else None})
+
+
+@routes.delete("/admin/blocklist/{account_no}")
+async def unblock_payee(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    account_no = request.match_info["account_no"]
+    deleted = await services.pool.fetchval(
+        "DELETE FROM payee_blocklist WHERE account_no = $1 RETURNING account_no", account_no
+    )
+    if deleted is None:
+        raise NotFound(f"{account_no} is not blocked")
+    return web.Response(status=204)

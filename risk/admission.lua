@@ -1,0 +1,51 @@
+-- Admission of one merchant request, atomically: replay-nonce check, then a GCRA rate limit.
+--
+-- KEYS[1] limiter state (hash: at_us, backlog_ureq)   KEYS[2] the request's nonce
+-- ARGV[1] nonce window (s)   ARGV[2] rps   ARGV[3] burst
+-- Returns {replayed (0/1), allowed (0/1), backlog_ureq after the decision}.
+--
+-- GCRA keeps the theoretical arrival time TAT. We store it as TAT - at = backlog_ureq / rps
+-- (microseconds), where backlog_ureq = (TAT - at) * rps is in micro-requests: one request
+-- adds 1e6, the backlog drains by rps per microsecond, and a request is admitted while the
+-- backlog stays within burst * 1e6. Every quantity is an integer well below 2^53, so Lua's
+-- doubles hold it exactly. Time is the server's (TIME), so all gateway processes agree.
+
+local ONE_UREQ = 1000000
+-- Numbers go to Redis as plain integers: newer servers may render a double as '1e+08'.
+local function int(x) return string.format('%d', x) end
+local rps = tonumber(ARGV[2])
+local capacity_ureq = tonumber(ARGV[3]) * ONE_UREQ
+
+local t = redis.call('TIME')
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+
+local backlog_ureq = 0
+local state = redis.call('HMGET', KEYS[1], 'at_us', 'backlog_ureq')
+if state[1] then
+  -- A clock that stepped back (failover) drains nothing rather than adding backlog.
+  local elapsed_us = math.max(0, now_us - tonumber(state[1]))
+  backlog_ureq = tonumber(state[2])
+  -- Compare before multiplying so elapsed_us * rps stays near capacity_ureq at most.
+  if elapsed_us >= backlog_ureq / rps then
+    backlog_ureq = 0
+  else
+    backlog_ureq = math.max(0, backlog_ureq - elapsed_us * rps)
+  end
+  -- A burst lowered since the last request caps what is still owed.
+  backlog_ureq = math.min(backlog_ureq, capacity_ureq)
+end
+
+-- A replay is refused before it can take a token; the nonce lives for the signature window.
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
+  return {1, 0, backlog_ureq}
+end
+
+if backlog_ureq + ONE_UREQ > capacity_ureq then
+  return {0, 0, backlog_ureq}
+end
+
+backlog_ureq = backlog_ureq + ONE_UREQ
+redis.call('HSET', KEYS[1], 'at_us', int(now_us), 'backlog_ureq', int(backlog_ureq))
+-- Once the backlog has drained the bucket is full, which is what a missing key means.
+redis.call('PEXPIRE', KEYS[1], int(math.ceil(backlog_ureq / rps / 1000) + 1))
+return {0, 1, backlog_ureq}

@@ -1,0 +1,138 @@
+"""Merchant admission on a real Redis: exact bursts, refill by the server clock, replays."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import redis.asyncio as aioredis
+from redis.crc import key_slot
+
+from risk.ratelimit import Admission, MerchantAdmission
+from tests.harness import unique_name, wait_until
+
+WINDOW_S = 300
+
+
+def fresh_nonce() -> str:
+    return uuid.uuid4().hex
+
+
+async def server_time_s(redis: aioredis.Redis) -> float:
+    seconds, micros = await redis.time()
+    return int(seconds) + int(micros) / 1_000_000
+
+
+async def burst_of(
+    limiter: MerchantAdmission, merchant: str, n: int, rps: int, burst: int
+) -> list[Admission]:
+    calls = (limiter.admit(merchant, fresh_nonce(), rps, burst) for _ in range(n))
+    return list(await asyncio.gather(*calls))
+
+
+async def test_concurrent_burst_admits_exactly_burst(redis_client: aioredis.Redis) -> None:
+    limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
+    # At 1 rps no token refills while the 90 calls run (unless they take over a second);
+    # 90 stays under redis-py's default pool of 100 connections, which refuses rather than waits.
+    results = await burst_of(limiter, merchant, 90, rps=1, burst=30)
+    assert sum(a.allowed for a in results) == 30
+    refused = [a for a in results if not a.allowed]
+    assert all(a.rate_limited and a.remaining == 0 and a.retry_after_s == 1 for a in refused)
+
+
+async def test_figures_count_down_then_refuse(redis_client: aioredis.Redis) -> None:
+    limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
+    seen = [await limiter.admit(merchant, fresh_nonce(), 1, 4) for _ in range(5)]
+    assert [a.allowed for a in seen] == [True, True, True, True, False]
+    assert [a.remaining for a in seen] == [3, 2, 1, 0, 0]
+    # k requests owed at 1 rps, less the few ms drained since: full again in k seconds.
+    assert [a.reset_s for a in seen] == [1, 2, 3, 4, 4]
+    assert [a.retry_after_s for a in seen] == [0, 0, 0, 0, 1]
+    assert all(a.limit == 4 and not a.replayed for a in seen)
+
+
+async def test_first_refill_takes_at_least_one_emission_interval(
+    redis_client: aioredis.Redis,
+) -> None:
+    limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
+    rps, burst = 20, 3
+    started_s = await server_time_s(redis_client)
+    admitted = sum(a.allowed for a in await burst_of(limiter, merchant, 9, rps, burst))
+
+    async def one() -> Admission:
+        return await limiter.admit(merchant, fresh_nonce(), rps, burst)
+
+    await wait_until(one, lambda a: a.allowed, timeout_s=10.0, interval_s=0.005)
+    elapsed_s = await server_time_s(redis_client) - started_s
+    # Server clock, bracketing every call: the bucket started full at or after `started_s`,
+    # so the next admission needs the requests admitted beyond the burst, plus one, to drain.
+    assert elapsed_s >= (admitted - burst + 1) / rps
+
+
+async def test_refill_between_bursts_matches_the_rate(redis_client: aioredis.Redis) -> None:
+    limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
+    rps, burst, n = 100, 10, 30
+    empty_from_s = await server_time_s(redis_client)
+    first = sum(a.allowed for a in await burst_of(limiter, merchant, n, rps, burst))
+    empty_until_s = await server_time_s(redis_client)
+    await wait_until(
+        lambda: server_time_s(redis_client), lambda now_s: now_s >= empty_until_s + 0.05
+    )
+    probe_from_s = await server_time_s(redis_client)
+    second = sum(a.allowed for a in await burst_of(limiter, merchant, n, rps, burst))
+    probe_until_s = await server_time_s(redis_client)
+    # At least what refilled between the two bursts (a full bucket is all admitted) ...
+    assert second >= min(burst, int((probe_from_s - empty_until_s) * rps))
+    # ... and, from a full bucket, no more than the burst plus all that refilled since.
+    assert first + second <= burst + (probe_until_s - empty_from_s) * rps
+
+
+async def test_replayed_nonce_is_refused_without_taking_a_token(
+    redis_client: aioredis.Redis,
+) -> None:
+    limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
+    first = await limiter.admit(merchant, "nonce-abcdefgh-1234", 1, 5)
+    again = await limiter.admit(merchant, "nonce-abcdefgh-1234", 1, 5)
+    assert first.allowed and not first.replayed
+    assert again.replayed and not again.allowed and not again.rate_limited
+    assert again.remaining == 4
+    after = await limiter.admit(merchant, fresh_nonce(), 1, 5)
+    assert after.allowed and after.remaining == 3
+
+
+async def test_replay_of_a_rate_refused_request_is_still_a_replay(
+    redis_client: aioredis.Redis,
+) -> None:
+    limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
+    assert (await limiter.admit(merchant, fresh_nonce(), 1, 1)).allowed
+    refused = await limiter.admit(merchant, "nonce-refused-000001", 1, 1)
+    assert refused.rate_limited
+    assert (await limiter.admit(merchant, "nonce-refused-000001", 1, 1)).replayed
+
+
+async def test_nonce_is_per_merchant(redis_client: aioredis.Redis) -> None:
+    limiter = MerchantAdmission(redis_client, WINDOW_S)
+    a = await limiter.admit(unique_name("m"), "shared-nonce-000001", 1, 1)
+    b = await limiter.admit(unique_name("m"), "shared-nonce-000001", 1, 1)
+    assert a.allowed and b.allowed
+
+
+async def test_keys_share_a_cluster_slot_and_expire(redis_client: aioredis.Redis) -> None:
+    limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
+    await limiter.admit(merchant, "nonce-expiry-000001", 2, 3)
+    nonce_key = f"pg:{{{merchant}}}:nonce:nonce-expiry-000001"
+    state_key = f"pg:{{{merchant}}}:rl"
+    assert key_slot(nonce_key.encode()) == key_slot(state_key.encode())
+    nonce_ttl_s = await redis_client.ttl(nonce_key)
+    state_ttl_ms = await redis_client.pttl(state_key)
+    assert 0 < nonce_ttl_s <= WINDOW_S
+    # One request owed at 2 rps drains in 500 ms; the key goes then (the bucket is full).
+    assert 0 < state_ttl_ms <= 501
+
+
+async def test_script_is_loaded_again_after_a_flush(redis_client: aioredis.Redis) -> None:
+    limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
+    assert (await limiter.admit(merchant, fresh_nonce(), 1, 2)).allowed
+    await redis_client.script_flush()
+    after = await limiter.admit(merchant, fresh_nonce(), 1, 2)
+    assert after.allowed and after.remaining == 0
