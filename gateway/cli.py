@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="storage, migrations, gateway, bank simulator, workers")
     up.add_argument("--port", type=int, default=None, help="gateway port (default 8080)")
     up.add_argument("--bank-port", type=int, default=None, help="bank simulator port (8090)")
+    up.add_argument("--sink-port", type=int, default=None, help="demo webhook sink port (8091)")
     up.add_argument("--seed", type=int, default=None, help="bank simulator random seed")
     up.add_argument("--time-scale", type=float, default=None, help="simulated seconds per second")
     up.add_argument("--workers", type=int, default=None, help="gateway processes on one port")
@@ -51,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="background workers only")
     _add_common(worker)
+
+    sink = sub.add_parser("webhook-sink", help="the demo merchants' notification endpoint")
+    sink.add_argument("--port", type=int, default=None, help="(default 8091)")
+    sink.add_argument("--secrets-file", type=Path, default=None, help="JSON {merchant: secret}")
+    _add_common(sink)
 
     bank = sub.add_parser("bank-sim", help="the bank simulator only")
     bank.add_argument("--host", default=None)
@@ -86,6 +92,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         port=port,
         host=getattr(args, "host", None),
         bank_port=getattr(args, "bank_port", None),
+        sink_port=getattr(args, "sink_port", None),
         seed=getattr(args, "seed", None),
         time_scale=getattr(args, "time_scale", None),
         workers=getattr(args, "workers", None),
@@ -107,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(cmd_worker(settings))
     if command == "bank-sim":
         sys.exit(cmd_bank_sim(settings))
+    if command == "webhook-sink":
+        sys.exit(cmd_webhook_sink(settings, args.port or settings.sink_port, args.secrets_file))
     if command == "migrate":
         sys.exit(cmd_migrate(settings))
     if command == "bench":
@@ -232,6 +241,15 @@ def cmd_bank_sim(settings: Settings) -> int:
     return 0
 
 
+def cmd_webhook_sink(settings: Settings, port: int, secrets_file: Path | None) -> int:
+    from gateway.server import run
+    from loadtest.webhook_sink import serve_sink
+
+    secrets = orjson.loads(secrets_file.read_bytes()) if secrets_file else {}
+    run(serve_sink(settings.host, port, secrets))
+    return 0
+
+
 def _wait_healthy(url: str, deadline: float) -> bool:
     while time.monotonic() < deadline:
         try:
@@ -284,7 +302,11 @@ def cmd_up(settings: Settings) -> int:
     print("paygate up: starting storage ...", flush=True)
     with EmbeddedStorage(state_dir, settings.database_url, settings.redis_url) as storage:
         print("paygate up: migrating and seeding demo merchants ...", flush=True)
-        merchants = asyncio.run(_prepare(settings, storage.database_url, None))
+        sink_url = f"http://{settings.host}:{settings.sink_port}"
+        merchants = asyncio.run(_prepare(settings, storage.database_url, sink_url))
+        secrets_file = state_dir / "sink-secrets.json"
+        secrets_file.write_bytes(orjson.dumps({m["id"]: m["secret"] for m in merchants}))
+        secrets_file.chmod(0o600)
         env = {
             "PAYGATE_DATABASE_URL": storage.database_url,
             "PAYGATE_REDIS_URL": storage.redis_url,
@@ -307,14 +329,17 @@ def cmd_up(settings: Settings) -> int:
                 bank_args += ["--seed", str(settings.seed)]
             group.spawn_paygate("bank-sim", bank_args)
             group.spawn_paygate("worker", ["worker"])
+            group.spawn_paygate("webhook-sink", ["webhook-sink", "--port", str(settings.sink_port),
+                                                 "--secrets-file", str(secrets_file)])  # fmt: skip
             deadline = time.monotonic() + UP_READY_TIMEOUT_S
-            for url in (f"{gateway_url}/readyz", f"{bank_url}/healthz"):
+            for url in (f"{gateway_url}/readyz", f"{bank_url}/healthz", f"{sink_url}/healthz"):
                 if not _wait_healthy(url, deadline):
                     log.error("did not become healthy in time", extra={"url": url})
                     return 1
             info = {
                 "gateway_url": gateway_url,
                 "bank_sim_url": bank_url,
+                "webhook_sink_url": sink_url,
                 "admin_token": admin_token,
                 "database_url": storage.database_url,
                 "redis_url": storage.redis_url,

@@ -40,11 +40,18 @@ DEMO_MERCHANTS: tuple[dict[str, Any], ...] = (
 
 
 async def ensure_demo_merchants(
-    conn: asyncpg.Connection, notify_url: str | None, rate_rps: int = 5000
+    conn: asyncpg.Connection, sink_url: str | None, rate_rps: int = 5000
 ) -> list[dict[str, Any]]:
+    """Create (or find) the demo merchants; each is notified at `{sink_url}/notify/{id}`."""
     out = []
     for spec in DEMO_MERCHANTS:
+        notify_url = f"{sink_url}/notify/{spec['id']}" if sink_url else None
         merchant = await merchants_repo.get(conn, spec["id"])
+        if merchant is not None and merchant.notify_url != notify_url:
+            # Ports change between runs on a kept database.
+            await conn.execute(
+                "UPDATE merchants SET notify_url = $2 WHERE id = $1", spec["id"], notify_url
+            )
         if merchant is None:
             merchant = await merchants_repo.insert(
                 conn,

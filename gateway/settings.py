@@ -41,6 +41,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     bank_port: int = 8090
+    sink_port: int = 8091
     workers: int = 1
     admin_token: str = ""
 
@@ -91,6 +92,12 @@ class Settings:
     poll_max_interval_s: float = 30.0
     bank_no_record_polls: int = 5
 
+    # Notifications (SPEC 10): per-attempt timeout, per-merchant and total deliveries in flight.
+    notify_timeout_s: float = 5.0
+    notify_per_merchant: int = 8
+    notify_max_in_flight: int = 512
+    notify_batch_max: int = 256
+
     # Defaults for merchants created without these fields (documented in README).
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -104,6 +111,8 @@ class Settings:
             host=_env_str("HOST", "127.0.0.1"),
             port=_env_int("PORT", 8080),
             bank_port=_env_int("BANK_PORT", 8090),
+            sink_port=_env_int("SINK_PORT", 8091),
+            notify_per_merchant=_env_int("NOTIFY_PER_MERCHANT", 8),
             workers=_env_int("WORKERS", 1),
             admin_token=_env_str("ADMIN_TOKEN", ""),
             time_scale=_env_float("TIME_SCALE", 1.0),

@@ -10,6 +10,7 @@ from gateway.api import (
     routes_admin,
     routes_callbacks,
     routes_channels,
+    routes_events,
     routes_merchant,
     routes_payouts,
     routes_reviews,
@@ -60,5 +61,6 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(routes_reviews.routes)
     app.add_routes(routes_channels.routes)
     app.add_routes(routes_risk.routes)
+    app.add_routes(routes_events.routes)
     app.add_routes(routes_callbacks.routes)
     return app

@@ -19,6 +19,7 @@ from channels.quota import ChannelQuota
 from gateway.settings import Settings
 from gateway.storage.pools import create_pg_pool, create_redis, load_clock
 from gateway.workers.dispatch import Dispatcher
+from gateway.workers.notify import Notifier
 from gateway.workers.poll import StatusPoller
 
 log = logging.getLogger("paygate.workers")
@@ -28,6 +29,7 @@ log = logging.getLogger("paygate.workers")
 class Workers:
     dispatcher: Dispatcher
     poller: StatusPoller
+    notifier: Notifier
 
 
 @asynccontextmanager
@@ -38,6 +40,10 @@ async def running_workers(settings: Settings) -> AsyncIterator[Workers]:
     redis = create_redis(settings)
     connector = aiohttp.TCPConnector(limit=settings.bank_concurrency)
     session = aiohttp.ClientSession(connector=connector)
+    # Merchants' endpoints get their own connection pool: a slow one cannot take the banks'.
+    notify_session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=settings.notify_max_in_flight)
+    )
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -48,10 +54,12 @@ async def running_workers(settings: Settings) -> AsyncIterator[Workers]:
         workers = Workers(
             dispatcher=Dispatcher(settings, pool, ChannelQuota(redis), bank, clock),
             poller=StatusPoller(settings, pool, bank, clock),
+            notifier=Notifier(settings, pool, notify_session, clock),
         )
         tasks = [
             asyncio.create_task(workers.dispatcher.run(stop), name="dispatcher"),
             asyncio.create_task(workers.poller.run(stop), name="poller"),
+            asyncio.create_task(workers.notifier.run(stop), name="notifier"),
         ]
         log.info("workers started", extra={"bank_sim_url": settings.bank_sim_url})
         yield workers
@@ -60,6 +68,7 @@ async def running_workers(settings: Settings) -> AsyncIterator[Workers]:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         await session.close()
+        await notify_session.close()
         await redis.aclose()
         await pool.close()
         log.info("workers stopped")

@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import psutil
 
@@ -50,6 +51,17 @@ async def check_signed_payout_reaches_the_bank(info: dict[str, Any]) -> None:
                                 timeout_s=20)  # fmt: skip
         assert done["bank_id"] == "102" and done["bank_ref"]
 
+        # ... -> the worker's signed notification -> the demo webhook sink process.
+        async def received() -> list[dict[str, Any]]:
+            url = f"{info['webhook_sink_url']}/merchants/{m['id']}/received"
+            async with aiohttp.ClientSession() as http, http.get(url) as resp:
+                assert resp.status == 200
+                data: list[dict[str, Any]] = orjson.loads(await resp.read())["data"]
+                return [r for r in data if r["object_id"] == payout_id]
+
+        arrived = await wait_until(received, lambda rs: len(rs) >= 3, timeout_s=20)
+        assert [r["sequence"] for r in arrived][:3] == [1, 2, 3]
+
 
 def storage_processes(state_dir: Path) -> list[psutil.Process]:
     """postgres/redis processes whose command line points into this state dir."""
@@ -63,12 +75,12 @@ def storage_processes(state_dir: Path) -> list[psutil.Process]:
 
 def test_up_serves_signed_requests_and_stops_cleanly(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
-    port, bank_port = free_port(), free_port()
+    port, bank_port, sink_port = free_port(), free_port(), free_port()
     env = {**os.environ, "PAYGATE_STATE_DIR": str(state_dir), "PAYGATE_LOG_LEVEL": "WARNING"}
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", "up", "--port", str(port), "--bank-port",
-         str(bank_port)],
+         str(bank_port), "--sink-port", str(sink_port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -1,0 +1,48 @@
+"""Merchant notifications as an event log (SPEC 10/11): list, one with its attempts, redeliver."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from gateway.api.auth import current_merchant
+from gateway.api.jsonio import json_response
+from gateway.api.paging import cursor, page_limit
+from gateway.api.services import SERVICES
+from gateway.errors import NotFound
+from gateway.notifications import repo
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/v1/events")
+async def list_events(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    merchant = current_merchant(request)
+    limit = page_limit(request)
+    rows = await repo.list_events(services.pool, merchant.id, cursor(request), limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return json_response({"data": rows, "next_cursor": rows[-1]["id"] if more else None})
+
+
+@routes.get("/v1/events/{event_id}")
+async def get_event(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    merchant = current_merchant(request)
+    event = await repo.get_event(services.pool, merchant.id, request.match_info["event_id"])
+    if event is None:
+        raise NotFound("no such event")
+    return json_response(event)
+
+
+@routes.post("/v1/events/{event_id}/redeliver")
+async def redeliver(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    merchant = current_merchant(request)
+    event_id = request.match_info["event_id"]
+    event = await repo.redeliver(services.pool, merchant.id, event_id, datetime.now(UTC))
+    if event is None:
+        raise NotFound("no such event")
+    return json_response(event, status=202)

@@ -1,0 +1,1 @@
+"""Merchant notifications: the outbox delivered to notify_url (SPEC 10)."""

@@ -1,0 +1,191 @@
+"""The outbox as a delivery queue: lease due events, record attempts, list, redeliver."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+EVENT_COLUMNS = (
+    "e.id, e.merchant_id, e.type, e.object_id, e.sequence, e.data, e.created_at,"
+    " e.delivery_status, e.attempts, e.delivered_at, e.last_error"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    id: str
+    merchant_id: str
+    body: dict[str, Any]  # what the merchant receives
+    attempts: int  # made before this one
+    notify_url: str | None
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    event_id: str
+    attempt: int
+    attempted_at: datetime
+    sim_at: datetime
+    http_status: int | None
+    latency_ms: int
+    error: str | None
+    delivered: bool
+    next_attempt_at: datetime | None  # None with not delivered: give up (failed)
+
+
+def wire_body(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "type": row["type"],
+        "object_id": row["object_id"],
+        "sequence": row["sequence"],
+        "data": row["data"],
+        "created_at": row["created_at"],
+    }
+
+
+def public(row: Any) -> dict[str, Any]:
+    event = wire_body(row)
+    event["delivery"] = {
+        "status": row["delivery_status"],
+        "attempts": row["attempts"],
+        "delivered_at": row["delivered_at"],
+        "last_error": row["last_error"],
+    }
+    return event
+
+
+async def lease_due(
+    pool: asyncpg.Pool,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    room: dict[str, int],
+    default_room: int,
+) -> list[Due]:
+    """Due events, oldest first, the earliest pending one per object only, and per merchant at
+    most its free delivery slots (`room`, else `default_room`); leased by moving
+    next_attempt_at to `lease_until`."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            f"""SELECT {EVENT_COLUMNS}, m.notify_url, m.secret
+                FROM outbox_events e JOIN merchants m ON m.id = e.merchant_id
+                WHERE e.delivery_status = 'pending' AND e.next_attempt_at <= $1
+                  AND NOT EXISTS (
+                      SELECT 1 FROM outbox_events p
+                      WHERE p.object_id = e.object_id AND p.sequence < e.sequence
+                        AND p.delivery_status = 'pending')
+                ORDER BY e.next_attempt_at LIMIT $2
+                FOR UPDATE OF e SKIP LOCKED""",
+            now,
+            limit * 4,
+        )
+        chosen: list[Due] = []
+        left = dict(room)
+        for r in rows:
+            m = r["merchant_id"]
+            free = left.get(m, default_room)
+            if free <= 0 or len(chosen) >= limit:
+                continue
+            left[m] = free - 1
+            chosen.append(Due(r["id"], m, wire_body(r), r["attempts"], r["notify_url"],
+                              r["secret"]))  # fmt: skip
+        if chosen:
+            await conn.execute(
+                "UPDATE outbox_events SET next_attempt_at = $2 WHERE id = ANY($1::text[])",
+                [d.id for d in chosen],
+                lease_until,
+            )
+        return chosen
+
+
+async def record_attempts(pool: asyncpg.Pool, results: Sequence[AttemptResult]) -> None:
+    """One transaction for a batch of finished attempts (group commit)."""
+    if not results:
+        return
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """INSERT INTO notification_attempts (event_id, attempt, attempted_at, sim_at,
+                   http_status, latency_ms, error)
+               SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[],
+                   $4::timestamptz[], $5::int[], $6::int[], $7::text[])""",
+            [r.event_id for r in results],
+            [r.attempt for r in results],
+            [r.attempted_at for r in results],
+            [r.sim_at for r in results],
+            [r.http_status for r in results],
+            [r.latency_ms for r in results],
+            [r.error for r in results],
+        )
+        await conn.execute(
+            """UPDATE outbox_events e SET attempts = u.attempt,
+                   delivery_status = CASE WHEN u.delivered THEN 'delivered'
+                                          WHEN u.next_at IS NULL THEN 'failed'
+                                          ELSE 'pending' END,
+                   delivered_at = CASE WHEN u.delivered THEN u.at ELSE e.delivered_at END,
+                   next_attempt_at = COALESCE(u.next_at, e.next_attempt_at),
+                   last_error = CASE WHEN u.delivered THEN NULL ELSE u.error END
+               FROM unnest($1::text[], $2::int[], $3::bool[], $4::timestamptz[],
+                           $5::timestamptz[], $6::text[]) AS u (id, attempt, delivered, next_at,
+                                                               at, error)
+               WHERE e.id = u.id AND e.delivery_status = 'pending'""",
+            [r.event_id for r in results],
+            [r.attempt for r in results],
+            [r.delivered for r in results],
+            [r.next_attempt_at for r in results],
+            [r.attempted_at for r in results],
+            [r.error for r in results],
+        )
+
+
+async def list_events(
+    pool: asyncpg.Pool, merchant_id: str, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        f"""SELECT {EVENT_COLUMNS} FROM outbox_events e
+            WHERE e.merchant_id = $1 AND ($2::text IS NULL OR e.id > $2)
+            ORDER BY e.id LIMIT $3""",
+        merchant_id,
+        after,
+        limit,
+    )
+    return [public(r) for r in rows]
+
+
+async def get_event(pool: asyncpg.Pool, merchant_id: str, event_id: str) -> dict[str, Any] | None:
+    row = await pool.fetchrow(
+        f"SELECT {EVENT_COLUMNS} FROM outbox_events e WHERE e.id = $1 AND e.merchant_id = $2",
+        event_id,
+        merchant_id,
+    )
+    if row is None:
+        return None
+    event = public(row)
+    attempts = await pool.fetch(
+        """SELECT attempt, attempted_at, sim_at, http_status, latency_ms, error
+           FROM notification_attempts WHERE event_id = $1 ORDER BY id""",
+        event_id,
+    )
+    event["delivery"]["history"] = [dict(a) for a in attempts]
+    return event
+
+
+async def redeliver(
+    pool: asyncpg.Pool, merchant_id: str, event_id: str, now: datetime
+) -> dict[str, Any] | None:
+    """Due again now, with a fresh schedule; the attempt history stays."""
+    row = await pool.fetchrow(
+        f"""UPDATE outbox_events e SET delivery_status = 'pending', attempts = 0,
+                next_attempt_at = $3, last_error = NULL
+            WHERE e.id = $1 AND e.merchant_id = $2
+            RETURNING {EVENT_COLUMNS}""",
+        event_id,
+        merchant_id,
+        now,
+    )
+    return public(row) if row is not None else None
