@@ -103,6 +103,20 @@ class BankClient:
         headers["Content-Type"] = "application/json"
         return headers
 
+    async def call(self, method: str, path: str, body: Any) -> tuple[int | None, Any]:
+        """A signed call whose answer is taken as it comes: (status or None, parsed body)."""
+        bank_id = path.split("/")[2]
+        raw_body = orjson.dumps(body) if body is not None else b""
+        try:
+            async with self._session.request(
+                method, self._base + path, data=raw_body or None, timeout=self._query_timeout,
+                headers=self._headers(bank_id, method, path, raw_body),
+            ) as resp:  # fmt: skip
+                return resp.status, _json(await resp.read())
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("bank call failed", extra={"path": path, "error": repr(exc)})
+            return None, None
+
     async def submit(self, bank_id: str, payout: dict[str, Any]) -> SubmitResult:
         path = f"/banks/{bank_id}/payouts"
         body = orjson.dumps(payout)
@@ -153,6 +167,22 @@ class BankClient:
             return QueryResult(QueryOutcome.NOT_FOUND)
         code = str(data.get("code", "")) if isinstance(data, dict) else ""
         return QueryResult(QueryOutcome.UNAVAILABLE, code=code or f"http_{status}")
+
+
+class B2BBank:
+    """The B2B side of a bank channel: open a payment page, ask how the payment stands."""
+
+    def __init__(self, client: BankClient) -> None:
+        self._c = client
+
+    async def create(self, bank_id: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The bank's record of the new payment, or None if the bank did not take it."""
+        status, data = await self._c.call("POST", f"/banks/{bank_id}/b2b", body)
+        return data if status == 200 and isinstance(data, dict) else None
+
+    async def query(self, bank_id: str, ref: str) -> dict[str, Any] | None:
+        status, data = await self._c.call("GET", f"/banks/{bank_id}/b2b/{ref}", None)
+        return data if status == 200 and isinstance(data, dict) else None
 
 
 def _json(raw: bytes) -> Any:

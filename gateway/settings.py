@@ -92,6 +92,11 @@ class Settings:
     poll_max_interval_s: float = 30.0
     bank_no_record_polls: int = 5
 
+    # B2B (SPEC 7): realtime clearing this many simulated seconds after the bank's notice;
+    # a payment still pending this long (simulated) is asked about (a lost notification).
+    realtime_clear_delay_s: float = 5.0
+    b2b_pending_query_after_s: float = 120.0
+
     # Notifications (SPEC 10): per-attempt timeout, per-merchant and total deliveries in flight.
     notify_timeout_s: float = 5.0
     notify_per_merchant: int = 8
@@ -113,6 +118,7 @@ class Settings:
             bank_port=_env_int("BANK_PORT", 8090),
             sink_port=_env_int("SINK_PORT", 8091),
             notify_per_merchant=_env_int("NOTIFY_PER_MERCHANT", 8),
+            realtime_clear_delay_s=_env_float("REALTIME_CLEAR_DELAY_S", 5.0),
             workers=_env_int("WORKERS", 1),
             admin_token=_env_str("ADMIN_TOKEN", ""),
             time_scale=_env_float("TIME_SCALE", 1.0),

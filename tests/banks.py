@@ -3,6 +3,7 @@ workers (dispatcher, poller) between them — all started and stopped by the tes
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -113,22 +114,33 @@ class BankWorld:
 async def bank_world(
     settings: Settings, *, preset: str = "default", seed: int = 7, fast_channels: bool = True
 ) -> AsyncIterator[BankWorld]:
-    settings = settings.with_(**FAST)
-    async with live_gateway(settings) as gw:
-        sim_app = build_bank_sim_app(BankSimConfig(
-            seed=seed, time_scale=settings.time_scale, callback_url=gw.url,
-            master_secret=settings.bank_master_secret, preset=preset,
-        ))  # fmt: skip
-        runner, port = await start_site(sim_app, "127.0.0.1", 0)
-        sim_url = f"http://127.0.0.1:{port}"
-        try:
-            async with aiohttp.ClientSession() as http:
-                world_settings = settings.with_(bank_sim_url=sim_url)
-                if fast_channels:
-                    for ch in ("102", "103", "104", "105", "308", "ibps"):
-                        resp = await gw.admin.patch(f"/admin/channels/{ch}", FAST_CHANNEL)
-                        assert resp.status == 200, resp.body
-                async with running_workers(world_settings) as workers:
-                    yield BankWorld(gw, sim_url, http, workers, settings.bank_master_secret)
-        finally:
-            await runner.cleanup()
+    # The simulator calls the gateway back and the gateway calls the simulator: reserve the
+    # gateway's port first, start the simulator pointing at it, then the gateway.
+    gateway_port = free_port()
+    sim_app = build_bank_sim_app(BankSimConfig(
+        seed=seed, time_scale=settings.time_scale, master_secret=settings.bank_master_secret,
+        callback_url=f"http://127.0.0.1:{gateway_port}", preset=preset,
+    ))  # fmt: skip
+    runner, port = await start_site(sim_app, "127.0.0.1", 0)
+    sim_url = f"http://127.0.0.1:{port}"
+    world_settings = settings.with_(**FAST, bank_sim_url=sim_url)
+    try:
+        async with (
+            live_gateway(world_settings, gateway_port) as gw,
+            aiohttp.ClientSession() as http,
+        ):
+            if fast_channels:
+                for ch in ("102", "103", "104", "105", "308", "ibps"):
+                    resp = await gw.admin.patch(f"/admin/channels/{ch}", FAST_CHANNEL)
+                    assert resp.status == 200, resp.body
+            async with running_workers(world_settings) as workers:
+                yield BankWorld(gw, sim_url, http, workers, settings.bank_master_secret)
+    finally:
+        await runner.cleanup()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

@@ -103,9 +103,9 @@ class LiveGateway:
 
 
 @asynccontextmanager
-async def live_gateway(settings: Settings) -> AsyncIterator[LiveGateway]:
+async def live_gateway(settings: Settings, port: int = 0) -> AsyncIterator[LiveGateway]:
     app = build_app(settings)
-    runner, port = await start_site(app, "127.0.0.1", 0)
+    runner, port = await start_site(app, "127.0.0.1", port)
     url = f"http://127.0.0.1:{port}"
     admin = AdminClient(url, settings.admin_token)
     await admin.__aenter__()

@@ -7,7 +7,7 @@ from typing import Final
 
 from aiohttp import web
 
-from channels.bank_sim import routes_bank, routes_sim
+from channels.bank_sim import routes_b2b, routes_bank, routes_sim
 from channels.bank_sim.appkeys import SIM_KEY
 from channels.bank_sim.config import BankSimConfig
 from channels.bank_sim.errors import error_middleware
@@ -33,4 +33,5 @@ def build_bank_sim_app(config: BankSimConfig) -> web.Application:
     app.on_shutdown.append(on_shutdown)
     app.add_routes(routes_sim.routes)
     app.add_routes(routes_bank.routes)
+    app.add_routes(routes_b2b.routes)
     return app

@@ -47,11 +47,13 @@ class BankCounters:
     refused_maintenance: int = 0
 
 
-def bank_rng(seed: int | None, bank_id: str) -> random.Random:
-    """Seeded from (seed, bank_id): each bank draws its own reproducible sequence."""
+def bank_rng(seed: int | None, bank_id: str, stream: str = "") -> random.Random:
+    """Seeded from (seed, bank_id, stream): each bank draws its own reproducible sequence, and a
+    named stream (e.g. "b2b") one more that does not disturb the payouts' sequence."""
     if seed is None:
         return random.Random()
-    return random.Random(f"paygate-bank-sim:{seed}:{bank_id}")
+    suffix = f":{stream}" if stream else ""
+    return random.Random(f"paygate-bank-sim:{seed}:{bank_id}{suffix}")
 
 
 class Bank:
@@ -120,7 +122,7 @@ class Bank:
         record = BankRecord(
             ref=request.ref,
             bank_id=self.bank_id,
-            bank_ref=f"{_ref_prefix(profile.name)}{business_date:%Y%m%d}{self._sequence:08d}",
+            bank_ref=f"{ref_prefix(profile.name)}{business_date:%Y%m%d}{self._sequence:08d}",
             amount_fen=request.amount,
             currency=request.currency,
             payee=request.payee,
@@ -145,5 +147,5 @@ class Bank:
         return iter(self._records.values())
 
 
-def _ref_prefix(name: str) -> str:
+def ref_prefix(name: str) -> str:
     return re.sub(r"[^A-Z0-9]", "", name.upper())[:8] or "BANK"

@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from channels.bank_sim.profile import CallbackFault
 from channels.bank_sim.timers import Timers
 from channels.keys import bank_secret
 from gateway.clock import SimClock
@@ -29,6 +30,29 @@ BACKOFF_CAP_MS: Final = 30_000.0
 MAX_CONNECTIONS: Final = 256
 
 CallbackItem = dict[str, Any]
+
+
+def status_item(
+    *,
+    bank_ref: str,
+    ref: str,
+    status: str,
+    amount_fen: int,
+    failure_code: str | None,
+    failure_message: str | None,
+    occurred_at: str | None,
+) -> CallbackItem:
+    """One status word as the gateway reads it; its event id is stable across copies."""
+    return {
+        "event_id": f"evt_{bank_ref}_{status}",
+        "ref": ref,
+        "bank_ref": bank_ref,
+        "status": status,
+        "amount": amount_fen,
+        "failure_code": failure_code,
+        "failure_message": failure_message,
+        "occurred_at": occurred_at,
+    }
 
 
 @dataclass(slots=True)
@@ -92,6 +116,32 @@ class CallbackSender:
             self._timers.call_later(self._clock.wall_delay_s(after_sim_ms / 1000), start)
         else:
             start()
+
+    def send_with_fault(
+        self,
+        bank_id: str,
+        item: CallbackItem,
+        retries: int,
+        fault: CallbackFault | None,
+        very_late_after_sim_ms: float,
+        resend_after_sim_ms: float,
+    ) -> None:
+        """Send one callback as `fault` says: lost (never), duplicate (twice at once),
+        very_late (once, after very_late_after_sim_ms), out_of_order (now and again after
+        resend_after_sim_ms, so the copy may overtake later news)."""
+        match fault:
+            case None:
+                self.send(bank_id, [item], retries)
+            case "lost":
+                pass
+            case "duplicate":
+                self.send(bank_id, [item], retries)
+                self.send(bank_id, [item], retries)
+            case "very_late":
+                self.send(bank_id, [item], retries, very_late_after_sim_ms)
+            case "out_of_order":
+                self.send(bank_id, [item], retries)
+                self.send(bank_id, [item], retries, resend_after_sim_ms)
 
     async def _deliver_in_order(
         self, bank_id: str, items: list[CallbackItem], retries: int

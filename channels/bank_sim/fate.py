@@ -16,6 +16,7 @@ from channels.bank_sim.profile import (
     SUCCEEDED,
     BankProfile,
     CallbackFault,
+    CallbackFaults,
     SyncFault,
 )
 from channels.bank_sim.schemas import Payee
@@ -45,18 +46,21 @@ def batch_wait_ms(profile: BankProfile, accepted_sim_ms: float) -> float:
     return math.ceil(accepted_sim_ms / interval) * interval - accepted_sim_ms
 
 
-def draw_fate(
-    profile: BankProfile, rng: random.Random, payee: Payee, accepted_sim_ms: float
-) -> Fate:
-    faults = profile.callback_faults
-    fault_probs: dict[CallbackFault, float] = {
+def callback_fault_probs(faults: CallbackFaults) -> dict[CallbackFault, float]:
+    return {
         "duplicate": faults.duplicate,
         "out_of_order": faults.out_of_order,
         "lost": faults.lost,
         "very_late": faults.very_late,
     }
+
+
+def draw_fate(
+    profile: BankProfile, rng: random.Random, payee: Payee, accepted_sim_ms: float
+) -> Fate:
+    faults = profile.callback_faults
     outcome = weighted_choice(profile.outcomes, rng)
-    fault = pick_one(fault_probs, rng)
+    fault = pick_one(callback_fault_probs(faults), rng)
     returned = chance(profile.return_prob, rng)
     callback_ms = delay_ms(profile.callback_delay, rng)
     return_ms = delay_ms(profile.return_delay, rng)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from channels.bank_sim.bank import Bank
-from channels.bank_sim.callbacks import CallbackItem, CallbackSender
+from channels.bank_sim.callbacks import CallbackItem, CallbackSender, status_item
 from channels.bank_sim.fate import Fate
 from channels.bank_sim.profile import (
     FAILURE_MESSAGES,
@@ -27,18 +27,17 @@ from gateway.clock import SimClock
 
 
 def callback_item(record: BankRecord) -> CallbackItem:
-    """The callback for the record's current status; its event id is stable across copies."""
+    """The callback for the record's current status."""
     occurred_at = record.returned_at if record.status == "returned" else record.completed_at
-    return {
-        "event_id": f"evt_{record.bank_ref}_{record.status}",
-        "ref": record.ref,
-        "bank_ref": record.bank_ref,
-        "status": record.status,
-        "amount": record.amount_fen,
-        "failure_code": record.failure_code,
-        "failure_message": record.failure_message,
-        "occurred_at": iso(occurred_at),
-    }
+    return {"kind": "payout"} | status_item(
+        bank_ref=record.bank_ref,
+        ref=record.ref,
+        status=record.status,
+        amount_fen=record.amount_fen,
+        failure_code=record.failure_code,
+        failure_message=record.failure_message,
+        occurred_at=iso(occurred_at),
+    )
 
 
 def failure_message(code: str) -> str:
@@ -67,23 +66,18 @@ class Lifecycle:
         else:
             move(record, "failed", now, fate.outcome, failure_message(fate.outcome))
         item = callback_item(record)
-        retries = bank.profile.callback_retries
         held: CallbackItem | None = None
-        match fate.callback_fault:
-            case None:
-                self._sender.send(bank.bank_id, [item], retries)
-            case "lost":
-                pass
-            case "duplicate":
-                self._sender.send(bank.bank_id, [item], retries)
-                self._sender.send(bank.bank_id, [item], retries)
-            case "very_late":
-                self._sender.send(bank.bank_id, [item], retries, fate.very_late_after_ms)
-            case "out_of_order" if fate.returned:
-                held = item  # sent after the `returned` callback
-            case "out_of_order":
-                self._sender.send(bank.bank_id, [item], retries)
-                self._sender.send(bank.bank_id, [item], retries, fate.resend_after_ms)
+        if fate.callback_fault == "out_of_order" and fate.returned:
+            held = item  # sent after the `returned` callback
+        else:
+            self._sender.send_with_fault(
+                bank.bank_id,
+                item,
+                bank.profile.callback_retries,
+                fate.callback_fault,
+                fate.very_late_after_ms,
+                fate.resend_after_ms,
+            )
         if fate.returned:
             self._after(fate.return_after_ms, lambda: self._return(bank, record, held))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+import msgspec
+
 from channels.bank_sim.profile import (
     SUCCEEDED,
     BankProfile,
@@ -32,6 +34,12 @@ DEFAULT_BANKS: Final = (
     BankIdentity("ibps", "IBPS", "interbank"),
 )
 
+# B2B clearing as the big banks do it: ICBC and CMB clear in real time, ABC, BOC and CCB at
+# the next business day's cut-off. Banks not named here (and IBPS, which takes no B2B) keep the
+# profile default, `realtime`.
+T_PLUS_1_BANKS: Final = frozenset({"103", "104", "105"})
+T_PLUS_1_CUTOFF: Final = "17:00"
+
 PRESET_NAMES: Final = ("default", "instant", "fault_heavy")
 
 INSTANT: Final = Delay(median_ms=0.0, p99_ms=0.0)
@@ -42,12 +50,16 @@ class UnknownPreset(ValueError):
 
 
 def _default(who: BankIdentity) -> BankProfile:
-    # BankProfile's field defaults are the default preset.
-    return BankProfile(bank_id=who.bank_id, name=who.name, kind=who.kind)
+    # BankProfile's field defaults are the default preset, apart from each bank's clearing.
+    profile = BankProfile(bank_id=who.bank_id, name=who.name, kind=who.kind)
+    if who.bank_id in T_PLUS_1_BANKS:
+        profile = msgspec.structs.replace(profile, clearing="t+1", clearing_cutoff=T_PLUS_1_CUTOFF)
+    return profile
 
 
 def _instant(who: BankIdentity) -> BankProfile:
-    """Zero latency, every payout succeeds, no faults: for benchmarks."""
+    """Zero latency, every payout and B2B payment succeeds and clears in real time, no faults:
+    for benchmarks."""
     return BankProfile(
         bank_id=who.bank_id,
         name=who.name,
@@ -56,15 +68,15 @@ def _instant(who: BankIdentity) -> BankProfile:
         callback_delay=INSTANT,
         outcomes={SUCCEEDED: 1.0},
         tps=100_000,
+        b2b_pay_delay=INSTANT,
+        b2b_success_prob=1.0,
     )
 
 
 def _fault_heavy(who: BankIdentity) -> BankProfile:
     """Every fault at once, with delays short enough for 2,000 payouts in seconds."""
-    return BankProfile(
-        bank_id=who.bank_id,
-        name=who.name,
-        kind=who.kind,
+    return msgspec.structs.replace(
+        _default(who),
         ack_latency=Delay(median_ms=5.0, p99_ms=40.0),
         callback_delay=Delay(median_ms=50.0, p99_ms=400.0),
         outcomes={
@@ -89,6 +101,9 @@ def _fault_heavy(who: BankIdentity) -> BankProfile:
         return_prob=0.03,
         return_delay=Delay(median_ms=300.0, p99_ms=1_500.0),
         callback_retries=5,
+        b2b_pay_delay=Delay(median_ms=50.0, p99_ms=400.0),
+        b2b_success_prob=0.90,
+        clearing_failure_prob=0.05,
     )
 
 

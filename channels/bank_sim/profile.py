@@ -38,6 +38,13 @@ INVALID_BANK_CODE: Final = "invalid_bank_code"
 INVALID_BANK_CODE_MESSAGE: Final = "收款行行号不属于本行"
 # The reason a returned (退票) payout carries.
 RETURN_CODE: Final = "account_closed"
+# Why a corporate payer's B2B payment fails, with the bank's message for each (drawn evenly).
+B2B_FAILURE_MESSAGES: Final = MappingProxyType(
+    {
+        "payer_cancelled": "付款方取消支付",
+        "insufficient_balance": "付款账户余额不足",
+    }
+)
 
 Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 Weight = Annotated[float, msgspec.Meta(ge=0.0, le=1e9)]
@@ -46,9 +53,14 @@ ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]
 BankId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,16}$")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 AccountNo = Annotated[str, msgspec.Meta(min_length=1, max_length=34)]
+AccountName = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 SyncFault = Literal["timeout", "reset"]
 CallbackFault = Literal["lost", "duplicate", "out_of_order", "very_late"]
+B2BOutcome = Literal["succeeded", "failed"]
+ClearingFate = Literal["cleared", "reversed"]
+CLEARING_FATES: Final = ("cleared", "reversed")
+B2BCallbackFault = Literal["lost", "duplicate", "very_late"]
 
 
 def minutes_of_day(hh_mm: str) -> int:
@@ -117,6 +129,14 @@ class Script(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError(f"unknown outcome {self.outcome!r}")
 
 
+class B2BScript(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What happens to B2B payments from one payer account name, overriding the random draws."""
+
+    outcome: B2BOutcome | None = None
+    clearing: ClearingFate | None = None
+    callback: B2BCallbackFault | None = None
+
+
 def _default_outcomes() -> dict[str, float]:
     return {
         SUCCEEDED: 0.96,
@@ -140,6 +160,10 @@ def _default_return_delay() -> Delay:
     return Delay(median_ms=3_600_000.0, p99_ms=86_400_000.0)
 
 
+def _default_b2b_pay_delay() -> Delay:
+    return Delay(median_ms=1_000.0, p99_ms=5_000.0)
+
+
 class BankProfile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     bank_id: BankId = "102"
     name: Name = "ICBC"
@@ -159,11 +183,14 @@ class BankProfile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     return_prob: Probability = 0.0
     return_delay: Delay = msgspec.field(default_factory=_default_return_delay)
     callback_retries: Annotated[int, msgspec.Meta(ge=0, le=MAX_CALLBACK_RETRIES)] = 5
+    b2b_pay_delay: Delay = msgspec.field(default_factory=_default_b2b_pay_delay)  # simulated
     b2b_success_prob: Probability = 0.98
     clearing: Literal["realtime", "t+1"] = "realtime"
     clearing_cutoff: ClockTime = "17:00"
     clearing_failure_prob: Probability = 0.0
     scripted: Annotated[dict[AccountNo, Script], msgspec.Meta(max_length=MAX_SCRIPTS)] = {}
+    # Keyed by the B2B payer's account name.
+    b2b_scripted: Annotated[dict[AccountName, B2BScript], msgspec.Meta(max_length=MAX_SCRIPTS)] = {}
 
     def __post_init__(self) -> None:
         unknown = set(self.outcomes) - OUTCOME_CODES

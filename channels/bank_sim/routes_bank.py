@@ -22,7 +22,7 @@ from channels.bank_sim.sim import BankSim
 routes = web.RouteTableDef()
 
 
-async def _signed_bank(request: web.Request) -> tuple[BankSim, Bank, bytes]:
+async def signed_bank(request: web.Request) -> tuple[BankSim, Bank, bytes]:
     sim = request.app[SIM_KEY]
     bank_id = request.match_info["bank_id"]
     bank = sim.banks.get(bank_id)
@@ -33,7 +33,7 @@ async def _signed_bank(request: web.Request) -> tuple[BankSim, Bank, bytes]:
     return sim, bank, body
 
 
-def _maintenance(bank: Bank) -> SimError:
+def maintenance_error(bank: Bank) -> SimError:
     return SimError(503, "maintenance", f"bank {bank.bank_id} is in maintenance")
 
 
@@ -61,14 +61,14 @@ def _drop_connection(request: web.Request) -> NoReturn:
 
 @routes.post("/banks/{bank_id}/payouts")
 async def submit_payout(request: web.Request) -> web.Response:
-    sim, bank, body = await _signed_bank(request)
+    sim, bank, body = await signed_bank(request)
     submission_request = decode(body, PayoutSubmission)
     now = sim.clock.now()
     try:
         bank.admit(now)
         submission = bank.submit(submission_request, now)
     except InMaintenance:
-        raise _maintenance(bank) from None
+        raise maintenance_error(bank) from None
     except Busy as exc:
         retry_after_s = str(max(1, math.ceil(exc.retry_after_s)))
         raise SimError(503, "bank_busy", str(exc), headers={"Retry-After": retry_after_s}) from None
@@ -87,9 +87,9 @@ async def submit_payout(request: web.Request) -> web.Response:
 
 @routes.get("/banks/{bank_id}/payouts/{ref}")
 async def get_payout(request: web.Request) -> web.Response:
-    sim, bank, _ = await _signed_bank(request)
+    sim, bank, _ = await signed_bank(request)
     if bank.in_maintenance(sim.clock.now()):
-        raise _maintenance(bank)
+        raise maintenance_error(bank)
     record = bank.get(request.match_info["ref"])
     if record is None:
         raise SimError(404, "not_found", "no such payout at this bank")
@@ -98,7 +98,7 @@ async def get_payout(request: web.Request) -> web.Response:
 
 @routes.get("/banks/{bank_id}/statements/{date}")
 async def get_statement(request: web.Request) -> web.Response:
-    _, bank, _ = await _signed_bank(request)
+    _, bank, _ = await signed_bank(request)
     raw_date = request.match_info["date"]
     try:
         day = date.fromisoformat(raw_date)

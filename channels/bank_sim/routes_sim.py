@@ -1,7 +1,9 @@
-"""Unsigned operator and test endpoints: health, profiles, presets, records and stats."""
+"""Unsigned operator and test endpoints: health, profiles, presets, records (payouts and B2B)
+and stats."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -9,6 +11,7 @@ import orjson
 from aiohttp import web
 
 from channels.bank_sim.appkeys import SIM_KEY
+from channels.bank_sim.b2b_records import B2B_STATUSES
 from channels.bank_sim.bank import Bank
 from channels.bank_sim.errors import SimError, json_response
 from channels.bank_sim.presets import UnknownPreset, identity_of, preset_profile
@@ -24,6 +27,17 @@ def _bank(request: web.Request) -> Bank:
     if bank is None:
         raise SimError(404, "unknown_bank", f"no bank {bank_id!r}")
     return bank
+
+
+def _record_filters(request: web.Request, statuses: Sequence[str]) -> tuple[str | None, str | None]:
+    """`?bank_id=&status=` of a record listing, checked (empty means no filter)."""
+    bank_id = request.query.get("bank_id") or None
+    status = request.query.get("status") or None
+    if status is not None and status not in statuses:
+        raise SimError(400, "invalid_request", f"status must be one of {', '.join(statuses)}")
+    if bank_id is not None and bank_id not in request.app[SIM_KEY].banks:
+        raise SimError(404, "unknown_bank", f"no bank {bank_id!r}")
+    return bank_id, status
 
 
 @routes.get("/healthz")
@@ -81,13 +95,15 @@ async def put_preset(request: web.Request) -> web.Response:
 @routes.get("/sim/records")
 async def list_records(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
-    bank_id = request.query.get("bank_id") or None
-    status = request.query.get("status") or None
-    if status is not None and status not in STATUSES:
-        raise SimError(400, "invalid_request", f"status must be one of {', '.join(STATUSES)}")
-    if bank_id is not None and bank_id not in sim.banks:
-        raise SimError(404, "unknown_bank", f"no bank {bank_id!r}")
+    bank_id, status = _record_filters(request, STATUSES)
     return json_response({"data": [r.to_json() for r in sim.records(bank_id, status)]})
+
+
+@routes.get("/sim/b2b")
+async def list_b2b(request: web.Request) -> web.Response:
+    sim = request.app[SIM_KEY]
+    bank_id, status = _record_filters(request, B2B_STATUSES)
+    return json_response({"data": [r.to_json() for r in sim.b2b_records(bank_id, status)]})
 
 
 @routes.get("/sim/stats")

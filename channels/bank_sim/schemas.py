@@ -7,25 +7,36 @@ from typing import Annotated, Literal, TypeVar
 import msgspec
 
 from channels.bank_sim.errors import SimError
+from channels.bank_sim.profile import AccountName
 
 T = TypeVar("T")
 
 Ref = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+AmountFen = Annotated[int, msgspec.Meta(ge=1, le=10**15)]
 
 
 class Payee(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     account_no: Annotated[str, msgspec.Meta(min_length=1, max_length=34)]
-    account_name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    account_name: AccountName
     bank_code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{12}$")]  # CNAPS 联行号
     account_type: Literal["personal", "corporate"]
 
 
 class PayoutSubmission(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ref: Ref
-    amount: Annotated[int, msgspec.Meta(ge=1, le=10**15)]  # fen
+    amount: AmountFen
     currency: Literal["CNY"]
     payee: Payee
     purpose: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+
+
+class B2BRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The gateway registers a B2B payment the corporate payer will then pay on the bank page."""
+
+    ref: Ref
+    amount: AmountFen
+    currency: Literal["CNY"]
+    payer_account_name: AccountName | None = None
 
 
 def decode(body: bytes, type_: type[T]) -> T:

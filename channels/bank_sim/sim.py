@@ -9,6 +9,9 @@ import asyncio
 from typing import Any, Final
 
 from channels.bank_sim.auth import SIGNATURE_WINDOW_S
+from channels.bank_sim.b2b_desk import B2BDesk
+from channels.bank_sim.b2b_lifecycle import B2BLifecycle
+from channels.bank_sim.b2b_records import B2BRecord
 from channels.bank_sim.bank import Bank, bank_rng
 from channels.bank_sim.callbacks import CallbackSender
 from channels.bank_sim.config import BankSimConfig
@@ -35,6 +38,10 @@ class BankSim:
             )
             for who in DEFAULT_BANKS
         }
+        self.b2b_desks = {
+            bank_id: B2BDesk(bank, bank_rng(config.seed, bank_id, "b2b"))
+            for bank_id, bank in self.banks.items()
+        }
         self.secrets = {
             bank_id: bank_secret(config.master_secret, bank_id) for bank_id in self.banks
         }
@@ -48,6 +55,7 @@ class BankSim:
             self.timers,
         )
         self.lifecycle = Lifecycle(self.clock, self.timers, self.sender)
+        self.b2b_lifecycle = B2BLifecycle(self.clock, self.timers, self.sender)
         # Set when the app shuts down: ends artificial hangs so the server can stop promptly.
         self.closing = asyncio.Event()
 
@@ -74,6 +82,15 @@ class BankSim:
         out.sort(key=lambda r: (r.accepted_at, r.bank_id, r.bank_ref))
         return out
 
+    def b2b_records(self, bank_id: str | None = None, status: str | None = None) -> list[B2BRecord]:
+        out: list[B2BRecord] = []
+        for desk_bank_id, desk in self.b2b_desks.items():
+            if bank_id and desk_bank_id != bank_id:
+                continue
+            out.extend(r for r in desk.records() if not status or r.status == status)
+        out.sort(key=lambda r: (r.created_at, r.bank_id, r.bank_ref))
+        return out
+
     def stats(self) -> dict[str, Any]:
         banks: dict[str, Any] = {}
         for bank_id, bank in self.banks.items():
@@ -88,6 +105,7 @@ class BankSim:
                     "busy": bank.counters.refused_busy,
                     "maintenance": bank.counters.refused_maintenance,
                 },
+                "b2b": self.b2b_desks[bank_id].stats(),
                 "callbacks": {
                     "sent": callbacks.sent,
                     "failed": callbacks.failed,

@@ -8,8 +8,10 @@ from aiohttp import web
 
 from gateway.api import (
     routes_admin,
+    routes_b2b,
     routes_callbacks,
     routes_channels,
+    routes_clock,
     routes_events,
     routes_merchant,
     routes_payouts,
@@ -62,5 +64,7 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(routes_channels.routes)
     app.add_routes(routes_risk.routes)
     app.add_routes(routes_events.routes)
+    app.add_routes(routes_b2b.routes)
+    app.add_routes(routes_clock.routes)
     app.add_routes(routes_callbacks.routes)
     return app

@@ -15,6 +15,7 @@ from gateway.errors import BusinessRefusal, InvalidRequest, NotFound
 from gateway.ids import new_id, new_secret
 from gateway.ledger.check import run_checks
 from gateway.ledger.credits import apply_credit
+from gateway.ledger.exposure import advance_exposure
 from gateway.merchants import model
 from gateway.merchants import repo as merchants_repo
 
@@ -145,3 +146,10 @@ async def ledger_check(request: web.Request) -> web.Response:
             "checks": [{"name": r.name, "ok": r.ok, "violations": r.violations} for r in results],
         }
     )
+
+
+@routes.get("/admin/exposure")
+async def exposure(request: web.Request) -> web.Response:
+    """Advance exposure per merchant and platform-wide (SPEC 5, 7)."""
+    services = request.app[SERVICES]
+    return json_response(await advance_exposure(services.pool))

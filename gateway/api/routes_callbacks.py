@@ -9,15 +9,19 @@ refused and logged (reconciliation will show it); an unknown reference is 404.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from channels.keys import bank_secret
 from gateway.api.auth import verify_signed
 from gateway.api.jsonio import json_response, read_json
-from gateway.api.schemas import BankCallback
+from gateway.api.schemas import BankCallback, BankCallbackItem
 from gateway.api.services import SERVICES
+from gateway.b2b.state import B2BEvent
+from gateway.b2b.transitions import B2BWord, apply_b2b_events
 from gateway.errors import NotFound
 from gateway.payouts.bank_status import events_for
 from gateway.payouts.transitions import apply_events
@@ -39,39 +43,95 @@ async def bank_callback(request: web.Request) -> web.Response:
 
     await verify_signed(request, secret_for, services.nonces, services.settings.signature_window_s)
     body = await read_json(request, BankCallback)
-    refs = [item.ref for item in body.items]
+    payout_items = [i for i in body.items if i.kind == "payout"]
+    b2b_items = [i for i in body.items if i.kind == "b2b"]
+    results: list[dict[str, Any]] = []
     async with services.pool.acquire() as conn:
-        known = {
-            r["id"]: r
-            for r in await conn.fetch(
-                "SELECT id, bank_id, amount_fen FROM payouts WHERE id = ANY($1::text[])", refs
-            )
-        }
-        results: list[dict[str, Any]] = []
-        events = []
-        for item in body.items:
-            row = known.get(item.ref)
-            verdict = "accepted"
-            if row is None:
-                verdict = "not_found"
-            elif row["bank_id"] != bank_id or row["amount_fen"] != item.amount:
-                verdict = "mismatch"
-            else:
-                events += events_for(item.ref, item.status, bank_id=bank_id,
-                                     bank_ref=item.bank_ref, failure_code=item.failure_code,
-                                     failure_message=item.failure_message)  # fmt: skip
-            if verdict != "accepted":
-                log.warning("bank callback refused", extra={
-                    "bank_id": bank_id, "ref": item.ref, "event_id": item.event_id,
-                    "verdict": verdict, "bank_status": item.status})  # fmt: skip
-            results.append({"event_id": item.event_id, "ref": item.ref, "result": verdict})
-        applied = await apply_events(conn, events) if events else []
-    changed = {a.payout_id for a in applied if a.applied}
-    status = {a.payout_id: a.status for a in applied}
+        if payout_items:
+            results += await _payout_words(conn, bank_id, payout_items)
+        if b2b_items:
+            results += await _b2b_words(conn, bank_id, b2b_items, services.clock.now(),
+                                        services.settings.realtime_clear_delay_s)  # fmt: skip
+    if len(results) == 1 and results[0]["result"] == "not_found":
+        raise NotFound(f"no payment {results[0]['ref']}")
+    return json_response({"results": results})
+
+
+def _verdict(bank_id: str, item: BankCallbackItem, row: Any, bank_col: str) -> str:
+    if row is None:
+        verdict = "not_found"
+    elif row[bank_col] != bank_id or row["amount_fen"] != item.amount:
+        verdict = "mismatch"
+    else:
+        return "accepted"
+    log.warning("bank callback refused", extra={
+        "bank_id": bank_id, "ref": item.ref, "event_id": item.event_id, "kind": item.kind,
+        "verdict": verdict, "bank_status": item.status})  # fmt: skip
+    return verdict
+
+
+def _settle_results(
+    results: list[dict[str, Any]], changed: set[str], status: dict[str, Any]
+) -> None:
     for r in results:
         if r["result"] == "accepted":
             r["result"] = "applied" if r["ref"] in changed else "no_change"
             r["status"] = status.get(r["ref"])
-    if len(results) == 1 and results[0]["result"] == "not_found":
-        raise NotFound(f"no payout {results[0]['ref']}")
-    return json_response({"results": results})
+
+
+async def _payout_words(
+    conn: asyncpg.Connection, bank_id: str, items: list[BankCallbackItem]
+) -> list[dict[str, Any]]:
+    known = {
+        r["id"]: r
+        for r in await conn.fetch(
+            "SELECT id, bank_id, amount_fen FROM payouts WHERE id = ANY($1::text[])",
+            [i.ref for i in items],
+        )
+    }
+    results: list[dict[str, Any]] = []
+    events = []
+    for item in items:
+        verdict = _verdict(bank_id, item, known.get(item.ref), "bank_id")
+        if verdict == "accepted":
+            events += events_for(item.ref, item.status, bank_id=bank_id,
+                                 bank_ref=item.bank_ref, failure_code=item.failure_code,
+                                 failure_message=item.failure_message)  # fmt: skip
+        results.append({"event_id": item.event_id, "ref": item.ref, "result": verdict})
+    applied = await apply_events(conn, events) if events else []
+    _settle_results(results, {a.payout_id for a in applied if a.applied},
+                    {a.payout_id: a.status for a in applied})  # fmt: skip
+    return results
+
+
+_B2B_EVENTS = {"succeeded": B2BEvent.NOTIFY, "failed": B2BEvent.FAIL}
+
+
+async def _b2b_words(
+    conn: asyncpg.Connection,
+    bank_id: str,
+    items: list[BankCallbackItem],
+    sim_now: datetime,
+    realtime_clear_delay_s: float,
+) -> list[dict[str, Any]]:
+    known = {
+        r["id"]: r
+        for r in await conn.fetch(
+            "SELECT id, payer_bank, amount_fen FROM b2b_payments WHERE id = ANY($1::text[])",
+            [i.ref for i in items],
+        )
+    }
+    results: list[dict[str, Any]] = []
+    words: list[B2BWord] = []
+    for item in items:
+        verdict = _verdict(bank_id, item, known.get(item.ref), "payer_bank")
+        event = _B2B_EVENTS.get(item.status)
+        if verdict == "accepted" and event is not None:
+            words.append(B2BWord(item.ref, event, bank_ref=item.bank_ref,
+                                 failure_code=item.failure_code,
+                                 failure_message=item.failure_message))  # fmt: skip
+        results.append({"event_id": item.event_id, "ref": item.ref, "result": verdict})
+    applied = await apply_b2b_events(conn, words, sim_now, realtime_clear_delay_s) if words else []
+    _settle_results(results, {a.b2b_id for a in applied if a.applied},
+                    {a.b2b_id: a.status for a in applied})  # fmt: skip
+    return results

@@ -119,6 +119,7 @@ class BankCallbackItem(Struct, forbid_unknown_fields=True):
     ref: BankRef
     status: Literal["processing", "succeeded", "failed", "returned"]
     amount: AmountFen
+    kind: Literal["payout", "b2b"] = "payout"
     bank_ref: BankRef | None = None
     failure_code: Annotated[str, Meta(max_length=64)] | None = None
     failure_message: Text | None = None
@@ -132,3 +133,7 @@ class BankCallback(Struct, forbid_unknown_fields=True):
 class BlocklistEntry(Struct, forbid_unknown_fields=True):
     account_no: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
     reason: Text = ""
+
+
+class ClockAdvance(Struct, forbid_unknown_fields=True):
+    advance_s: Annotated[float, Meta(gt=0, le=86_400 * 366)]

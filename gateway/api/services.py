@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import aiohttp
 import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from channels.client import B2BBank, BankClient
 from gateway.api.auth import NonceStore
 from gateway.batching import GroupCommitter
 from gateway.clock import SimClock
 from gateway.merchants.repo import MerchantCache
 from gateway.payouts.accept import AcceptItem, AcceptResult, accept_batch
 from gateway.settings import Settings
-from gateway.storage.pools import create_pg_pool, create_redis, load_clock
+from gateway.storage.pools import create_pg_pool, create_redis, follow_clock, load_clock
 from risk.ratelimit import MerchantAdmission
 from risk.rules import RiskRules
 
@@ -31,15 +34,24 @@ class Services:
     nonces: NonceStore  # bank callbacks; merchants go through `admission`
     admission: MerchantAdmission
     risk_rules: RiskRules
+    b2b_bank: B2BBank | None  # None without a bank simulator URL: B2B answers 503
     accepts: GroupCommitter[AcceptItem, AcceptResult]
-    _channel_ids: frozenset[str] | None = None
+    _channels: dict[str, str] | None = None  # id -> kind
+
+    async def _channel_kinds(self) -> dict[str, str]:
+        # Channel rows are seeded by migrations and never deleted.
+        if self._channels is None:
+            rows = await self.pool.fetch("SELECT id, kind FROM channels")
+            self._channels = {r["id"]: r["kind"] for r in rows}
+        return self._channels
 
     async def channel_ids(self) -> frozenset[str]:
-        """The bank channels that exist (rows are seeded by migrations and never deleted)."""
-        if self._channel_ids is None:
-            rows = await self.pool.fetch("SELECT id FROM channels")
-            self._channel_ids = frozenset(r["id"] for r in rows)
-        return self._channel_ids
+        """Every bank channel (callbacks may come from any)."""
+        return frozenset(await self._channel_kinds())
+
+    async def bank_channel_ids(self) -> frozenset[str]:
+        """Channels that are banks (a B2B payment comes from one; not the interbank system)."""
+        return frozenset(i for i, kind in (await self._channel_kinds()).items() if kind == "bank")
 
 
 SERVICES = web.AppKey("services", Services)
@@ -49,8 +61,19 @@ SERVICES = web.AppKey("services", Services)
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     pool = await create_pg_pool(settings)
     redis = create_redis(settings)
+    bank_http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
+    stop_clock = asyncio.Event()
+    clock_task: asyncio.Task[None] | None = None
     try:
         clock = await load_clock(pool, settings.time_scale)
+        clock_task = asyncio.create_task(follow_clock(pool, clock, stop_clock), name="clock")
+        b2b_bank = None
+        if settings.bank_sim_url:
+            b2b_bank = B2BBank(BankClient(
+                bank_http, settings.bank_sim_url, settings.bank_master_secret,
+                submit_timeout_s=settings.submit_timeout_s,
+                query_timeout_s=settings.query_timeout_s,
+            ))  # fmt: skip
 
         risk_rules = RiskRules(payee_velocity_per_hour=settings.payee_velocity_per_hour)
 
@@ -79,9 +102,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 accepts=accepts,
                 admission=MerchantAdmission(redis, settings.signature_window_s),
                 risk_rules=risk_rules,
+                b2b_bank=b2b_bank,
             )
         finally:
             await accepts.stop()
     finally:
+        stop_clock.set()
+        if clock_task is not None:
+            await clock_task
+        await bank_http.close()
         await redis.aclose()
         await pool.close()

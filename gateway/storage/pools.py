@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 
 import asyncpg
@@ -10,6 +13,8 @@ import redis.asyncio as aioredis
 
 from gateway.clock import ClockAnchor, SimClock
 from gateway.settings import Settings
+
+log = logging.getLogger("paygate.storage")
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
@@ -69,3 +74,22 @@ async def save_clock(pool: asyncpg.Pool, clock: SimClock) -> None:
         a.sim_s,
         a.scale,
     )
+
+
+CLOCK_REFRESH_S = 0.2
+
+
+async def follow_clock(pool: asyncpg.Pool, clock: SimClock, stop: asyncio.Event) -> None:
+    """Keep `clock` on the shared anchor, so an operator or a test moving simulated time
+    (`save_clock`) moves it in every process within CLOCK_REFRESH_S."""
+    while not stop.is_set():
+        try:
+            row = await pool.fetchrow("SELECT wall_s, sim_s, scale FROM sim_clock WHERE id = 1")
+            if row is not None:
+                anchor = ClockAnchor(wall_s=row["wall_s"], sim_s=row["sim_s"], scale=row["scale"])
+                if anchor != clock.anchor:
+                    clock.set_anchor(anchor)
+        except (asyncpg.PostgresError, OSError) as exc:
+            log.warning("could not refresh the clock anchor", extra={"error": repr(exc)})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=CLOCK_REFRESH_S)

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from channels.client import BankClient
+from channels.client import B2BBank, BankClient
 from channels.quota import ChannelQuota
 from gateway.settings import Settings
-from gateway.storage.pools import create_pg_pool, create_redis, load_clock
+from gateway.storage.pools import create_pg_pool, create_redis, follow_clock, load_clock
+from gateway.workers.clearing import ClearingWorker
 from gateway.workers.dispatch import Dispatcher
 from gateway.workers.notify import Notifier
 from gateway.workers.poll import StatusPoller
@@ -30,6 +31,7 @@ class Workers:
     dispatcher: Dispatcher
     poller: StatusPoller
     notifier: Notifier
+    clearing: ClearingWorker
 
 
 @asynccontextmanager
@@ -55,11 +57,14 @@ async def running_workers(settings: Settings) -> AsyncIterator[Workers]:
             dispatcher=Dispatcher(settings, pool, ChannelQuota(redis), bank, clock),
             poller=StatusPoller(settings, pool, bank, clock),
             notifier=Notifier(settings, pool, notify_session, clock),
+            clearing=ClearingWorker(settings, pool, B2BBank(bank), clock),
         )
         tasks = [
             asyncio.create_task(workers.dispatcher.run(stop), name="dispatcher"),
             asyncio.create_task(workers.poller.run(stop), name="poller"),
             asyncio.create_task(workers.notifier.run(stop), name="notifier"),
+            asyncio.create_task(workers.clearing.run(stop), name="clearing"),
+            asyncio.create_task(follow_clock(pool, clock, stop), name="clock"),
         ]
         log.info("workers started", extra={"bank_sim_url": settings.bank_sim_url})
         yield workers

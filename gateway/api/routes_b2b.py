@@ -1,0 +1,45 @@
+"""Merchant B2B payments in (SPEC 7/11): POST /v1/b2b-payments, GET /v1/b2b-payments/{id}."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.api.auth import current_merchant
+from gateway.api.jsonio import json_response, read_json
+from gateway.api.schemas import B2BRequest
+from gateway.api.services import SERVICES
+from gateway.b2b.create import create_b2b, get_for_merchant
+from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/v1/b2b-payments")
+async def create(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    merchant = current_merchant(request)
+    req = await read_json(request, B2BRequest)
+    if req.currency != merchant.currency:
+        raise InvalidRequest(f"currency must be {merchant.currency}", field="currency")
+    bank_channels = await services.bank_channel_ids()
+    if req.payer_bank not in bank_channels:
+        raise InvalidRequest(f"payer_bank must be one of {sorted(bank_channels)}",
+                             field="payer_bank")  # fmt: skip
+    if services.b2b_bank is None:
+        raise ServiceUnavailable("no bank is configured", code="bank_unavailable")
+    status, payment = await create_b2b(
+        services.pool, services.b2b_bank, merchant.id, req, services.clock.now(),
+        services.settings.realtime_clear_delay_s,
+    )  # fmt: skip
+    return json_response(payment, status=status)
+
+
+@routes.get("/v1/b2b-payments/{b2b_id}")
+async def get(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    payment = await get_for_merchant(
+        services.pool, current_merchant(request).id, request.match_info["b2b_id"]
+    )
+    if payment is None:
+        raise NotFound("no such B2B payment")
+    return json_response(payment)
