@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/paygate up
+	$(BIN)/paygate demo
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import secrets
+import shutil
 import signal
 import sys
 import time
@@ -64,15 +65,25 @@ def _parser() -> argparse.ArgumentParser:
     bank.add_argument("--seed", type=int, default=None)
     _add_common(bank)
 
-    bench = sub.add_parser("bench", help="benchmarks (SPEC 13); now: the rate limiter")
+    demo = sub.add_parser("demo", help="up + ~30 s of mixed load + summary + HTML report")
+    demo.add_argument("--duration", type=float, default=30.0, help="seconds of load (30)")
+    demo.add_argument("--rate", type=float, default=120.0, help="base requests/s (120)")
+    demo.add_argument("--time-scale", type=float, default=60.0, help="simulated s per s (60)")
+    demo.add_argument("--port", type=int, default=None)
+    demo.add_argument("--bank-port", type=int, default=None)
+    demo.add_argument("--sink-port", type=int, default=None)
+    _add_common(demo)
+
+    bench = sub.add_parser("bench", help="the benchmark (SPEC 13): ceilings, acceptance, e2e")
     bench.add_argument(
         "--only",
-        choices=("ratelimit",),
-        default="ratelimit",
-        help="which benchmark (the acceptance/end-to-end ones arrive with issue 8)",
+        choices=("all", "ratelimit"),
+        default="all",
+        help="all phases, or only the rate-limiter micro-benchmark",
     )
-    bench.add_argument("--seconds", type=float, default=3.0, help="per contender")
-    bench.add_argument("--callers", type=int, default=64, help="concurrent callers")
+    bench.add_argument("--quick", action="store_true", help="short phases (under a minute)")
+    bench.add_argument("--seconds", type=float, default=3.0, help="ratelimit: per contender")
+    bench.add_argument("--callers", type=int, default=64, help="ratelimit: concurrent callers")
     _add_common(bench)
 
     migrate = sub.add_parser("migrate", help="apply schema migrations")
@@ -119,7 +130,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if command == "migrate":
         sys.exit(cmd_migrate(settings))
     if command == "bench":
-        sys.exit(cmd_bench(settings, args.only, args.seconds, args.callers))
+        if args.only == "ratelimit":
+            sys.exit(cmd_bench_ratelimit(settings, args.seconds, args.callers))
+        sys.exit(cmd_bench(settings, args.quick))
+    if command == "demo":
+        sys.exit(cmd_demo(settings, args.duration, args.rate, args.time_scale))
     raise AssertionError(command)
 
 
@@ -139,13 +154,84 @@ def cmd_migrate(settings: Settings) -> int:
     return 0
 
 
-def cmd_bench(settings: Settings, only: str, seconds: float, callers: int) -> int:
+def _stamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def cmd_demo(settings: Settings, duration_s: float, rate: float, time_scale: float) -> int:
+    from loadtest.demo import DemoPlan, drive, print_table, save_json, say, summary_rows
+    from loadtest.run_reports import write_demo_report
+    from loadtest.system import running_system
+
+    started = time.monotonic()
+    say("starting paygate (storage, gateway, bank simulator, workers, webhook sink) ...")
+    env = {"PAYGATE_TIME_SCALE": str(time_scale)}
+    plan = DemoPlan(duration_s=duration_s, base_rate_per_s=rate, spike_rate_per_s=rate * 3)
+    try:
+        with running_system(settings.state_dir, port=settings.port,
+                            bank_port=settings.bank_port, sink_port=settings.sink_port,
+                            env=env) as info:  # fmt: skip
+            say(f"up in {time.monotonic() - started:.1f}s at {info['gateway_url']} "
+                f"(simulated time x{time_scale:g})")  # fmt: skip
+            outcome = asyncio.run(drive(info, plan))
+            say("stopping ...")
+    except KeyboardInterrupt:
+        say("interrupted; everything stopped")
+        return 130
+    rows = summary_rows(outcome)
+    print_table(rows)
+    stamp = _stamp()
+    reports = settings.state_dir / "reports"
+    report = write_demo_report(reports / f"demo-{stamp}.html", rows, outcome)
+    data = save_json(outcome, reports, stamp)
+    say(f"report: {report.resolve()}")
+    say(f"data:   {data.resolve()}")
+    return 0 if outcome.ledger["ok"] else 1
+
+
+def cmd_bench(settings: Settings, quick: bool) -> int:
+    from loadtest.bench import BenchPlan, run_bench, say, table
+    from loadtest.run_reports import write_bench_report
+    from loadtest.system import running_system
+
+    plan = BenchPlan.quick() if quick else BenchPlan.full()
+    state_dir = settings.state_dir / "bench-run"
+    # A fresh system each run (its embedded database too): numbers must not depend on history.
+    shutil.rmtree(state_dir, ignore_errors=True)
+    env = {"PAYGATE_BANK_PROFILE_PRESET": "instant", "PAYGATE_LOG_LEVEL": "WARNING"}
+    say(f"starting paygate ({'quick' if quick else 'full'} run) ...")
+    with running_system(state_dir, port=_free_port(), bank_port=_free_port(),
+                        sink_port=_free_port(), env=env) as info:  # fmt: skip
+        out = asyncio.run(run_bench(info, plan))
+    text = table(out)
+    print(text)
+    stamp = _stamp()
+    out_dir = settings.state_dir / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = write_bench_report(out_dir / f"bench-{stamp}.html", out, text)
+    results = out.pop("results")
+    out["results"] = {k: v.to_dict() for k, v in results.items()}
+    data = out_dir / f"bench-{stamp}.json"
+    data.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+    say(f"took {out['took_s']}s; report: {report.resolve()}; data: {data.resolve()}")
+    return 0
+
+
+def cmd_bench_ratelimit(settings: Settings, seconds: float, callers: int) -> int:
     """Runs on PAYGATE_REDIS_URL, or on an embedded Redis started for the run."""
     from gateway.server import run
     from gateway.storage.embedded import EmbeddedStorage
     from risk.bench_ratelimit import run_bench, table
 
-    assert only == "ratelimit", only
     out_dir = settings.state_dir / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
     with EmbeddedStorage(settings.state_dir, settings.database_url or "unused",
@@ -194,6 +280,8 @@ def _terminate_as_interrupt() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, raise_interrupt)
+    # A shell starts background jobs with SIGINT ignored; we still want Ctrl-C/kill -INT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _supervise(group: Any) -> int:

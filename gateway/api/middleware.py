@@ -62,6 +62,12 @@ def make_error_middleware(max_body_bytes: int) -> Callable[..., Awaitable[web.St
             response = json_response(
                 error_body(code, exc.reason or code, request_id), exc.status, headers
             )
+        except ConnectionResetError:
+            # The client went away mid-request (e.g. its timeout): nobody to answer, not a bug.
+            log.info("client disconnected", extra={"request_id": request_id, "path": request.path})
+            response = json_response(
+                error_body("invalid_request", "client disconnected", request_id), 400
+            )
         except Exception:
             log.exception(
                 "unhandled error",

@@ -19,12 +19,11 @@ from channels.keys import bank_secret
 from gateway.api.auth import verify_signed
 from gateway.api.jsonio import json_response, read_json
 from gateway.api.schemas import BankCallback, BankCallbackItem
-from gateway.api.services import SERVICES
+from gateway.api.services import SERVICES, Services
 from gateway.b2b.state import B2BEvent
 from gateway.b2b.transitions import B2BWord, apply_b2b_events
 from gateway.errors import NotFound
 from gateway.payouts.bank_status import events_for
-from gateway.payouts.transitions import apply_events
 
 log = logging.getLogger("paygate.callbacks")
 routes = web.RouteTableDef()
@@ -46,9 +45,9 @@ async def bank_callback(request: web.Request) -> web.Response:
     payout_items = [i for i in body.items if i.kind == "payout"]
     b2b_items = [i for i in body.items if i.kind == "b2b"]
     results: list[dict[str, Any]] = []
+    if payout_items:
+        results += await _payout_words(services, bank_id, payout_items)
     async with services.pool.acquire() as conn:
-        if payout_items:
-            results += await _payout_words(conn, bank_id, payout_items)
         if b2b_items:
             results += await _b2b_words(conn, bank_id, b2b_items, services.clock.now(),
                                         services.settings.realtime_clear_delay_s)  # fmt: skip
@@ -80,11 +79,12 @@ def _settle_results(
 
 
 async def _payout_words(
-    conn: asyncpg.Connection, bank_id: str, items: list[BankCallbackItem]
+    services: Services, bank_id: str, items: list[BankCallbackItem]
 ) -> list[dict[str, Any]]:
+    """Payout words of concurrent callbacks are group-committed (one transaction per batch)."""
     known = {
         r["id"]: r
-        for r in await conn.fetch(
+        for r in await services.pool.fetch(
             "SELECT id, bank_id, amount_fen FROM payouts WHERE id = ANY($1::text[])",
             [i.ref for i in items],
         )
@@ -98,7 +98,7 @@ async def _payout_words(
                                  bank_ref=item.bank_ref, failure_code=item.failure_code,
                                  failure_message=item.failure_message)  # fmt: skip
         results.append({"event_id": item.event_id, "ref": item.ref, "result": verdict})
-    applied = await apply_events(conn, events) if events else []
+    applied = await services.payout_events.submit(events) if events else []
     _settle_results(results, {a.payout_id for a in applied if a.applied},
                     {a.payout_id: a.status for a in applied})  # fmt: skip
     return results

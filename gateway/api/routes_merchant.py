@@ -16,3 +16,10 @@ routes = web.RouteTableDef()
 async def balance(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     return json_response(await read_balance(services.pool, current_merchant(request)))
+
+
+@routes.post("/v1/noop")
+async def noop(request: web.Request) -> web.Response:
+    """A signed no-op: the whole request path (signature, nonce + rate limit in Redis,
+    middleware) and nothing else — the bare ceiling `paygate bench` compares against."""
+    return json_response({"ok": True})

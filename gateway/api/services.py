@@ -18,6 +18,7 @@ from gateway.batching import GroupCommitter
 from gateway.clock import SimClock
 from gateway.merchants.repo import MerchantCache
 from gateway.payouts.accept import AcceptItem, AcceptResult, accept_batch
+from gateway.payouts.transitions import Applied, PayoutEvent, apply_events
 from gateway.settings import Settings
 from gateway.storage.pools import create_pg_pool, create_redis, follow_clock, load_clock
 from risk.ratelimit import MerchantAdmission
@@ -36,6 +37,7 @@ class Services:
     risk_rules: RiskRules
     b2b_bank: B2BBank | None  # None without a bank simulator URL: B2B answers 503
     accepts: GroupCommitter[AcceptItem, AcceptResult]
+    payout_events: GroupCommitter[Sequence[PayoutEvent], list[Applied]]  # bank callbacks
     _channels: dict[str, str] | None = None  # id -> kind
 
     async def _channel_kinds(self) -> dict[str, str]:
@@ -89,6 +91,21 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             max_concurrent=settings.accept_concurrency,
         )
         await accepts.start()
+
+        async def events_handler(groups: Sequence[Sequence[PayoutEvent]]) -> list[list[Applied]]:
+            flat = [e for g in groups for e in g]
+            async with pool.acquire() as conn:
+                applied = await apply_events(conn, flat)
+            out, i = [], 0
+            for g in groups:
+                out.append(applied[i : i + len(g)])
+                i += len(g)
+            return out
+
+        payout_events: GroupCommitter[Sequence[PayoutEvent], list[Applied]] = GroupCommitter(
+            "callbacks", events_handler, max_items=128, max_concurrent=2
+        )
+        await payout_events.start()
         try:
             yield Services(
                 settings=settings,
@@ -100,11 +117,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                     redis, settings.signature_window_s, settings.rate_limit_fail_open
                 ),
                 accepts=accepts,
+                payout_events=payout_events,
                 admission=MerchantAdmission(redis, settings.signature_window_s),
                 risk_rules=risk_rules,
                 b2b_bank=b2b_bank,
             )
         finally:
+            await payout_events.stop()
             await accepts.stop()
     finally:
         stop_clock.set()

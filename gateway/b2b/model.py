@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-import msgspec
-
 from gateway.api.schemas import B2BRequest
+from gateway.fingerprint import request_fingerprint
 
 COLUMNS = (
     "id, merchant_id, merchant_order_id, request_hash, amount_fen, currency, payer_bank,"
@@ -18,7 +16,7 @@ COLUMNS = (
 
 
 def request_hash(req: B2BRequest) -> str:
-    return hashlib.sha256(msgspec.json.encode(req, order="sorted")).hexdigest()
+    return request_fingerprint(req)
 
 
 def public(row: Any) -> dict[str, Any]:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-import msgspec
-
 from gateway.api.schemas import PayoutRequest
+from gateway.fingerprint import request_fingerprint
 
 # Columns every payout query selects (the public object needs them all).
 COLUMNS = (
@@ -18,8 +16,7 @@ COLUMNS = (
 
 
 def request_hash(req: PayoutRequest) -> str:
-    """Same fields (in any key order, null or omitted optionals alike) -> same hash."""
-    return hashlib.sha256(msgspec.json.encode(req, order="sorted")).hexdigest()
+    return request_fingerprint(req)
 
 
 def public(row: Any) -> dict[str, Any]:

@@ -177,3 +177,11 @@ async def _give_back_daily_budget(
         [d for _, d, _ in released],
         [a for _, _, a in released],
     )
+
+
+async def lock_payouts(conn: asyncpg.Connection, ids: Sequence[str]) -> None:
+    """Lock payout rows in id order (the order every transaction takes them in): an UPDATE
+    ... FROM unnest() locks in no particular order and deadlocks against apply_events."""
+    await conn.execute(
+        "SELECT 1 FROM payouts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE", sorted(ids)
+    )

@@ -33,7 +33,12 @@ from channels.routing import choose
 from gateway.clock import SimClock
 from gateway.payouts.bank_status import events_for
 from gateway.payouts.state import Event, Status
-from gateway.payouts.transitions import PayoutEvent, apply_events, apply_events_in_tx
+from gateway.payouts.transitions import (
+    PayoutEvent,
+    apply_events,
+    apply_events_in_tx,
+    lock_payouts,
+)
 from gateway.settings import Settings
 from gateway.workers.rounds import run_rounds
 
@@ -139,6 +144,7 @@ class Dispatcher:
         """Record the submissions before making them; put the rest back in the queue."""
         poll_at = now + timedelta(seconds=self._s.submit_timeout_s + 5)
         async with self._pool.acquire() as conn, conn.transaction():
+            await lock_payouts(conn, [p.id for p, _ in go] + list(later))
             fresh = [PayoutEvent(p.id, Event.SUBMIT, bank_id=ch)
                      for p, ch in go if p.status == Status.ACCEPTED]  # fmt: skip
             if fresh:
@@ -211,6 +217,7 @@ class Dispatcher:
                     "payout_id": p.id, "bank_id": channel_id, "code": res.code})  # fmt: skip
         async with self._pool.acquire() as conn:
             async with conn.transaction():
+                await lock_payouts(conn, ids)
                 await conn.execute(
                     """UPDATE payouts p SET dispatch_state = u.state,
                            bank_ref = COALESCE(u.bank_ref, p.bank_ref),

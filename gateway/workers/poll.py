@@ -21,7 +21,7 @@ from channels.client import BankClient, QueryOutcome, QueryResult
 from gateway.clock import SimClock
 from gateway.payouts.bank_status import events_for
 from gateway.payouts.state import Event
-from gateway.payouts.transitions import PayoutEvent, apply_events
+from gateway.payouts.transitions import PayoutEvent, apply_events, lock_payouts
 from gateway.settings import Settings
 from gateway.workers.rounds import run_rounds
 
@@ -126,13 +126,16 @@ class StatusPoller:
             poll_at.append(now + timedelta(seconds=self._backoff_s(base_s, p.poll_count)))
         async with self._pool.acquire() as conn:
             if ids:
-                await conn.execute(
-                    """UPDATE payouts p SET dispatch_state = u.state,
-                           bank_ref = COALESCE(u.bank_ref, p.bank_ref), poll_at = u.poll_at
-                       FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
-                           AS u (id, state, bank_ref, poll_at)
-                       WHERE p.id = u.id AND p.dispatch_state IN ('sending', 'acked', 'unknown')""",
-                    ids, states, bank_refs, poll_at,
-                )  # fmt: skip
+                async with conn.transaction():
+                    await lock_payouts(conn, ids)
+                    await conn.execute(
+                        """UPDATE payouts p SET dispatch_state = u.state,
+                               bank_ref = COALESCE(u.bank_ref, p.bank_ref), poll_at = u.poll_at
+                           FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+                               AS u (id, state, bank_ref, poll_at)
+                           WHERE p.id = u.id
+                             AND p.dispatch_state IN ('sending', 'acked', 'unknown')""",
+                        ids, states, bank_refs, poll_at,
+                    )  # fmt: skip
             if events:
                 await apply_events(conn, events)

@@ -235,10 +235,11 @@ async def test_channel_quota_keeps_submissions_under_the_tps(world: BankWorld) -
         assert (await world.wait_payout(client, pid, timeout_s=30))["status"] == "succeeded"
     times = sorted(datetime.fromisoformat(r["accepted_at"]).timestamp()
                    for r in await world.records(bank_id="104"))  # fmt: skip
-    # No second-long window holds more than the rate plus the bucket's burst.
+    # No second-long window holds more than the rate plus the bucket's burst, give or take
+    # two arrivals of network jitter (without the quota, all 40 would arrive at once).
     burst = max(1, tps // 5)
     densest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
-    assert densest <= tps + burst, densest
+    assert densest <= tps + burst + 2, densest
     assert (await world.sim_get("/sim/stats"))["banks"]["104"]["refused"]["busy"] == 0
 
 

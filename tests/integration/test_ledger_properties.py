@@ -174,6 +174,10 @@ def test_ledger_invariants_hold_over_random_operation_sequences(storage: Any) ->
                 stateful_step_count=40,
                 deadline=None,
                 suppress_health_check=[HealthCheck.too_slow],
+                # The database outlives examples (shared rows such as the advance pool), so a
+                # replayed example may draw differently: run a fixed set, keep no replay store.
+                derandomize=True,
+                database=None,
             ),
         )
         total = run(conn.fetchval("SELECT coalesce(sum(amount_fen), 0) FROM postings"))

@@ -1,0 +1,268 @@
+"""`paygate bench` (SPEC 13): one run, one machine, every figure next to its ceiling.
+
+Phases, on a fresh `paygate up` with the `instant` bank profile:
+1. bare ceiling: the signed no-op endpoint, offered more than it can take;
+2. end to end: payouts at a fixed rate, accepted -> bank -> callback -> notified, with the
+   backlog sampled every second (it must not grow);
+3. acceptance at saturation, spread over N merchants and on one hot merchant;
+4. acceptance at fixed rates (10% and 50% of the spread saturation): latency percentiles;
+5. storage ceiling: the accept transaction driven directly with asyncpg (group commit of 32),
+   spread and hot.
+The generator runs in its own process. Ratios: acceptance/bare, acceptance/storage,
+hot/spread, p99 at 50% load / p50 at 10% load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from gateway.client import AdminClient
+from loadtest import observe
+from loadtest.bench_storage import storage_ceiling
+from loadtest.processes import run_in_process
+from loadtest.result import LoadResult
+from loadtest.shapes import constant, ramp
+from loadtest.spec import LoadSpec, MerchantCred
+
+MERCHANT_CREDIT_FEN = 10**12
+UNLIMITED = {"rps": 1_000_000, "burst": 1_000_000}
+
+
+@dataclass(frozen=True, slots=True)
+class BenchPlan:
+    phase_s: float
+    merchants: int
+    offered_noop_per_s: float
+    offered_accept_per_s: float
+    e2e_per_s: float
+    e2e_s: float
+    quiet_s: float  # at most this long between phases for the previous one's work to finish
+
+    @classmethod
+    def full(cls) -> BenchPlan:
+        return cls(phase_s=8, merchants=1000, offered_noop_per_s=6000,
+                   offered_accept_per_s=3000, e2e_per_s=150, e2e_s=20, quiet_s=30)  # fmt: skip
+
+    @classmethod
+    def quick(cls) -> BenchPlan:
+        return cls(phase_s=3, merchants=100, offered_noop_per_s=4000,
+                   offered_accept_per_s=2000, e2e_per_s=100, e2e_s=5, quiet_s=8)  # fmt: skip
+
+
+def say(text: str) -> None:
+    print(f"bench: {text}", flush=True)
+
+
+async def make_merchants(info: dict[str, Any], n: int) -> list[MerchantCred]:
+    """n merchants with ample funds and no rate limit, created over the admin API."""
+    out: list[MerchantCred] = []
+    sem = asyncio.Semaphore(32)
+    async with (
+        AdminClient(info["gateway_url"], info["admin_token"]) as admin,
+        aiohttp.ClientSession() as http,
+    ):
+
+        async def one(i: int) -> MerchantCred:
+            async with sem:
+                m = await admin.create_merchant(name=f"Bench {i}", rate_limit=UNLIMITED,
+                                                daily_amount=10**13, daily_count=10**8)  # fmt: skip
+                # Notified at the demo webhook sink, which must know the secret to verify.
+                sink = info["webhook_sink_url"]
+                await admin.patch(f"/admin/merchants/{m['id']}",
+                                  {"notify_url": f"{sink}/notify/{m['id']}"})  # fmt: skip
+                async with http.put(f"{sink}/merchants/{m['id']}",
+                                    json={"secret": m["secret"]}) as put:  # fmt: skip
+                    assert put.status == 200, await put.text()
+                resp = await admin.credit(m["id"], MERCHANT_CREDIT_FEN, f"bench-{m['id']}")
+                assert resp.status == 201, resp.body
+                return MerchantCred(m["id"], m["secret"])
+
+        out = list(await asyncio.gather(*(one(i) for i in range(n))))
+    return out
+
+
+def _run(info: dict[str, Any], merchants: list[MerchantCred], workload: str, rate: float,
+         seconds: float, tag: str, pick: str = "round_robin", ramp_up: bool = False,
+         ) -> LoadResult:  # fmt: skip
+    """One open-loop run; `ramp_up` climbs from a tenth of `rate` to `rate` (saturation runs:
+    the peak served rate is the capacity, without drowning the server in a backlog)."""
+    spec = LoadSpec(
+        base_url=info["gateway_url"],
+        merchants=tuple(merchants),
+        workload=workload,
+        shape=ramp(rate / 10, rate, seconds) if ramp_up else constant(rate, seconds),
+        seed=hash(tag) & 0xFFFF,
+        run_id=f"{tag}{int(time.time()) % 100000}",
+        merchant_pick="hot" if pick == "hot" else "round_robin",
+        timeout_s=10.0,
+    )
+    return run_in_process(spec, relay_prefix=tag)
+
+
+def _served_per_s(r: LoadResult) -> float:
+    """Responses per second over the run."""
+    ok = sum(v for k, v in r.by_status.items() if k.startswith("2"))
+    return ok / max(r.totals.duration_s, 1e-9)
+
+
+def _peak_per_s(r: LoadResult) -> float:
+    """Capacity from a ramp: the median of the three busiest seconds' completions."""
+    done = sorted((s.completed for s in r.timeline), reverse=True)[:3]
+    return float(done[len(done) // 2]) if done else 0.0
+
+
+async def run_bench(info: dict[str, Any], plan: BenchPlan) -> dict[str, Any]:
+    t0 = time.monotonic()
+    say(f"creating {plan.merchants} merchants ...")
+    spread = await make_merchants(info, plan.merchants)
+    hot = spread[:1]
+    out: dict[str, Any] = {"plan": asdict(plan), "phases": {}}
+    phases = out["phases"]
+
+    say(f"[1/5] bare ceiling: signed no-op at {plan.offered_noop_per_s:.0f}/s offered")
+    noop = await asyncio.to_thread(_run, info, spread, "noop", plan.offered_noop_per_s,
+                                   plan.phase_s, "noop", "round_robin", True)  # fmt: skip
+    phases["noop"] = _phase(noop)
+
+    say(f"[2/5] end to end: payouts at {plan.e2e_per_s:.0f}/s for {plan.e2e_s:.0f}s")
+    since = datetime.now(UTC)
+    stop = asyncio.Event()
+    samples = observe.Samples()
+    sampler = asyncio.create_task(observe.sample_until(info["database_url"], stop, samples))
+    e2e = await asyncio.to_thread(_run, info, spread, "payouts", plan.e2e_per_s, plan.e2e_s,
+                                  "e2e")  # fmt: skip
+    await asyncio.sleep(3.0)  # a fixed tail so the last seconds' payouts can complete
+    stop.set()
+    await sampler
+    e2e_totals = await observe.totals(info["database_url"], since)
+    left = await observe.wait_quiet(info["database_url"], plan.quiet_s)
+    phases["e2e"] = {**_phase(e2e), "db": e2e_totals, "samples": samples.rows,
+                     "backlog_growth_per_s": _slope(samples.rows, "open_payouts"),
+                     "left_after_drain": left}  # fmt: skip
+
+    say(f"[3/5] acceptance at saturation ({plan.offered_accept_per_s:.0f}/s offered)")
+    offered = plan.offered_accept_per_s
+    spread_sat = await asyncio.to_thread(
+        _run, info, spread, "payouts", offered, plan.phase_s, "spread", "round_robin", True
+    )
+    await observe.wait_quiet(info["database_url"], plan.quiet_s)
+    hot_sat = await asyncio.to_thread(
+        _run, info, hot, "payouts", offered, plan.phase_s, "hot", "hot", True
+    )
+    await observe.wait_quiet(info["database_url"], plan.quiet_s)
+    phases["accept_spread_saturation"] = _phase(spread_sat)
+    phases["accept_hot_saturation"] = _phase(hot_sat)
+    capacity = _peak_per_s(spread_sat)
+
+    say(f"[4/5] acceptance at 10% and 50% of {capacity:.0f}/s")
+    low = await asyncio.to_thread(_run, info, spread, "payouts", max(capacity * 0.1, 1),
+                                  plan.phase_s, "at10")  # fmt: skip
+    mid = await asyncio.to_thread(_run, info, spread, "payouts", max(capacity * 0.5, 1),
+                                  plan.phase_s, "at50")  # fmt: skip
+    await observe.wait_quiet(info["database_url"], plan.quiet_s)
+    phases["accept_10pct"] = _phase(low)
+    phases["accept_50pct"] = _phase(mid)
+
+    say("[5/5] storage ceiling: accept transactions straight to PostgreSQL (batch 32)")
+    ids = [m.id for m in spread]
+    phases["storage_spread"] = await storage_ceiling(
+        info["database_url"], ids, seconds=plan.phase_s, batch=32, concurrency=4, tag="ss"
+    )
+    phases["storage_hot"] = await storage_ceiling(
+        info["database_url"], ids[:1], seconds=plan.phase_s, batch=32, concurrency=4, tag="sh"
+    )
+
+    bare = _peak_per_s(noop)
+    hot_rate = _peak_per_s(hot_sat)
+    storage = phases["storage_spread"]["accepts_per_s"]
+    out["ratios"] = {
+        "acceptance_over_bare": _ratio(capacity, bare),
+        "acceptance_over_storage": _ratio(capacity, storage),
+        "hot_over_spread": _ratio(hot_rate, capacity),
+        "p99_at_50pct_over_p50_at_10pct": _ratio(mid.latency_ms.p99_ms, low.latency_ms.p50_ms),
+    }
+    out["rates"] = {"bare_per_s": round(bare), "accept_spread_per_s": round(capacity),
+                    "accept_hot_per_s": round(hot_rate), "storage_spread_per_s": storage,
+                    "storage_hot_per_s": phases["storage_hot"]["accepts_per_s"],
+                    "e2e_offered_per_s": plan.e2e_per_s}  # fmt: skip
+    out["took_s"] = round(time.monotonic() - t0, 1)
+    out["results"] = {"noop": noop, "e2e": e2e, "spread": spread_sat, "hot": hot_sat,
+                      "at10": low, "at50": mid}  # fmt: skip
+    return out
+
+
+def _phase(r: LoadResult) -> dict[str, Any]:
+    lat = r.latency_ms
+    return {
+        "offered_per_s": round(r.totals.offered_rate_per_s),
+        "served_2xx_per_s": round(_served_per_s(r)),
+        "completed": r.totals.completed,
+        "errors": r.totals.errors,
+        "by_status": r.by_status,
+        "latency_ms": {
+            "p50": lat.p50_ms,
+            "p99": lat.p99_ms,
+            "p999": lat.p999_ms,
+            "max": lat.max_ms,
+        },
+    }
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if b else None
+
+
+def _slope(rows: list[dict[str, Any]], key: str) -> float | None:
+    """Least-squares growth per second of `key` over the second half of the samples."""
+    half = rows[len(rows) // 2 :]
+    if len(half) < 2:
+        return None
+    xs = [float(r["t"]) for r in half]
+    ys = [float(r[key]) for r in half]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return (
+        round(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den, 2)
+        if den
+        else None
+    )
+
+
+def table(out: dict[str, Any]) -> str:
+    p = out["phases"]
+    r = out["ratios"]
+    e2e = p["e2e"]
+    rows = [
+        ("bare ceiling (signed no-op)", f"{out['rates']['bare_per_s']:,}/s"),
+        ("acceptance, spread saturation", f"{out['rates']['accept_spread_per_s']:,}/s"),
+        ("acceptance, hot merchant saturation", f"{out['rates']['accept_hot_per_s']:,}/s"),
+        ("storage ceiling spread / hot", f"{out['rates']['storage_spread_per_s']:,}/s / "
+                                          f"{out['rates']['storage_hot_per_s']:,}/s"),
+        ("latency at 10% load p50/p99/p99.9", _lat(p["accept_10pct"])),
+        ("latency at 50% load p50/p99/p99.9", _lat(p["accept_50pct"])),
+        ("end to end offered / served", f"{e2e['offered_per_s']}/s / {e2e['served_2xx_per_s']}/s"),
+        ("  accept -> final p50 / p99", _pair(e2e["db"]["accept_to_final_ms"])),
+        ("  notification lag p50 / p99", _pair(e2e["db"]["notification_lag_ms"])),
+        ("  backlog growth (open payouts/s)", str(e2e["backlog_growth_per_s"])),
+        ("RATIO acceptance / bare ceiling", str(r["acceptance_over_bare"])),
+        ("RATIO acceptance / storage ceiling", str(r["acceptance_over_storage"])),
+        ("RATIO hot / spread", str(r["hot_over_spread"])),
+        ("RATIO p99@50% / p50@10%", str(r["p99_at_50pct_over_p50_at_10pct"])),
+    ]  # fmt: skip
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)
+
+
+def _lat(phase: dict[str, Any]) -> str:
+    lat = phase["latency_ms"]
+    return f"{lat['p50']:.1f} / {lat['p99']:.1f} / {lat['p999']:.1f} ms"
+
+
+def _pair(d: dict[str, Any]) -> str:
+    return f"{d['p50']} / {d['p99']} ms (n={d['n']})"

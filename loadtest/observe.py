@@ -1,0 +1,128 @@
+"""What a load run did to the system, read from its database: samples each second while it
+runs (backlog, notifications pending, advance exposure) and totals at the end (status mix,
+per-bank outcomes, accept->final latency, notification lag)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+FINAL = ("succeeded", "failed", "rejected", "returned")
+
+
+@dataclass
+class Samples:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def sample_once(conn: asyncpg.Connection, t_s: float) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        """SELECT
+             (SELECT count(*) FROM payouts WHERE NOT (status = ANY($1::text[]))) AS open_payouts,
+             (SELECT count(*) FROM payouts) AS payouts,
+             (SELECT count(*) FROM outbox_events WHERE delivery_status = 'pending')
+                 AS notifications_pending,
+             (SELECT coalesce(sum(advance_used_fen), 0) FROM merchant_balances) AS advance_used,
+             (SELECT coalesce(sum(pending_in_fen), 0) FROM merchant_balances) AS pending_in""",
+        list(FINAL),
+    )
+    assert row is not None
+    return {"t": round(t_s, 2), **{k: int(v) for k, v in dict(row).items()}}
+
+
+async def sample_until(database_url: str, stop: asyncio.Event, out: Samples) -> None:
+    conn = await asyncpg.connect(database_url)
+    started = time.monotonic()
+    try:
+        while not stop.is_set():
+            out.rows.append(await sample_once(conn, time.monotonic() - started))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+    finally:
+        await conn.close()
+
+
+async def totals(database_url: str, since: datetime) -> dict[str, Any]:
+    """End-of-run figures for what was created from `since` on."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        status = {r["status"]: r["n"] for r in await conn.fetch(
+            "SELECT status, count(*) AS n FROM payouts WHERE created_at >= $1 GROUP BY status",
+            since)}  # fmt: skip
+        banks: dict[str, dict[str, int]] = {}
+        for r in await conn.fetch(
+            """SELECT coalesce(bank_id, '-') AS bank, status, count(*) AS n FROM payouts
+               WHERE created_at >= $1 GROUP BY 1, 2 ORDER BY 1, 2""",
+            since,
+        ):
+            banks.setdefault(r["bank"], {})[r["status"]] = r["n"]
+        final_ms = await conn.fetchrow(
+            """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
+                      percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99,
+                      count(*) AS n
+               FROM (SELECT extract(epoch FROM updated_at - created_at) * 1000 AS ms
+                     FROM payouts WHERE created_at >= $1 AND status = ANY($2::text[])) s""",
+            since,
+            list(FINAL),
+        )
+        lag = await conn.fetchrow(
+            """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
+                      percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99,
+                      count(*) AS n
+               FROM (SELECT extract(epoch FROM delivered_at - created_at) * 1000 AS ms
+                     FROM outbox_events WHERE created_at >= $1 AND delivered_at IS NOT NULL) s""",
+            since,
+        )
+        delivery = {r["delivery_status"]: r["n"] for r in await conn.fetch(
+            "SELECT delivery_status, count(*) AS n FROM outbox_events WHERE created_at >= $1"
+            " GROUP BY 1", since)}  # fmt: skip
+        lag_series = [
+            (float(r["t"]), float(r["ms"]))
+            for r in await conn.fetch(
+                """SELECT extract(epoch FROM date_trunc('second', created_at)) AS t,
+                          percentile_cont(0.99) WITHIN GROUP (ORDER BY
+                              extract(epoch FROM delivered_at - created_at) * 1000) AS ms
+                   FROM outbox_events WHERE created_at >= $1 AND delivered_at IS NOT NULL
+                   GROUP BY 1 ORDER BY 1""",
+                since,
+            )
+        ]
+        return {
+            "status": status,
+            "banks": banks,
+            "accept_to_final_ms": _pct(final_ms),
+            "notification_lag_ms": _pct(lag),
+            "notification_lag_p99_by_second": lag_series,
+            "notifications": delivery,
+        }
+    finally:
+        await conn.close()
+
+
+def _pct(row: Any) -> dict[str, float | int | None]:
+    if row is None or not row["n"]:
+        return {"p50": None, "p99": None, "n": 0}
+    return {"p50": round(float(row["p50"]), 1), "p99": round(float(row["p99"]), 1),
+            "n": int(row["n"])}  # fmt: skip
+
+
+async def wait_quiet(database_url: str, timeout_s: float) -> int:
+    """Wait (bounded) until no payout is open and no notification pending; returns what is
+    left (payouts + notifications) at the end."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            row = await sample_once(conn, 0.0)
+            left = int(row["open_payouts"]) + int(row["notifications_pending"])
+            if left == 0 or time.monotonic() > deadline:
+                return left
+            await asyncio.sleep(0.5)  # polling the backlog, with a deadline
+    finally:
+        await conn.close()

@@ -1,0 +1,117 @@
+"""The HTML reports of `paygate demo` and `paygate bench`: sections built from their figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from loadtest.report import Section, result_section, write_report
+from loadtest.svg import bar_chart, line_chart
+
+
+def _system_plots(samples: list[dict[str, Any]], totals: dict[str, Any]) -> list[str]:
+    plots = [
+        line_chart(
+            {
+                "advance used (CNY)": [(r["t"], r["advance_used"] / 100) for r in samples],
+                "pending_in (CNY)": [(r["t"], r["pending_in"] / 100) for r in samples],
+            },
+            "second",
+            "CNY",
+            "Advance exposure (垫资) and B2B funds on their way",
+        ),
+        line_chart(
+            {
+                "open payouts": [(r["t"], float(r["open_payouts"])) for r in samples],
+                "notifications pending": [
+                    (r["t"], float(r["notifications_pending"])) for r in samples
+                ],
+            },
+            "second",
+            "count",
+            "Backlog: payouts not final, notifications not delivered",
+        ),
+        bar_chart(
+            {s: float(n) for s, n in sorted(totals["status"].items())},
+            "Payout status mix (end of run)",
+            y_label="payouts",
+        ),
+        bar_chart(
+            {bank: {s: float(n) for s, n in by.items()} for bank, by in totals["banks"].items()},
+            "Outcomes per bank channel",
+            y_label="payouts",
+        ),
+    ]
+    lag = totals.get("notification_lag_p99_by_second") or []
+    if lag:
+        t0 = lag[0][0]
+        plots.append(
+            line_chart(
+                {"p99 lag": [(t - t0, ms) for t, ms in lag]},
+                "second",
+                "ms",
+                "Notification lag (created -> delivered), p99",
+            )
+        )
+    return plots
+
+
+def write_demo_report(path: Path, summary: list[tuple[str, str]], outcome: Any) -> Path:
+    sections = [
+        Section("Summary", [["measure", "value"], *[[k, v] for k, v in summary]]),
+        result_section(outcome.load, "Load: requests as the merchants saw them"),
+        Section("The system under that load", None, _system_plots(outcome.samples, outcome.totals)),
+        Section(
+            "Ledger check",
+            [
+                ["check", "ok", "violations"],
+                *[[c["name"], c["ok"], c["violations"]] for c in outcome.ledger["checks"]],
+            ],
+        ),
+    ]
+    return write_report(path, "Paygate demo", sections)
+
+
+def write_bench_report(path: Path, out: dict[str, Any], table_text: str) -> Path:
+    rates = out["rates"]
+    sections = [
+        Section(
+            "Figures",
+            [
+                ["measure", "value"],
+                *[line.strip().split("  ", 1) for line in table_text.splitlines()],
+            ],
+        ),
+        Section(
+            "Throughput against ceilings",
+            None,
+            [
+                bar_chart(
+                    {
+                        "bare ceiling": rates["bare_per_s"],
+                        "accept spread": rates["accept_spread_per_s"],
+                        "accept hot": rates["accept_hot_per_s"],
+                        "storage spread": rates["storage_spread_per_s"],
+                        "storage hot": rates["storage_hot_per_s"],
+                    },
+                    "Requests per second",
+                    y_label="per s",
+                )
+            ],
+        ),
+    ]
+    names = {
+        "noop": "Bare ceiling (signed no-op)",
+        "spread": "Acceptance, spread saturation",
+        "hot": "Acceptance, hot merchant",
+        "at10": "Acceptance at 10% load",
+        "at50": "Acceptance at 50% load",
+        "e2e": "End to end",
+    }
+    for key, heading in names.items():
+        sections.append(result_section(out["results"][key], heading))
+    e2e = out["phases"]["e2e"]
+    sections.append(
+        Section("End to end: the system", None, _system_plots(e2e["samples"], e2e["db"]))
+    )
+    return write_report(path, "Paygate bench", sections)
