@@ -277,7 +277,9 @@ async def test_forged_or_tampered_callbacks_are_refused_and_change_nothing(
     await world.channel("102", expected_ms=60_000)  # keep it processing: no early poll
     po = await pay(client, to)
     await world.wait_payout(client, po["id"], {"processing"})
-    await wait_until(lambda: world.record(po["id"]), lambda r: r["status"] == "succeeded")
+    # "processing" is recorded before the submission is sent: wait for the bank's own record.
+    await wait_until(lambda: world.records(bank_id="102", status="succeeded"),
+                     lambda rs: any(r["ref"] == po["id"] for r in rs))  # fmt: skip
     word = {"event_id": "evt-f1", "ref": po["id"], "status": "failed", "amount": AMOUNT,
             "failure_code": "account_frozen"}  # fmt: skip
     forged = world.bank_client("102", secret="not-the-bank-key")
