@@ -70,38 +70,54 @@ async def lease_due(
 ) -> list[Due]:
     """Due events, oldest first, the earliest pending one per object only, and per merchant at
     most its free delivery slots (`room`, else `default_room`); leased by moving
-    next_attempt_at to `lease_until`."""
-    async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            f"""SELECT {EVENT_COLUMNS}, m.notify_url, m.secret
-                FROM outbox_events e JOIN merchants m ON m.id = e.merchant_id
-                WHERE e.delivery_status = 'pending' AND e.next_attempt_at <= $1
-                  AND NOT EXISTS (
-                      SELECT 1 FROM outbox_events p
-                      WHERE p.object_id = e.object_id AND p.sequence < e.sequence
-                        AND p.delivery_status = 'pending')
-                ORDER BY e.next_attempt_at LIMIT $2
-                FOR UPDATE OF e SKIP LOCKED""",
-            now,
-            limit * 4,
-        )
-        chosen: list[Due] = []
-        left = dict(room)
-        for r in rows:
-            m = r["merchant_id"]
-            free = left.get(m, default_room)
-            if free <= 0 or len(chosen) >= limit:
-                continue
-            left[m] = free - 1
-            chosen.append(Due(r["id"], m, wire_body(r), r["attempts"], r["notify_url"],
-                              r["secret"]))  # fmt: skip
-        if chosen:
-            await conn.execute(
-                "UPDATE outbox_events SET next_attempt_at = $2 WHERE id = ANY($1::text[])",
-                [d.id for d in chosen],
-                lease_until,
-            )
-        return chosen
+    next_attempt_at to `lease_until`.
+
+    Candidates are read without locks and chosen per merchant here; only the chosen rows are
+    then locked (SKIP LOCKED: another worker's are skipped) and leased in one statement.
+    """
+    # Bounded work whatever the backlog: the oldest due events by index, then per row one
+    # index probe for a pending predecessor (a plain NOT EXISTS became a hash anti-join over
+    # every pending event — O(backlog) per round).
+    candidates = await pool.fetch(
+        """SELECT e.id, e.merchant_id FROM (
+               SELECT id, merchant_id, object_id, sequence, next_attempt_at
+               FROM outbox_events
+               WHERE delivery_status = 'pending' AND next_attempt_at <= $1
+               ORDER BY next_attempt_at LIMIT $2) e
+           LEFT JOIN LATERAL (
+               SELECT 1 AS blocked FROM outbox_events p
+               WHERE p.object_id = e.object_id AND p.sequence < e.sequence
+                 AND p.delivery_status = 'pending'
+               LIMIT 1) b ON true
+           WHERE b.blocked IS NULL
+           ORDER BY e.next_attempt_at""",
+        now,
+        limit * 2,
+    )
+    chosen: list[str] = []
+    left = dict(room)
+    for r in candidates:
+        free = left.get(r["merchant_id"], default_room)
+        if free > 0 and len(chosen) < limit:
+            left[r["merchant_id"]] = free - 1
+            chosen.append(r["id"])
+    if not chosen:
+        return []
+    rows = await pool.fetch(
+        f"""WITH l AS (
+                SELECT id FROM outbox_events
+                WHERE id = ANY($1::text[]) AND delivery_status = 'pending'
+                  AND next_attempt_at <= $2
+                ORDER BY id FOR UPDATE SKIP LOCKED)
+            UPDATE outbox_events e SET next_attempt_at = $3
+            FROM l, merchants m WHERE e.id = l.id AND m.id = e.merchant_id
+            RETURNING {EVENT_COLUMNS}, m.notify_url, m.secret""",
+        chosen,
+        now,
+        lease_until,
+    )
+    return [Due(r["id"], r["merchant_id"], wire_body(r), r["attempts"], r["notify_url"],
+                r["secret"]) for r in sorted(rows, key=lambda r: r["id"])]  # fmt: skip
 
 
 async def record_attempts(pool: asyncpg.Pool, results: Sequence[AttemptResult]) -> None:
