@@ -172,6 +172,7 @@ def cmd_demo(settings: Settings, duration_s: float, rate: float, time_scale: flo
     from loadtest.run_reports import write_demo_report
     from loadtest.system import running_system
 
+    _terminate_as_interrupt()
     started = time.monotonic()
     say("starting paygate (storage, gateway, bank simulator, workers, webhook sink) ...")
     env = {"PAYGATE_TIME_SCALE": str(time_scale)}
