@@ -103,9 +103,8 @@ class BankClient:
         headers["Content-Type"] = "application/json"
         return headers
 
-    async def call(self, method: str, path: str, body: Any) -> tuple[int | None, Any]:
+    async def call(self, bank_id: str, method: str, path: str, body: Any) -> tuple[int | None, Any]:
         """A signed call whose answer is taken as it comes: (status or None, parsed body)."""
-        bank_id = path.split("/")[2]
         raw_body = orjson.dumps(body) if body is not None else b""
         try:
             async with self._session.request(
@@ -177,11 +176,11 @@ class B2BBank:
 
     async def create(self, bank_id: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """The bank's record of the new payment, or None if the bank did not take it."""
-        status, data = await self._c.call("POST", f"/banks/{bank_id}/b2b", body)
+        status, data = await self._c.call(bank_id, "POST", f"/banks/{bank_id}/b2b", body)
         return data if status == 200 and isinstance(data, dict) else None
 
     async def query(self, bank_id: str, ref: str) -> dict[str, Any] | None:
-        status, data = await self._c.call("GET", f"/banks/{bank_id}/b2b/{ref}", None)
+        status, data = await self._c.call(bank_id, "GET", f"/banks/{bank_id}/b2b/{ref}", None)
         return data if status == 200 and isinstance(data, dict) else None
 
 

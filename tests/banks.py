@@ -3,7 +3,6 @@ workers (dispatcher, poller) between them — all started and stopped by the tes
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from gateway.payouts.state import FINAL
 from gateway.server import start_site
 from gateway.settings import Settings
 from gateway.workers.runner import Workers, running_workers
-from tests.harness import LiveGateway, live_gateway, wait_until
+from tests.harness import LiveGateway, free_port, live_gateway, wait_until
 
 FINAL_STATUSES = {s.value for s in FINAL}
 
@@ -137,10 +136,3 @@ async def bank_world(
                 yield BankWorld(gw, sim_url, http, workers, settings.bank_master_secret)
     finally:
         await runner.cleanup()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 import asyncpg
+import orjson
 
 from gateway.api.app import build_app
 from gateway.client import AdminClient, MerchantClient
@@ -65,6 +68,64 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout_s}s; last: {result!r}")
         await asyncio.sleep(interval_s)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for a server that must be told its port up front)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_until_sync(
+    probe: Callable[[], T],
+    done: Callable[[T], bool],
+    timeout_s: float = 10.0,
+    interval_s: float = 0.05,
+) -> T:
+    """`wait_until` for synchronous code (e.g. a subprocess writing a file)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = probe()
+        if done(result):
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s}s; last: {result!r}")
+        time.sleep(interval_s)
+
+
+@dataclass
+class Reply:
+    """A raw HTTP answer: status, parsed JSON body (or None), headers."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def code(self) -> str | None:
+        """The error code, in the bank simulator's (`{"code"}`) or the API's shape."""
+        if not isinstance(self.body, dict):
+            return None
+        error = self.body.get("error")
+        code = error.get("code") if isinstance(error, dict) else self.body.get("code")
+        return str(code) if code is not None else None
+
+
+async def raw_request(
+    http: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    timeout_s: float = 5.0,
+) -> Reply:
+    """Send exactly these bytes and headers (for signature and bad-input tests)."""
+    async with http.request(method, url, data=body, headers=headers,
+                            timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:  # fmt: skip
+        raw = await resp.read()
+        return Reply(resp.status, orjson.loads(raw) if raw else None, dict(resp.headers))
 
 
 @dataclass

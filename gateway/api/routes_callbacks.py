@@ -47,8 +47,8 @@ async def bank_callback(request: web.Request) -> web.Response:
     results: list[dict[str, Any]] = []
     if payout_items:
         results += await _payout_words(services, bank_id, payout_items)
-    async with services.pool.acquire() as conn:
-        if b2b_items:
+    if b2b_items:
+        async with services.pool.acquire() as conn:
             results += await _b2b_words(conn, bank_id, b2b_items, services.clock.now(),
                                         services.settings.realtime_clear_delay_s)  # fmt: skip
     if len(results) == 1 and results[0]["result"] == "not_found":

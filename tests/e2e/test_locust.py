@@ -7,10 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from tests.e2e.test_up import START_TIMEOUT_S, free_port
+from tests.e2e.test_up import wait_for_run_file
+from tests.harness import free_port
 
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtest" / "locustfile.py"
 LOCUST_RUN_S = 10
@@ -39,11 +39,7 @@ def test_locust_load_on_up_makes_requests_without_failures(tmp_path: Path) -> No
         )  # fmt: skip
     try:
         run_file = state_dir / "run.json"
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not run_file.exists():
-            assert up.poll() is None, up_log.read_text(errors="replace")
-            assert time.monotonic() < deadline, "paygate up did not write run.json in 15 s"
-            time.sleep(0.05)  # polling for the file, with a deadline
+        wait_for_run_file(up, run_file, lambda: up_log.read_text(errors="replace"))
 
         locust = subprocess.run(
             [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",

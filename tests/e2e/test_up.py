@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +18,10 @@ import orjson
 import psutil
 
 from gateway.client import MerchantClient
-from tests.harness import wait_until
+from tests.harness import free_port, wait_until, wait_until_sync
 from tests.payloads import payout_body
 
 START_TIMEOUT_S = 15.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def check_signed_payout_reaches_the_bank(info: dict[str, Any]) -> None:
@@ -63,6 +57,18 @@ async def check_signed_payout_reaches_the_bank(info: dict[str, Any]) -> None:
         assert [r["sequence"] for r in arrived][:3] == [1, 2, 3]
 
 
+def wait_for_run_file(
+    proc: subprocess.Popen[bytes], run_file: Path, output: Callable[[], object]
+) -> None:
+    """Poll (with a deadline) until `paygate up` writes run.json; fail at once if it died."""
+
+    def written() -> bool:
+        assert proc.poll() is None, output()
+        return run_file.exists()
+
+    wait_until_sync(written, bool, timeout_s=START_TIMEOUT_S)
+
+
 def storage_processes(state_dir: Path) -> list[psutil.Process]:
     """postgres/redis processes whose command line points into this state dir."""
     found = []
@@ -87,11 +93,7 @@ def test_up_serves_signed_requests_and_stops_cleanly(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         run_file = state_dir / "run.json"
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not run_file.exists():
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else b""
-            assert time.monotonic() < deadline, "paygate up did not write run.json in 15 s"
-            time.sleep(0.05)  # polling for the file, with a deadline
+        wait_for_run_file(proc, run_file, lambda: proc.stdout.read() if proc.stdout else b"")
         info = orjson.loads(run_file.read_bytes())
         assert time.monotonic() - started < START_TIMEOUT_S
         assert info["gateway_url"] == f"http://127.0.0.1:{port}"

@@ -3,9 +3,8 @@ to a small receiver app that checks each callback's signature."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TypeVar
@@ -20,22 +19,12 @@ from channels.bank_sim.config import BankSimConfig
 from channels.keys import GATEWAY_KEY_ID, bank_secret
 from gateway import signing
 from gateway.server import start_site
+from tests.harness import Reply, raw_request, wait_until
 
 MASTER = "test-bank-master-secret"
 ICBC_CODE = "102100099996"
 CCB_CODE = "105100000017"
 T = TypeVar("T")
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    headers: dict[str, str]
-
-    @property
-    def code(self) -> str | None:
-        return self.body.get("code") if isinstance(self.body, dict) else None
 
 
 @dataclass
@@ -116,16 +105,7 @@ class LiveSim:
         *,
         timeout_s: float = 5.0,
     ) -> Reply:
-        async with self.http.request(
-            method,
-            self.url + path,
-            data=body,
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
-        ) as resp:
-            raw = await resp.read()
-            parsed = orjson.loads(raw) if raw else None
-            return Reply(resp.status, parsed, dict(resp.headers))
+        return await raw_request(self.http, method, self.url + path, body, headers, timeout_s)
 
     async def submit(self, payout: dict[str, Any], bank_id: str = "102", **kw: Any) -> Reply:
         path = f"/banks/{bank_id}/payouts"
@@ -160,7 +140,7 @@ class LiveSim:
             record: dict[str, Any] = reply.body
             return record if reply.status == 200 and record["status"] != "processing" else None
 
-        return await eventually(done)
+        return await wait_until(done, bool, timeout_s=5.0)
 
     async def idle(self) -> None:
         """Wait until no timer or callback task is pending in the simulator."""
@@ -169,19 +149,7 @@ class LiveSim:
             pending: int = (await self.stats())["pending_timers"]
             return pending == 0
 
-        await eventually(quiet)
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], timeout_s: float = 5.0) -> T:
-    """Poll `check` until it returns something truthy, failing at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s}s")
-        await asyncio.sleep(0.01)
+        await wait_until(quiet, bool, timeout_s=5.0)
 
 
 async def callbacks_for(sim: LiveSim, ref: str, count: int) -> list[dict[str, Any]]:
@@ -189,7 +157,7 @@ async def callbacks_for(sim: LiveSim, ref: str, count: int) -> list[dict[str, An
         items = sim.receiver.for_ref(ref)
         return items if len(items) >= count else None
 
-    return await eventually(arrived)
+    return await wait_until(arrived, bool, timeout_s=5.0)
 
 
 def payout(ref: str, account_no: str = "6222020200112233445", **over: Any) -> dict[str, Any]:

@@ -7,8 +7,9 @@ from typing import Any
 
 import orjson
 
+from tests.harness import Reply, wait_until
 from tests.integration import test_bank_sim_app as live
-from tests.integration.test_bank_sim_app import LiveSim, Reply, callbacks_for, eventually, payout
+from tests.integration.test_bank_sim_app import LiveSim, callbacks_for, payout
 
 # The live simulator of the bank simulator's own tests: seeded, `instant` preset, and a
 # receiver that verifies every callback's signature.
@@ -38,7 +39,7 @@ async def paid(sim: LiveSim, ref: str, bank_id: str = "102") -> dict[str, Any]:
         record: dict[str, Any] = reply.body
         return record if reply.status == 200 and record["status"] != "pending" else None
 
-    return await eventually(done)
+    return await wait_until(done, bool, timeout_s=5.0)
 
 
 async def listed(sim: LiveSim, **filters: str) -> list[dict[str, Any]]:

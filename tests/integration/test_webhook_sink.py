@@ -16,25 +16,12 @@ import pytest
 from gateway import signing
 from gateway.server import start_site
 from loadtest.webhook_sink import build_sink_app
-from tests.harness import wait_until
+from tests.harness import Reply, raw_request, wait_until
 
 SECRET_A = "sink-secret-a-0123456789abcdef"
 SECRET_B = "sink-secret-b-0123456789abcdef"
 A = "m_sink_a"
 B = "m_sink_b"
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-
-    @property
-    def code(self) -> str | None:
-        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
-            code: str = self.body["error"]["code"]
-            return code
-        return None
 
 
 def event(
@@ -69,15 +56,7 @@ class LiveSink:
         *,
         timeout_s: float = 5.0,
     ) -> Reply:
-        async with self.http.request(
-            method,
-            self.url + path,
-            data=body,
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
-        ) as resp:
-            raw = await resp.read()
-            return Reply(resp.status, orjson.loads(raw) if raw else None)
+        return await raw_request(self.http, method, self.url + path, body, headers, timeout_s)
 
     async def notify(
         self,
