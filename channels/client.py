@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 
 from channels.keys import GATEWAY_KEY_ID, bank_secret
+from gateway.metrics import Metrics
 from gateway.signing import sign_request
 
 log = logging.getLogger("paygate.bank_client")
@@ -90,12 +91,18 @@ class BankClient:
         *,
         submit_timeout_s: float,
         query_timeout_s: float,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._session = session
         self._base = base_url.rstrip("/")
         self._master = master_secret
         self._submit_timeout = aiohttp.ClientTimeout(total=submit_timeout_s)
         self._query_timeout = aiohttp.ClientTimeout(total=query_timeout_s)
+
+    def _count(self, kind: str) -> None:
+        if self._metrics is not None:
+            self._metrics.inc("paygate_http_client_requests_total", kind=kind)
 
     def _headers(self, bank_id: str, method: str, path: str, body: bytes) -> dict[str, str]:
         headers = sign_request(GATEWAY_KEY_ID, bank_secret(self._master, bank_id), method, path,
@@ -106,6 +113,7 @@ class BankClient:
     async def call(self, bank_id: str, method: str, path: str, body: Any) -> tuple[int | None, Any]:
         """A signed call whose answer is taken as it comes: (status or None, parsed body)."""
         raw_body = orjson.dumps(body) if body is not None else b""
+        self._count("bank_call")
         try:
             async with self._session.request(
                 method, self._base + path, data=raw_body or None, timeout=self._query_timeout,
@@ -119,6 +127,7 @@ class BankClient:
     async def submit(self, bank_id: str, payout: dict[str, Any]) -> SubmitResult:
         path = f"/banks/{bank_id}/payouts"
         body = orjson.dumps(payout)
+        self._count("bank_submit")
         try:
             async with self._session.post(
                 self._base + path, data=body, timeout=self._submit_timeout,
@@ -150,6 +159,7 @@ class BankClient:
 
     async def query(self, bank_id: str, ref: str) -> QueryResult:
         path = f"/banks/{bank_id}/payouts/{ref}"
+        self._count("bank_query")
         try:
             async with self._session.get(
                 self._base + path, timeout=self._query_timeout,

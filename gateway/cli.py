@@ -406,20 +406,27 @@ def cmd_up(settings: Settings) -> int:
             "PAYGATE_CALLBACK_URL": f"http://{settings.host}:{settings.port}",
             "PAYGATE_BANK_MASTER_SECRET": settings.bank_master_secret,
         }
+        metrics_port = settings.metrics_port or _free_port()
         group = ProcessGroup(env)
         gateway_url = f"http://{settings.host}:{settings.port}"
         bank_url = f"http://{settings.host}:{settings.bank_port}"
         try:
             print("paygate up: starting gateway, bank simulator, workers ...", flush=True)
-            group.spawn_paygate("gateway", ["serve", "--port", str(settings.port),
-                                            "--workers", str(settings.workers)])  # fmt: skip
+            pids: dict[str, int] = {"up": os.getpid()}
+            pids["gateway"] = group.spawn_paygate(
+                "gateway",
+                ["serve", "--port", str(settings.port), "--workers", str(settings.workers)],
+            ).pid
             bank_args = ["bank-sim", "--port", str(settings.bank_port)]
             if settings.seed is not None:
                 bank_args += ["--seed", str(settings.seed)]
-            group.spawn_paygate("bank-sim", bank_args)
-            group.spawn_paygate("worker", ["worker"])
-            group.spawn_paygate("webhook-sink", ["webhook-sink", "--port", str(settings.sink_port),
-                                                 "--secrets-file", str(secrets_file)])  # fmt: skip
+            pids["bank-sim"] = group.spawn_paygate("bank-sim", bank_args).pid
+            pids["worker"] = group.spawn_paygate(
+                "worker", ["worker"], {"PAYGATE_METRICS_PORT": str(metrics_port)}
+            ).pid
+            pids["webhook-sink"] = group.spawn_paygate("webhook-sink", [
+                "webhook-sink", "--port", str(settings.sink_port),
+                "--secrets-file", str(secrets_file)]).pid  # fmt: skip
             deadline = time.monotonic() + UP_READY_TIMEOUT_S
             for url in (f"{gateway_url}/readyz", f"{bank_url}/healthz", f"{sink_url}/healthz"):
                 if not _wait_healthy(url, deadline):
@@ -435,6 +442,8 @@ def cmd_up(settings: Settings) -> int:
                 "time_scale": settings.time_scale,
                 "merchants": merchants,
                 "pid": os.getpid(),
+                "pids": pids,  # each child's process (with its own children: --workers N)
+                "worker_metrics_url": f"http://{settings.host}:{metrics_port}/metrics",
             }
             run_file.write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
             took = time.monotonic() - started

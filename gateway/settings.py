@@ -44,6 +44,8 @@ class Settings:
     sink_port: int = 8091
     workers: int = 1
     admin_token: str = ""
+    # `paygate worker` serves its counters at http://host:metrics_port/metrics (0: not at all).
+    metrics_port: int = 0
 
     # Simulated clock (SPEC 12): simulated time runs time_scale times faster than wall time.
     time_scale: float = 1.0
@@ -120,6 +122,7 @@ class Settings:
             notify_per_merchant=_env_int("NOTIFY_PER_MERCHANT", 8),
             realtime_clear_delay_s=_env_float("REALTIME_CLEAR_DELAY_S", 5.0),
             workers=_env_int("WORKERS", 1),
+            metrics_port=_env_int("METRICS_PORT", 0),
             admin_token=_env_str("ADMIN_TOKEN", ""),
             time_scale=_env_float("TIME_SCALE", 1.0),
             log_format=_env_str("LOG_FORMAT", "json"),

@@ -20,9 +20,11 @@ class ProcessGroup:
         self._env = {**os.environ, **(env or {}), "PAYGATE_PARENT_PID": str(os.getpid())}
         self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def spawn_paygate(self, name: str, args: Sequence[str]) -> subprocess.Popen[bytes]:
+    def spawn_paygate(
+        self, name: str, args: Sequence[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "gateway", *args]
-        proc = subprocess.Popen(cmd, env=self._env, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, env={**self._env, **(env or {})}, stdin=subprocess.DEVNULL)
         self._procs.append((name, proc))
         log.info("process started", extra={"proc": name, "pid": proc.pid})
         return proc

@@ -4,12 +4,14 @@ Phases, on a fresh `paygate up` with the `instant` bank profile:
 1. bare ceiling: the signed no-op endpoint, offered more than it can take;
 2. end to end: payouts at a fixed rate, accepted -> bank -> callback -> notified, with the
    backlog sampled every second (it must not grow);
-3. acceptance at saturation, spread over N merchants and on one hot merchant;
-4. acceptance at fixed rates (10% and 50% of the spread saturation): latency percentiles;
-5. storage ceiling: the accept transaction driven directly with asyncpg (group commit of 32),
+3. end-to-end capacity: the highest rate that holds (loadtest/capacity.py), with what a
+   payout costs in every process at that rate (loadtest/cost.py);
+4. acceptance at saturation, spread over N merchants and on one hot merchant;
+5. acceptance at fixed rates (10% and 50% of the spread saturation): latency percentiles;
+6. storage ceiling: the accept transaction driven directly with asyncpg (group commit of 32),
    spread and hot.
-The generator runs in its own process. Ratios: acceptance/bare, acceptance/storage,
-hot/spread, p99 at 50% load / p50 at 10% load.
+The generator runs in its own process(es) and reports its own CPU. Ratios: acceptance/bare,
+acceptance/storage, hot/spread, p99 at 50% load / p50 at 10% load.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import aiohttp
 from gateway.client import AdminClient
 from loadtest import observe
 from loadtest.bench_storage import storage_ceiling
+from loadtest.capacity import CapacityPlan, find_capacity, generator_cpu_s
+from loadtest.cost import CostMeter, cost_lines
 from loadtest.processes import run_in_process
 from loadtest.result import LoadResult
 from loadtest.shapes import constant, ramp
@@ -43,16 +47,24 @@ class BenchPlan:
     e2e_per_s: float
     e2e_s: float
     quiet_s: float  # at most this long between phases for the previous one's work to finish
+    capacity: CapacityPlan
+    generator_processes: int = 1
 
     @classmethod
     def full(cls) -> BenchPlan:
-        return cls(phase_s=8, merchants=1000, offered_noop_per_s=6000,
-                   offered_accept_per_s=3000, e2e_per_s=150, e2e_s=20, quiet_s=30)  # fmt: skip
+        capacity = CapacityPlan(start_per_s=200, factor=1.4, max_per_s=5000, step_s=8,
+                                hold_s=30)  # fmt: skip
+        return cls(phase_s=8, merchants=1000, offered_noop_per_s=20000,
+                   offered_accept_per_s=8000, e2e_per_s=150, e2e_s=20, quiet_s=30,
+                   capacity=capacity)  # fmt: skip
 
     @classmethod
     def quick(cls) -> BenchPlan:
-        return cls(phase_s=2, merchants=50, offered_noop_per_s=4000,
-                   offered_accept_per_s=2000, e2e_per_s=100, e2e_s=4, quiet_s=3)  # fmt: skip
+        capacity = CapacityPlan(start_per_s=200, factor=2.0, max_per_s=3200, step_s=3,
+                                hold_s=5)  # fmt: skip
+        return cls(phase_s=2, merchants=50, offered_noop_per_s=10000,
+                   offered_accept_per_s=6000, e2e_per_s=100, e2e_s=4, quiet_s=3,
+                   capacity=capacity)  # fmt: skip
 
 
 def say(text: str) -> None:
@@ -89,7 +101,7 @@ async def make_merchants(info: dict[str, Any], n: int) -> list[MerchantCred]:
 
 def _run(info: dict[str, Any], merchants: list[MerchantCred], workload: str, rate: float,
          seconds: float, tag: str, pick: str = "round_robin", ramp_up: bool = False,
-         ) -> LoadResult:  # fmt: skip
+         processes: int = 1) -> LoadResult:  # fmt: skip
     """One open-loop run; `ramp_up` climbs from a tenth of `rate` to `rate` (saturation runs:
     the peak served rate is the capacity, without drowning the server in a backlog)."""
     spec = LoadSpec(
@@ -102,7 +114,7 @@ def _run(info: dict[str, Any], merchants: list[MerchantCred], workload: str, rat
         merchant_pick="hot" if pick == "hot" else "round_robin",
         timeout_s=10.0,
     )
-    return run_in_process(spec, relay_prefix=tag)
+    return run_in_process(spec, relay_prefix=tag, processes=processes)
 
 
 def _served_per_s(r: LoadResult) -> float:
@@ -125,12 +137,13 @@ async def run_bench(info: dict[str, Any], plan: BenchPlan) -> dict[str, Any]:
     out: dict[str, Any] = {"plan": asdict(plan), "phases": {}}
     phases = out["phases"]
 
-    say(f"[1/5] bare ceiling: signed no-op at {plan.offered_noop_per_s:.0f}/s offered")
+    procs = plan.generator_processes
+    say(f"[1/6] bare ceiling: signed no-op at {plan.offered_noop_per_s:.0f}/s offered")
     noop = await asyncio.to_thread(_run, info, spread, "noop", plan.offered_noop_per_s,
-                                   plan.phase_s, "noop", "round_robin", True)  # fmt: skip
+                                   plan.phase_s, "noop", "round_robin", True, procs)  # fmt: skip
     phases["noop"] = _phase(noop)
 
-    say(f"[2/5] end to end: payouts at {plan.e2e_per_s:.0f}/s for {plan.e2e_s:.0f}s")
+    say(f"[2/6] end to end: payouts at {plan.e2e_per_s:.0f}/s for {plan.e2e_s:.0f}s")
     since = datetime.now(UTC)
     stop = asyncio.Event()
     samples = observe.Samples()
@@ -143,24 +156,35 @@ async def run_bench(info: dict[str, Any], plan: BenchPlan) -> dict[str, Any]:
     await sampler
     e2e_totals = await observe.totals(info["database_url"], since)
     phases["e2e"] = {**_phase(e2e), "db": e2e_totals, "samples": samples.rows,
-                     "backlog_growth_per_s": _slope(samples.rows, "open_payouts"),
+                     "backlog_growth_per_s": observe.slope(samples.rows, "open_payouts"),
                      "left_after_drain": left}  # fmt: skip
 
-    say(f"[3/5] acceptance at saturation ({plan.offered_accept_per_s:.0f}/s offered)")
+    say("[3/6] end-to-end capacity: stepping the payout rate up until it stops holding")
+    meter = CostMeter(info)
+    await meter.locate()
+
+    async def constant_run(rate: float, seconds: float, tag: str) -> LoadResult:
+        return await asyncio.to_thread(_run, info, spread, "payouts", rate, seconds, tag,
+                                       "round_robin", False, procs)  # fmt: skip
+
+    phases["capacity"] = await find_capacity(info, constant_run, plan.capacity, meter, say)
+    await observe.wait_quiet(info["database_url"], plan.quiet_s)
+
+    say(f"[4/6] acceptance at saturation ({plan.offered_accept_per_s:.0f}/s offered)")
     offered = plan.offered_accept_per_s
     spread_sat = await asyncio.to_thread(
-        _run, info, spread, "payouts", offered, plan.phase_s, "spread", "round_robin", True
+        _run, info, spread, "payouts", offered, plan.phase_s, "spread", "round_robin", True, procs
     )
     await observe.wait_quiet(info["database_url"], plan.quiet_s)
     hot_sat = await asyncio.to_thread(
-        _run, info, hot, "payouts", offered, plan.phase_s, "hot", "hot", True
+        _run, info, hot, "payouts", offered, plan.phase_s, "hot", "hot", True, procs
     )
     await observe.wait_quiet(info["database_url"], plan.quiet_s)
     phases["accept_spread_saturation"] = _phase(spread_sat)
     phases["accept_hot_saturation"] = _phase(hot_sat)
     capacity = _peak_per_s(spread_sat)
 
-    say(f"[4/5] acceptance at 10% and 50% of {capacity:.0f}/s")
+    say(f"[5/6] acceptance at 10% and 50% of {capacity:.0f}/s")
     low = await asyncio.to_thread(_run, info, spread, "payouts", max(capacity * 0.1, 1),
                                   plan.phase_s, "at10")  # fmt: skip
     mid = await asyncio.to_thread(_run, info, spread, "payouts", max(capacity * 0.5, 1),
@@ -169,7 +193,7 @@ async def run_bench(info: dict[str, Any], plan: BenchPlan) -> dict[str, Any]:
     phases["accept_10pct"] = _phase(low)
     phases["accept_50pct"] = _phase(mid)
 
-    say("[5/5] storage ceiling: accept transactions straight to PostgreSQL (batch 32)")
+    say("[6/6] storage ceiling: accept transactions straight to PostgreSQL (batch 32)")
     ids = [m.id for m in spread]
     phases["storage_spread"] = await storage_ceiling(
         info["database_url"], ids, seconds=plan.phase_s, batch=32, concurrency=4, tag="ss"
@@ -190,7 +214,13 @@ async def run_bench(info: dict[str, Any], plan: BenchPlan) -> dict[str, Any]:
     out["rates"] = {"bare_per_s": round(bare), "accept_spread_per_s": round(capacity),
                     "accept_hot_per_s": round(hot_rate), "storage_spread_per_s": storage,
                     "storage_hot_per_s": phases["storage_hot"]["accepts_per_s"],
-                    "e2e_offered_per_s": plan.e2e_per_s}  # fmt: skip
+                    "e2e_offered_per_s": plan.e2e_per_s,
+                    "e2e_capacity_per_s": phases["capacity"]["capacity_per_s"]}  # fmt: skip
+    out["generator"] = {
+        "processes": procs,
+        "noop": _generator_cost(noop),
+        "spread": _generator_cost(spread_sat),
+    }
     out["took_s"] = round(time.monotonic() - t0, 1)
     out["results"] = {"noop": noop, "e2e": e2e, "spread": spread_sat, "hot": hot_sat,
                       "at10": low, "at50": mid}  # fmt: skip
@@ -218,26 +248,20 @@ def _ratio(a: float, b: float) -> float | None:
     return round(a / b, 3) if b else None
 
 
-def _slope(rows: list[dict[str, Any]], key: str) -> float | None:
-    """Least-squares growth per second of `key` over the second half of the samples."""
-    half = rows[len(rows) // 2 :]
-    if len(half) < 2:
-        return None
-    xs = [float(r["t"]) for r in half]
-    ys = [float(r[key]) for r in half]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    den = sum((x - mx) ** 2 for x in xs)
-    return (
-        round(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den, 2)
-        if den
-        else None
-    )
+def _generator_cost(r: LoadResult) -> dict[str, Any]:
+    """The load generator's CPU per 1,000 requests it sent, and its share of the run."""
+    cpu_s = generator_cpu_s(r)
+    if cpu_s is None or not r.totals.sent:
+        return {"cpu_ms_per_1000": None, "cores": None}
+    return {"cpu_ms_per_1000": round(cpu_s * 1e6 / r.totals.sent, 1),
+            "cores": round(cpu_s / max(r.totals.duration_s, 1e-9), 2)}  # fmt: skip
 
 
 def table(out: dict[str, Any]) -> str:
     p = out["phases"]
     r = out["ratios"]
     e2e = p["e2e"]
+    cap = p["capacity"]
     rows = [
         ("bare ceiling (signed no-op)", f"{out['rates']['bare_per_s']:,}/s"),
         ("acceptance, spread saturation", f"{out['rates']['accept_spread_per_s']:,}/s"),
@@ -250,6 +274,9 @@ def table(out: dict[str, Any]) -> str:
         ("  accept -> final p50 / p99", _pair(e2e["db"]["accept_to_final_ms"])),
         ("  notification lag p50 / p99", _pair(e2e["db"]["notification_lag_ms"])),
         ("  backlog growth (open payouts/s)", str(e2e["backlog_growth_per_s"])),
+        ("end to end capacity", f"{cap['capacity_per_s']:,} payouts/s"),
+        *cost_lines(cap["cost"] or {}),
+        ("load generator (noop / spread)", _gen(out["generator"])),
         ("RATIO acceptance / bare ceiling", str(r["acceptance_over_bare"])),
         ("RATIO acceptance / storage ceiling", str(r["acceptance_over_storage"])),
         ("RATIO hot / spread", str(r["hot_over_spread"])),
@@ -257,6 +284,15 @@ def table(out: dict[str, Any]) -> str:
     ]  # fmt: skip
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)
+
+
+def _gen(g: dict[str, Any]) -> str:
+    def one(d: dict[str, Any]) -> str:
+        if d["cpu_ms_per_1000"] is None:
+            return "n/a"
+        return f"{d['cpu_ms_per_1000']:,.0f} CPU ms per 1,000 requests ({d['cores']} cores)"
+
+    return f"{one(g['noop'])} / {one(g['spread'])}, {g['processes']} process(es)"
 
 
 def _lat(phase: dict[str, Any]) -> str:

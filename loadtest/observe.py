@@ -22,15 +22,20 @@ class Samples:
 
 
 async def sample_once(conn: asyncpg.Connection, t_s: float) -> dict[str, Any]:
+    # Open payouts counted through the dispatch and review partial indexes (a payout is open
+    # exactly while it waits for review, for dispatch, or for the bank), so a sample costs
+    # the backlog, not the whole table.
     row = await conn.fetchrow(
         """SELECT
-             (SELECT count(*) FROM payouts WHERE NOT (status = ANY($1::text[]))) AS open_payouts,
-             (SELECT count(*) FROM payouts) AS payouts,
+             (SELECT count(*) FROM payouts WHERE status = 'review_pending')
+             + (SELECT count(*) FROM payouts WHERE dispatch_state = 'queued'
+                  AND status IN ('accepted', 'processing'))
+             + (SELECT count(*) FROM payouts
+                  WHERE dispatch_state IN ('sending', 'acked', 'unknown')) AS open_payouts,
              (SELECT count(*) FROM outbox_events WHERE delivery_status = 'pending')
                  AS notifications_pending,
              (SELECT coalesce(sum(advance_used_fen), 0) FROM merchant_balances) AS advance_used,
-             (SELECT coalesce(sum(pending_in_fen), 0) FROM merchant_balances) AS pending_in""",
-        list(FINAL),
+             (SELECT coalesce(sum(pending_in_fen), 0) FROM merchant_balances) AS pending_in"""
     )
     assert row is not None
     return {"t": round(t_s, 2), **{k: int(v) for k, v in dict(row).items()}}
@@ -103,6 +108,20 @@ async def totals(database_url: str, since: datetime) -> dict[str, Any]:
         }
     finally:
         await conn.close()
+
+
+def slope(rows: list[dict[str, Any]], key: str) -> float | None:
+    """Least-squares growth per second of `key` over the second half of the samples."""
+    half = rows[len(rows) // 2 :]
+    if len(half) < 2:
+        return None
+    xs = [float(r["t"]) for r in half]
+    ys = [float(r[key]) for r in half]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    if not den:
+        return None
+    return round(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den, 2)
 
 
 def _pct(row: Any) -> dict[str, float | int | None]:

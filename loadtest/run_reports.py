@@ -114,4 +114,34 @@ def write_bench_report(path: Path, out: dict[str, Any], table_text: str) -> Path
     sections.append(
         Section("End to end: the system", None, _system_plots(e2e["samples"], e2e["db"]))
     )
+    sections.append(_capacity_section(out["phases"]["capacity"]))
     return write_report(path, "Paygate bench", sections)
+
+
+def _capacity_section(cap: dict[str, Any]) -> Section:
+    """The capacity search's steps and what a payout cost at the rate that held."""
+    steps = cap["steps"]
+    plots = [
+        line_chart(
+            {
+                "p99 accept -> final": [
+                    (float(i + 1), float(s["p99_final_ms"] or 0)) for i, s in enumerate(steps)
+                ]
+            },
+            "step",
+            "ms",
+            "End-to-end capacity: p99 accept -> final per step (limit 1,000 ms)",
+        ),
+    ]
+    cost = cap.get("cost")
+    if cost:
+        cpu = {k: v for k, v in cost["cpu_ms_per_1000_payouts"].items() if k != "total"}
+        plots.append(bar_chart(cpu, "CPU ms per 1,000 payouts, by process", y_label="CPU ms"))
+    table = [
+        ["rate /s", "seconds", "accepted", "not 2xx", "p99 final ms", "backlog growth /s",
+         "held", "why not"],
+        *[[s["rate_per_s"], s["seconds"], s["accepted"], s["refused_or_failed"],
+           s["p99_final_ms"], s["backlog_growth_per_s"], s["held"], s["why_not"]]
+          for s in steps],
+    ]  # fmt: skip
+    return Section(f"End-to-end capacity: {cap['capacity_per_s']:,} payouts/s", table, plots)

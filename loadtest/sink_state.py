@@ -239,8 +239,18 @@ class SinkState:
         inbox.secret = secret
         return inbox
 
+    def totals_json(self) -> dict[str, int]:
+        """Sums over every merchant (cheap: what a benchmark scrapes while it runs)."""
+        inboxes = self.inboxes.values()
+        return {
+            "received": sum(i.received for i in inboxes),
+            "rejected": sum(i.rejected for i in inboxes),
+            "unknown_merchant_rejected": self.unknown_merchant_rejected,
+        }
+
     def stats_json(self) -> dict[str, Any]:
         return {
             "merchants": {mid: inbox.stats_json() for mid, inbox in self.inboxes.items()},
             "unknown_merchant_rejected": self.unknown_merchant_rejected,
+            "totals": self.totals_json(),
         }

@@ -183,7 +183,11 @@ async def get_received(request: web.Request) -> web.Response:
 
 @routes.get("/stats")
 async def stats(request: web.Request) -> web.Response:
-    return json_response(request.app[STATE_KEY].stats_json())
+    """Every merchant's figures; `?totals=1` only the sums (cheap under load)."""
+    state = request.app[STATE_KEY]
+    if request.query.get("totals") == "1":
+        return json_response(state.totals_json())
+    return json_response(state.stats_json())
 
 
 @routes.get("/healthz")

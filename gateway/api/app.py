@@ -22,7 +22,21 @@ from gateway.api import (
 from gateway.api.auth import authenticate_merchant, check_admin
 from gateway.api.middleware import Handler, make_error_middleware
 from gateway.api.services import SERVICES, open_services
+from gateway.metrics import in_hop
 from gateway.settings import Settings
+
+
+@web.middleware
+async def count_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Requests by route and status (the outermost layer, so error answers count too)."""
+    in_hop("api")
+    response = await handler(request)
+    resource = request.match_info.route.resource
+    route = f"{request.method} {resource.canonical}" if resource is not None else "unmatched"
+    request.app[SERVICES].metrics.inc(
+        "paygate_http_requests_total", route=route, status=str(response.status)
+    )
+    return response
 
 
 @web.middleware
@@ -47,7 +61,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 def build_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[make_error_middleware(settings.max_body_bytes), auth_middleware],
+        middlewares=[
+            count_middleware,
+            make_error_middleware(settings.max_body_bytes),
+            auth_middleware,
+        ],
     )
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

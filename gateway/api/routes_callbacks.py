@@ -23,6 +23,7 @@ from gateway.api.services import SERVICES, Services
 from gateway.b2b.state import B2BEvent
 from gateway.b2b.transitions import B2BWord, apply_b2b_events
 from gateway.errors import NotFound
+from gateway.metrics import in_hop
 from gateway.payouts.bank_status import events_for
 
 log = logging.getLogger("paygate.callbacks")
@@ -31,6 +32,7 @@ routes = web.RouteTableDef()
 
 @routes.post("/callbacks/{bank_id}")
 async def bank_callback(request: web.Request) -> web.Response:
+    in_hop("callback")
     services = request.app[SERVICES]
     bank_id = request.match_info["bank_id"]
     if bank_id not in await services.channel_ids():

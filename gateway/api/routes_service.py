@@ -11,11 +11,19 @@ from gateway.api.services import SERVICES
 
 routes = web.RouteTableDef()
 READY_TIMEOUT_S = 2.0
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """This process's counters, Prometheus text format (SPEC 11)."""
+    body = request.app[SERVICES].metrics.render().encode()
+    return web.Response(body=body, headers={"Content-Type": PROMETHEUS_TEXT})
 
 
 @routes.get("/readyz")

@@ -17,6 +17,7 @@ from gateway.api.auth import NonceStore
 from gateway.batching import GroupCommitter
 from gateway.clock import SimClock
 from gateway.merchants.repo import MerchantCache
+from gateway.metrics import Metrics, in_hop
 from gateway.payouts.accept import AcceptItem, AcceptResult, accept_batch
 from gateway.payouts.transitions import Applied, PayoutEvent, apply_events
 from gateway.settings import Settings
@@ -28,6 +29,7 @@ from risk.rules import RiskRules
 @dataclass
 class Services:
     settings: Settings
+    metrics: Metrics
     pool: asyncpg.Pool
     redis: aioredis.Redis
     clock: SimClock
@@ -61,7 +63,8 @@ SERVICES = web.AppKey("services", Services)
 
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    pool = await create_pg_pool(settings)
+    metrics = Metrics("gateway")
+    pool = await create_pg_pool(settings, metrics)
     redis = create_redis(settings)
     bank_http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
     stop_clock = asyncio.Event()
@@ -80,6 +83,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         risk_rules = RiskRules(payee_velocity_per_hour=settings.payee_velocity_per_hour)
 
         async def accept_handler(items: Sequence[AcceptItem]) -> list[AcceptResult]:
+            in_hop("accept")
             async with pool.acquire() as conn:
                 return await accept_batch(conn, items, clock.now(), risk_rules)
 
@@ -93,6 +97,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await accepts.start()
 
         async def events_handler(groups: Sequence[Sequence[PayoutEvent]]) -> list[list[Applied]]:
+            in_hop("callback")
             flat = [e for g in groups for e in g]
             async with pool.acquire() as conn:
                 applied = await apply_events(conn, flat)
@@ -109,6 +114,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         try:
             yield Services(
                 settings=settings,
+                metrics=metrics,
                 pool=pool,
                 redis=redis,
                 clock=clock,

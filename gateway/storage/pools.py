@@ -12,6 +12,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from gateway.clock import ClockAnchor, SimClock
+from gateway.metrics import Metrics, in_hop
 from gateway.settings import Settings
 
 log = logging.getLogger("paygate.storage")
@@ -27,14 +28,26 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-async def create_pg_pool(settings: Settings) -> asyncpg.Pool:
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """Nothing to undo on release: Paygate never changes session state (no SET, LISTEN,
+    cursors or advisory session locks), and asyncpg still rolls back an open transaction.
+    The default reset costs a round trip per checkout."""
+
+
+async def create_pg_pool(settings: Settings, metrics: Metrics | None = None) -> asyncpg.Pool:
+    async def init(conn: asyncpg.Connection) -> None:
+        await init_connection(conn)
+        if metrics is not None:
+            conn.add_query_logger(metrics.on_query)
+
     pool = await asyncpg.create_pool(
         settings.database_url,
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         command_timeout=settings.db_command_timeout_s,
         server_settings={"application_name": "paygate"},
-        init=init_connection,
+        init=init,
+        reset=_no_reset,
     )
     assert pool is not None
     return pool
@@ -82,6 +95,7 @@ CLOCK_REFRESH_S = 0.2
 async def follow_clock(pool: asyncpg.Pool, clock: SimClock, stop: asyncio.Event) -> None:
     """Keep `clock` on the shared anchor, so an operator or a test moving simulated time
     (`save_clock`) moves it in every process within CLOCK_REFRESH_S."""
+    in_hop("clock")
     while not stop.is_set():
         try:
             row = await pool.fetchrow("SELECT wall_s, sim_s, scale FROM sim_clock WHERE id = 1")

@@ -24,6 +24,7 @@ import orjson
 
 from gateway.batching import GroupCommitter
 from gateway.clock import SimClock
+from gateway.metrics import Metrics
 from gateway.notifications import repo
 from gateway.notifications.repo import AttemptResult, Due
 from gateway.notifications.schedule import next_delay_s
@@ -43,7 +44,9 @@ class Notifier:
         pool: asyncpg.Pool,
         session: aiohttp.ClientSession,
         clock: SimClock,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._s = settings
         self._pool = pool
         self._session = session
@@ -127,6 +130,8 @@ class Notifier:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         headers = sign_request(d.merchant_id, d.secret, "POST", path, body)
         headers["Content-Type"] = "application/json"
+        if self._metrics is not None:
+            self._metrics.inc("paygate_http_client_requests_total", kind="notify")
         started = time.monotonic()
         try:
             async with self._session.post(d.notify_url, data=body, headers=headers,

@@ -10,6 +10,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from gateway.metrics import in_hop
+
 log = logging.getLogger("paygate.worker")
 
 ERROR_PAUSE_S = 1.0
@@ -22,6 +24,7 @@ async def run_rounds(
     idle_s: float,
     stop: asyncio.Event,
 ) -> None:
+    in_hop(name)  # this loop's SQL statements count for its hop (gateway/metrics.py)
     while not stop.is_set():
         pause_s = idle_s
         try:

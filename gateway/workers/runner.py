@@ -13,9 +13,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp import web
 
 from channels.client import B2BBank, BankClient
 from channels.quota import ChannelQuota
+from gateway.api.routes_service import PROMETHEUS_TEXT
+from gateway.metrics import Metrics
+from gateway.server import start_site
 from gateway.settings import Settings
 from gateway.storage.pools import create_pg_pool, create_redis, follow_clock, load_clock
 from gateway.workers.clearing import ClearingWorker
@@ -32,13 +36,26 @@ class Workers:
     poller: StatusPoller
     notifier: Notifier
     clearing: ClearingWorker
+    metrics: Metrics
+
+
+def _metrics_app(metrics: Metrics) -> web.Application:
+    async def serve(request: web.Request) -> web.Response:
+        return web.Response(
+            body=metrics.render().encode(), headers={"Content-Type": PROMETHEUS_TEXT}
+        )
+
+    app = web.Application()
+    app.router.add_get("/metrics", serve)
+    return app
 
 
 @asynccontextmanager
 async def running_workers(settings: Settings) -> AsyncIterator[Workers]:
     if not settings.bank_sim_url:
         raise ValueError("workers need the bank simulator's URL (PAYGATE_BANK_SIM_URL)")
-    pool = await create_pg_pool(settings)
+    metrics = Metrics("worker")
+    pool = await create_pg_pool(settings, metrics)
     redis = create_redis(settings)
     connector = aiohttp.TCPConnector(limit=settings.bank_concurrency)
     session = aiohttp.ClientSession(connector=connector)
@@ -48,16 +65,22 @@ async def running_workers(settings: Settings) -> AsyncIterator[Workers]:
     )
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
+    metrics_site: web.AppRunner | None = None
     try:
+        if settings.metrics_port:
+            metrics_site, _ = await start_site(_metrics_app(metrics), settings.host,
+                                               settings.metrics_port)  # fmt: skip
         clock = await load_clock(pool, settings.time_scale)
         bank = BankClient(session, settings.bank_sim_url, settings.bank_master_secret,
                           submit_timeout_s=settings.submit_timeout_s,
-                          query_timeout_s=settings.query_timeout_s)  # fmt: skip
+                          query_timeout_s=settings.query_timeout_s,
+                          metrics=metrics)  # fmt: skip
         workers = Workers(
             dispatcher=Dispatcher(settings, pool, ChannelQuota(redis), bank, clock),
             poller=StatusPoller(settings, pool, bank, clock),
-            notifier=Notifier(settings, pool, notify_session, clock),
+            notifier=Notifier(settings, pool, notify_session, clock, metrics),
             clearing=ClearingWorker(settings, pool, B2BBank(bank), clock),
+            metrics=metrics,
         )
         tasks = [
             asyncio.create_task(workers.dispatcher.run(stop), name="dispatcher"),
@@ -72,6 +95,8 @@ async def running_workers(settings: Settings) -> AsyncIterator[Workers]:
         stop.set()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if metrics_site is not None:
+            await metrics_site.cleanup()
         await session.close()
         await notify_session.close()
         await redis.aclose()

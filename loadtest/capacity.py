@@ -1,0 +1,171 @@
+"""End-to-end capacity (SPEC 13): the highest offered payout rate that holds — every accept
+answered 2xx, the open backlog not growing, p99 accept->final under 1 s — found by stepping.
+
+Coarse steps multiply the rate until one fails; the last rate that held is then held again
+for the full `hold_s` (30 s in the full benchmark), stepping down if it does not hold. Each
+step is measured on its own: its payouts' accept->final latency from the database (payouts
+still open count as too slow), the backlog sampled every second, and what it cost
+(`loadtest/cost.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from loadtest import observe
+from loadtest.cost import CostMeter, cost_summary
+from loadtest.result import LoadResult
+
+P99_LIMIT_MS = 1000.0
+# The window's last payouts get this long to finish before its latency is read.
+GRACE_S = 2.0
+# Backlog growth tolerated per second, as a share of the offered rate (noise, not a trend).
+GROWTH_SHARE = 0.02
+STEP_DOWN = 0.85
+HOLD_TRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityPlan:
+    start_per_s: float
+    factor: float  # coarse steps: rate *= factor while they hold
+    max_per_s: float
+    step_s: float  # coarse step length
+    hold_s: float  # the confirming hold (30 s in the full benchmark)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    rate_per_s: float
+    seconds: float
+    accepted: int
+    refused_or_failed: int  # non-2xx answers and transport errors
+    p99_final_ms: float | None
+    still_open: int  # payouts of the window not final after the grace period
+    backlog_growth_per_s: float | None
+    held: bool
+    why_not: str
+
+
+# Runs one constant-rate load of the given rate and seconds; returns its result.
+Runner = Callable[[float, float, str], Awaitable[LoadResult]]
+
+
+async def _latency(conn: asyncpg.Connection, since: datetime, until: datetime) -> tuple[Any, int]:
+    row = await conn.fetchrow(
+        """SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY
+                      CASE WHEN status = ANY($3::text[])
+                           THEN extract(epoch FROM updated_at - created_at) * 1000
+                           ELSE 1e9 END) AS p99,
+                  count(*) FILTER (WHERE NOT (status = ANY($3::text[]))) AS open
+           FROM payouts WHERE created_at >= $1 AND created_at < $2""",
+        since,
+        until,
+        list(observe.FINAL),
+    )
+    assert row is not None
+    return row["p99"], int(row["open"])
+
+
+async def _wait_final(conn: asyncpg.Connection, since: datetime, until: datetime) -> None:
+    deadline = time.monotonic() + GRACE_S
+    while time.monotonic() < deadline:
+        _, still_open = await _latency(conn, since, until)
+        if not still_open:
+            return
+        await asyncio.sleep(0.2)  # polling the window's payouts, with a deadline
+
+
+async def measure_step(
+    info: dict[str, Any], run: Runner, rate: float, seconds: float, tag: str
+) -> tuple[Step, LoadResult, datetime, datetime]:
+    stop = asyncio.Event()
+    samples = observe.Samples()
+    sampler = asyncio.create_task(observe.sample_until(info["database_url"], stop, samples))
+    since = datetime.now(UTC)
+    try:
+        result = await run(rate, seconds, tag)
+    finally:
+        until = datetime.now(UTC)
+        stop.set()
+        await sampler
+    conn = await asyncpg.connect(info["database_url"])
+    try:
+        await _wait_final(conn, since, until)
+        p99, still_open = await _latency(conn, since, until)
+    finally:
+        await conn.close()
+    ok = sum(v for k, v in result.by_status.items() if k.startswith("2"))
+    bad = result.totals.completed + result.totals.errors - ok
+    growth = observe.slope(samples.rows, "open_payouts")
+    p99_ms = None if p99 is None else round(float(p99), 1)
+    reasons = []
+    if bad:
+        reasons.append(f"{bad} accepts not 2xx")
+    if p99_ms is None or p99_ms >= P99_LIMIT_MS:
+        reasons.append(f"p99 accept->final {p99_ms} ms")
+    if growth is not None and growth > max(5.0, GROWTH_SHARE * rate):
+        reasons.append(f"backlog grows {growth}/s")
+    step = Step(rate_per_s=round(rate), seconds=seconds, accepted=ok, refused_or_failed=bad,
+                p99_final_ms=p99_ms, still_open=still_open, backlog_growth_per_s=growth,
+                held=not reasons, why_not="; ".join(reasons))  # fmt: skip
+    return step, result, since, until
+
+
+async def find_capacity(
+    info: dict[str, Any],
+    run: Runner,
+    plan: CapacityPlan,
+    meter: CostMeter,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """The capacity, every step taken, and the cost table of the confirming hold."""
+    steps: list[Step] = []
+    rate = plan.start_per_s
+    best: float | None = None
+    while rate <= plan.max_per_s:
+        step, *_ = await measure_step(info, run, rate, plan.step_s, f"cap{round(rate)}-")
+        steps.append(step)
+        say(f"  {round(rate)}/s for {plan.step_s:.0f}s: "
+            f"{'held' if step.held else 'did not hold: ' + step.why_not}")  # fmt: skip
+        if not step.held:
+            break
+        best = rate
+        rate *= plan.factor
+    candidate = best if best is not None else plan.start_per_s * STEP_DOWN
+    capacity: float | None = None
+    cost: dict[str, Any] | None = None
+    async with aiohttp.ClientSession() as http:
+        for _ in range(HOLD_TRIES):
+            before = await meter.read(http)
+            step, result, _, _ = await measure_step(
+                info, run, candidate, plan.hold_s, f"hold{round(candidate)}-"
+            )
+            after = await meter.read(http)
+            steps.append(step)
+            say(f"  hold {round(candidate)}/s for {plan.hold_s:.0f}s: "
+                f"{'held' if step.held else 'did not hold: ' + step.why_not}")  # fmt: skip
+            cost = cost_summary(before, after, step.accepted, generator_cpu_s(result))
+            if step.held:
+                capacity = candidate
+                break
+            candidate *= STEP_DOWN
+    return {
+        "capacity_per_s": round(capacity) if capacity is not None else 0,
+        "steps": [asdict(s) for s in steps],
+        "cost": cost,
+    }
+
+
+def generator_cpu_s(result: LoadResult) -> float | None:
+    """The load generator's own CPU seconds over the run, when it reported them."""
+    cpu = getattr(result.totals, "cpu_s", None)
+    return float(cpu) if cpu is not None else None

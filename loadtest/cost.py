@@ -1,0 +1,218 @@
+"""What a payout costs (SPEC 13): every process's CPU time from the OS, and the HTTP requests
+and SQL statements each hop makes, read before and after a measured window.
+
+Processes are found from `run.json` (`pids`: each child of `paygate up`, with its own
+children) and from the stores themselves: PostgreSQL's postmaster is the parent of our
+backend (`pg_backend_pid()`), Redis tells its pid (`INFO server`). PostgreSQL's CPU includes
+the backends that exited during the window (the postmaster's reaped-children times).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import asyncpg
+import psutil
+import redis.asyncio as aioredis
+
+from gateway.metrics import parse
+
+# The order the table lists them in.
+PROCESSES = ("gateway", "worker", "bank-sim", "webhook-sink", "postgres", "redis", "up")
+SCRAPE_TRIES = 40  # /metrics answers for one gateway process at a time: ask until all seen
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    at_s: float
+    cpu_s: dict[str, float]  # process name -> CPU seconds so far (user + system)
+    counts: dict[str, float] = field(default_factory=dict)  # "sql accept", "http notify", ...
+
+
+def _cpu_s(proc: psutil.Process, *, with_children: bool, reaped: bool = False) -> float:
+    """User + system seconds of `proc`, optionally its live descendants, optionally the
+    children it has already reaped (a postmaster's exited backends)."""
+    try:
+        t = proc.cpu_times()
+        total: float = t.user + t.system
+        if reaped:
+            total += t.children_user + t.children_system
+        if with_children:
+            for child in proc.children(recursive=True):
+                try:
+                    c = child.cpu_times()
+                    total += c.user + c.system
+                except psutil.NoSuchProcess:
+                    pass
+        return total
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+class CostMeter:
+    def __init__(self, info: dict[str, Any]) -> None:
+        self._info = info
+        self._procs: dict[str, psutil.Process] = {}
+        self._gateway_processes = 1
+
+    async def locate(self) -> None:
+        pids: dict[str, int] = self._info.get("pids", {})
+        for name in ("gateway", "worker", "bank-sim", "webhook-sink", "up"):
+            if name in pids:
+                self._procs[name] = psutil.Process(pids[name])
+        conn = await asyncpg.connect(self._info["database_url"])
+        try:
+            backend = psutil.Process(int(await conn.fetchval("SELECT pg_backend_pid()")))
+            parent = backend.parent()
+            if parent is not None:
+                self._procs["postgres"] = parent
+        except psutil.Error:
+            pass  # a server on another machine: no figure
+        finally:
+            await conn.close()
+        client = aioredis.Redis.from_url(self._info["redis_url"])
+        try:
+            info = await client.info("server")
+            self._procs["redis"] = psutil.Process(int(info["process_id"]))
+        except (psutil.Error, KeyError):
+            pass
+        finally:
+            await client.aclose()
+        gw = self._procs.get("gateway")
+        if gw is not None:
+            serving = [p for p in gw.children(recursive=True) if "serve" in " ".join(p.cmdline())]
+            self._gateway_processes = max(1, len(serving))
+
+    def cpu(self) -> dict[str, float]:
+        out = {}
+        for name, proc in self._procs.items():
+            if name == "up":  # the supervisor alone; its children are listed on their own
+                out[name] = _cpu_s(proc, with_children=False)
+            elif name == "postgres":
+                out[name] = _cpu_s(proc, with_children=True, reaped=True)
+            else:
+                out[name] = _cpu_s(proc, with_children=True)
+        out["bench"] = _cpu_s(psutil.Process(os.getpid()), with_children=False)
+        return out
+
+    async def read(self, http: aiohttp.ClientSession) -> Reading:
+        counts = await self._counts(http)
+        return Reading(at_s=time.monotonic(), cpu_s=self.cpu(), counts=counts)
+
+    async def _counts(self, http: aiohttp.ClientSession) -> dict[str, float]:
+        counts: dict[str, float] = {}
+        pages = await self._gateway_pages(http)
+        worker_url = self._info.get("worker_metrics_url")
+        if worker_url:
+            pages.append(await _text(http, worker_url))
+        for page in pages:
+            for (name, labels), value in parse(page).items():
+                label = dict(labels)
+                if name == "paygate_sql_statements_total":
+                    key = f"sql {label.get('hop', '?')}"
+                elif name == "paygate_http_client_requests_total":
+                    key = f"out {label.get('kind', '?')}"
+                elif name == "paygate_http_requests_total":
+                    key = f"in {label.get('route', '?')}"
+                else:
+                    continue
+                counts[key] = counts.get(key, 0.0) + value
+        sim = await _json(http, self._info["bank_sim_url"] + "/sim/stats")
+        for bank in sim.get("banks", {}).values():
+            for route, n in bank.get("http", {}).items():
+                counts[f"bank {route}"] = counts.get(f"bank {route}", 0.0) + n
+            cb = bank.get("callbacks", {})
+            counts["bank callback posts"] = counts.get("bank callback posts", 0.0) + cb.get(
+                "posts", cb.get("attempts", 0)
+            )
+        sink = await _json(http, self._info["webhook_sink_url"] + "/stats?totals=1")
+        counts["sink received"] = float(sink.get("received", 0))
+        return counts
+
+    async def _gateway_pages(self, http: aiohttp.ClientSession) -> list[str]:
+        """One page per gateway process (SO_REUSEPORT picks one per connection)."""
+        pages: dict[str, str] = {}
+        url = self._info["gateway_url"] + "/metrics"
+        for _ in range(SCRAPE_TRIES):
+            # A new connection each time, so the kernel may pick another process.
+            async with http.get(url, headers={"Connection": "close"}) as resp:
+                text = await resp.text()
+            pid = next((line.rsplit(" ", 1)[1] for line in text.splitlines()
+                        if line.startswith("paygate_process_pid")), "?")  # fmt: skip
+            pages[pid] = text
+            if len(pages) >= self._gateway_processes:
+                break
+        return list(pages.values())
+
+
+async def _text(http: aiohttp.ClientSession, url: str) -> str:
+    async with http.get(url) as resp:
+        return await resp.text()
+
+
+async def _json(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+    async with http.get(url) as resp:
+        data: dict[str, Any] = await resp.json()
+        return data
+
+
+# Which counters make up each hop's requests and statements, per payout.
+HOP_REQUESTS = {
+    "accept (merchant -> gateway)": ("in POST /v1/payouts",),
+    "submit (gateway -> bank)": ("bank submit", "bank submit_batch"),
+    "callback (bank -> gateway)": ("bank callback posts",),
+    "query (gateway -> bank)": ("bank query",),
+    "notify (gateway -> merchant)": ("sink received",),
+}
+HOP_SQL = ("accept", "dispatch", "callback", "notify", "poll", "clearing", "api", "clock", "other")
+
+
+def cost_summary(
+    before: Reading, after: Reading, payouts: int, generator_cpu_s: float | None
+) -> dict[str, Any]:
+    """CPU ms per 1,000 payouts per process (and in total); requests and statements per
+    payout per hop, over the window between the two readings."""
+    per_k = 1000.0 / max(payouts, 1)
+    cpu_ms = {
+        name: round((after.cpu_s.get(name, 0.0) - before.cpu_s.get(name, 0.0)) * 1000 * per_k, 1)
+        for name in (*PROCESSES, "bench")
+        if name in after.cpu_s
+    }
+    if generator_cpu_s is not None:
+        cpu_ms["load generator"] = round(generator_cpu_s * 1000 * per_k, 1)
+    cpu_ms["total"] = round(sum(cpu_ms.values()), 1)
+
+    def delta(key: str) -> float:
+        return after.counts.get(key, 0.0) - before.counts.get(key, 0.0)
+
+    requests = {
+        hop: round(sum(delta(k) for k in keys) / max(payouts, 1), 3)
+        for hop, keys in HOP_REQUESTS.items()
+    }
+    sql = {hop: round(delta(f"sql {hop}") / max(payouts, 1), 3) for hop in HOP_SQL}
+    return {
+        "payouts": payouts,
+        "seconds": round(after.at_s - before.at_s, 2),
+        "cpu_ms_per_1000_payouts": cpu_ms,
+        "requests_per_payout": requests,
+        "sql_statements_per_payout": {k: v for k, v in sql.items() if v},
+    }
+
+
+def cost_lines(cost: dict[str, Any]) -> list[tuple[str, str]]:
+    """Table rows: one per process, then the total, then the per-hop figures."""
+    rows: list[tuple[str, str]] = []
+    if not cost:
+        return [("cost per 1,000 payouts", "n/a")]
+    for name, ms in cost["cpu_ms_per_1000_payouts"].items():
+        label = "TOTAL" if name == "total" else name
+        rows.append((f"cost per 1,000 payouts  {label}", f"{ms:,.0f} CPU ms"))
+    req = " · ".join(f"{k.split(' ')[0]} {v:g}" for k, v in cost["requests_per_payout"].items())
+    rows.append(("  HTTP requests per payout", req))
+    sql = " · ".join(f"{k} {v:g}" for k, v in cost["sql_statements_per_payout"].items())
+    rows.append(("  SQL statements per payout", sql or "-"))
+    return rows
