@@ -174,8 +174,10 @@ def summary_rows(o: DemoOutcome) -> list[tuple[str, str]]:
     final = o.totals["accept_to_final_ms"]
     rows.append(("accept -> final p50 / p99", f"{final['p50']} / {final['p99']} ms"))
     n = o.totals["notifications"]
-    counts = " / ".join(str(n.get(k, 0)) for k in ("delivered", "pending", "failed"))
-    rows.append(("notifications delivered / pending / failed", counts))
+    # skipped: recorded, not sent (a type the merchant's notify_events leaves out), not owed
+    kinds = ("delivered", "pending", "failed", "skipped")
+    counts = " / ".join(str(n.get(k, 0)) for k in kinds)
+    rows.append(("notifications delivered / pending / failed / skipped", counts))
     lag = o.totals["notification_lag_ms"]
     rows.append(("notification lag p50 / p99", f"{lag['p50']} / {lag['p99']} ms"))
     e = o.exposure

@@ -18,8 +18,16 @@ from gateway.ledger.credits import apply_credit
 from gateway.ledger.exposure import advance_exposure
 from gateway.merchants import model
 from gateway.merchants import repo as merchants_repo
+from gateway.notifications.event_types import DEFAULT_NOTIFY_EVENTS, check_notify_events
 
 routes = web.RouteTableDef()
+
+
+def _notify_events(types: list[str]) -> tuple[str, ...]:
+    try:
+        return check_notify_events(types)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), field="notify_events") from None
 
 
 @routes.post("/admin/merchants")
@@ -29,6 +37,9 @@ async def create_merchant(request: web.Request) -> web.Response:
     if body.currency != "CNY":
         raise InvalidRequest("only CNY is enabled", field="currency")
     rate = body.rate_limit
+    notify_events = DEFAULT_NOTIFY_EVENTS
+    if body.notify_events is not None:
+        notify_events = _notify_events(body.notify_events)
     merchant = model.Merchant(
         id=new_id("m"),
         name=body.name,
@@ -46,6 +57,7 @@ async def create_merchant(request: web.Request) -> web.Response:
         rate_limit_burst=rate.burst if rate else model.DEFAULT_RATE_LIMIT_BURST,
         review_threshold_fen=body.review_threshold,
         notify_url=body.notify_url,
+        notify_events=notify_events,
     )
     async with services.pool.acquire() as conn:
         created = await merchants_repo.insert(conn, merchant)
@@ -104,6 +116,9 @@ async def patch_merchant(request: web.Request) -> web.Response:
     if body.rate_limit is not msgspec.UNSET:
         changes["rate_limit_rps"] = body.rate_limit.rps
         changes["rate_limit_burst"] = body.rate_limit.burst
+    if body.notify_events is not msgspec.UNSET:
+        # Events written from now on follow the new choice; recorded ones keep their status.
+        changes["notify_events"] = list(_notify_events(body.notify_events))
     async with services.pool.acquire() as conn, conn.transaction():
         # Lock the balance row so a concurrent accept cannot slip past a lowered credit line.
         used = await conn.fetchval(

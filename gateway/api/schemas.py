@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from gateway.notifications.event_types import MAX_NOTIFY_EVENTS
+
 MAX_AMOUNT_FEN = 10**13
 
 AmountFen = Annotated[int, Meta(ge=1, le=MAX_AMOUNT_FEN)]
@@ -17,6 +19,8 @@ Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"\S")]
 Url = Annotated[str, Meta(max_length=2000, pattern=r"^https?://\S+$")]
 Reference = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 BankId = Annotated[str, Meta(pattern=r"^[0-9]{3}$|^ibps$")]
+# Event types, or ["*"]; which types exist is checked by the handler (one field for the error).
+NotifyEvents = Annotated[list[str], Meta(min_length=1, max_length=MAX_NOTIFY_EVENTS)]
 
 
 class RateLimit(Struct, forbid_unknown_fields=True):
@@ -38,6 +42,7 @@ class MerchantCreate(Struct, forbid_unknown_fields=True):
     rate_limit: RateLimit | None = None
     review_threshold: AmountFen | None = None
     notify_url: Url | None = None
+    notify_events: NotifyEvents | None = None
 
 
 class MerchantPatch(Struct, forbid_unknown_fields=True):
@@ -53,6 +58,7 @@ class MerchantPatch(Struct, forbid_unknown_fields=True):
     rate_limit: RateLimit | UnsetType = UNSET
     review_threshold: AmountFen | UnsetType | None = UNSET
     notify_url: Url | UnsetType | None = UNSET
+    notify_events: NotifyEvents | UnsetType = UNSET
 
 
 class CreditRequest(Struct, forbid_unknown_fields=True):

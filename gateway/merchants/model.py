@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.notifications.event_types import DEFAULT_NOTIFY_EVENTS
+
 # Defaults for fields omitted at creation (README "Merchant defaults" repeats them).
 DEFAULT_MAX_AMOUNT_FEN = 5_000_000_00  # 5,000,000.00 CNY per payout
 DEFAULT_DAILY_AMOUNT_FEN = 100_000_000_00  # 100,000,000.00 CNY per business day
@@ -31,6 +33,7 @@ class Merchant:
     rate_limit_burst: int
     review_threshold_fen: int | None
     notify_url: str | None
+    notify_events: tuple[str, ...] = DEFAULT_NOTIFY_EVENTS  # event types sent, or ("*",)
     created_at: Any = None
     updated_at: Any = None
 
@@ -54,6 +57,7 @@ class Merchant:
             "rate_limit": {"rps": self.rate_limit_rps, "burst": self.rate_limit_burst},
             "review_threshold": self.review_threshold_fen,
             "notify_url": self.notify_url,
+            "notify_events": list(self.notify_events),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }

@@ -13,7 +13,7 @@ from gateway.merchants.model import Merchant
 _COLUMNS = (
     "id, name, secret, status, funding_mode, currency, advance_limit_fen, fee_fixed_fen,"
     " fee_bps, max_amount_fen, daily_amount_fen, daily_count, rate_limit_rps,"
-    " rate_limit_burst, review_threshold_fen, notify_url, created_at, updated_at"
+    " rate_limit_burst, review_threshold_fen, notify_url, notify_events, created_at, updated_at"
 )
 # Columns an operator may change with PATCH.
 MUTABLE = frozenset(
@@ -31,12 +31,15 @@ MUTABLE = frozenset(
         "rate_limit_burst",
         "review_threshold_fen",
         "notify_url",
+        "notify_events",
     }
 )
 
 
 def _from_row(row: asyncpg.Record) -> Merchant:
-    return Merchant(**dict(row))
+    fields = dict(row)
+    fields["notify_events"] = tuple(fields["notify_events"])
+    return Merchant(**fields)
 
 
 async def insert(conn: asyncpg.Connection, merchant: Merchant) -> Merchant:
@@ -44,7 +47,8 @@ async def insert(conn: asyncpg.Connection, merchant: Merchant) -> Merchant:
     async with conn.transaction():
         row = await conn.fetchrow(
             f"""INSERT INTO merchants ({_COLUMNS.replace(", created_at, updated_at", "")})
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                        $17)
                 RETURNING {_COLUMNS}""",
             merchant.id,
             merchant.name,
@@ -62,6 +66,7 @@ async def insert(conn: asyncpg.Connection, merchant: Merchant) -> Merchant:
             merchant.rate_limit_burst,
             merchant.review_threshold_fen,
             merchant.notify_url,
+            list(merchant.notify_events),
         )
         await conn.executemany(
             "INSERT INTO accounts (code, merchant_id, kind, currency) VALUES ($1, $2, $3, $4)",

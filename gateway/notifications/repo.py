@@ -70,7 +70,8 @@ async def lease_due(
 ) -> list[Due]:
     """Due events, oldest first, the earliest pending one per object only, and per merchant at
     most its free delivery slots (`room`, else `default_room`); leased by moving
-    next_attempt_at to `lease_until`.
+    next_attempt_at to `lease_until`. Only a pending event holds back its object's later
+    ones: a delivered, failed or skipped (not chosen by the merchant) one does not.
 
     Candidates are read without locks and chosen per merchant here; only the chosen rows are
     then locked (SKIP LOCKED: another worker's are skipped) and leased in one statement.
@@ -194,7 +195,8 @@ async def get_event(pool: asyncpg.Pool, merchant_id: str, event_id: str) -> dict
 async def redeliver(
     pool: asyncpg.Pool, merchant_id: str, event_id: str, now: datetime
 ) -> dict[str, Any] | None:
-    """Due again now, with a fresh schedule; the attempt history stays."""
+    """Due again now, with a fresh schedule; the attempt history stays. A skipped event (a
+    type the merchant's notify_events leaves out) is delivered too: the merchant asked."""
     row = await pool.fetchrow(
         f"""UPDATE outbox_events e SET delivery_status = 'pending', attempts = 0,
                 next_attempt_at = $3, last_error = NULL

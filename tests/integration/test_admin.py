@@ -3,6 +3,7 @@
 import asyncpg
 
 from gateway.client import AdminClient
+from gateway.notifications.event_types import DEFAULT_NOTIFY_EVENTS
 from tests.harness import LiveGateway
 
 
@@ -52,6 +53,36 @@ async def test_patch_changes_only_given_fields(gateway: LiveGateway) -> None:
     assert resp.json()["fee_bps"] == 5
     missing = await gateway.admin.patch("/admin/merchants/m_missing", {"name": "x"})
     assert missing.status == 404
+
+
+async def test_notify_events_are_set_at_creation_and_by_patch(gateway: LiveGateway) -> None:
+    m = await gateway.admin.create_merchant(
+        name="Acme", notify_events=["payout.failed", "b2b.cleared", "payout.failed"]
+    )
+    assert m["notify_events"] == ["payout.failed", "b2b.cleared"]  # each type once
+    path = f"/admin/merchants/{m['id']}"
+    resp = await gateway.admin.patch(path, {"notify_events": ["*"]})
+    assert resp.status == 200, resp.body
+    assert resp.json()["notify_events"] == ["*"]
+    refused = await gateway.admin.patch(path, {"notify_events": ["payout.accepted", "nope"]})
+    assert refused.status == 400
+    assert refused.json()["error"]["code"] == "invalid_request"
+    assert refused.json()["error"]["field"] == "notify_events"
+    assert (await gateway.admin.get(path)).json()["notify_events"] == ["*"]
+    # a merchant that says nothing gets the final events
+    assert (await gateway.admin.create_merchant(name="Plain"))["notify_events"] == list(
+        DEFAULT_NOTIFY_EVENTS
+    )
+
+
+async def test_column_default_is_the_documented_notify_events(db: asyncpg.Connection) -> None:
+    # Merchants created before notify_events existed got the column's default.
+    got = await db.fetchval(
+        """INSERT INTO merchants (id, name, secret, funding_mode, max_amount_fen,
+               daily_amount_fen, daily_count, rate_limit_rps, rate_limit_burst)
+           VALUES ('m_old', 'Old', 's', 'prefunded', 1, 1, 1, 1, 1) RETURNING notify_events"""
+    )
+    assert got == list(DEFAULT_NOTIFY_EVENTS)
 
 
 async def test_credit_is_journaled_balanced_and_shows_in_balance(

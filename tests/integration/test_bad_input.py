@@ -40,6 +40,12 @@ async def test_malformed_json_is_400(gateway: LiveGateway) -> None:
         ({}, "name"),
         ({"name": "x", "notify_url": "ftp://x"}, "notify_url"),
         ({"name": "x", "currency": "USD"}, "currency"),
+        ({"name": "x", "notify_events": ["payout.nope"]}, "notify_events"),
+        ({"name": "x", "notify_events": ["b2b.pending"]}, "notify_events"),  # never written
+        ({"name": "x", "notify_events": ["*", "payout.failed"]}, "notify_events"),
+        ({"name": "x", "notify_events": []}, "notify_events"),
+        ({"name": "x", "notify_events": ["payout.failed"] * 33}, "notify_events"),
+        ({"name": "x", "notify_events": "*"}, "notify_events"),
     ],
 )
 async def test_bad_merchant_fields_are_400_with_field(

@@ -14,6 +14,7 @@ import aiohttp
 import orjson
 
 from gateway.client import MerchantClient
+from gateway.notifications.event_types import DEFAULT_NOTIFY_EVENTS
 from gateway.payouts.state import Event
 from gateway.payouts.transitions import PayoutEvent, apply_events_in_tx
 from gateway.server import start_site
@@ -24,6 +25,7 @@ from tests.harness import LiveGateway, wait_until
 from tests.payloads import payout_body
 
 CREDIT = 10_000_000
+EVERY = ["*"]  # notify_events: every event type, not only the final ones (the default)
 
 
 @dataclass
@@ -85,8 +87,19 @@ async def event_detail(client: MerchantClient, event_id: str) -> dict[str, Any]:
     return data
 
 
-async def pay(client: MerchantClient) -> str:
-    resp = await client.post("/v1/payouts", payout_body(1_000))
+async def delivery_of(client: MerchantClient, object_id: str) -> list[tuple[str, str]]:
+    """(type, delivery status) of the object's events, in sequence order."""
+    return [(e["type"], e["delivery"]["status"]) for e in await events_of(client, object_id)]
+
+
+async def arrived(nw: NotifyWorld, merchant_id: str, object_id: str) -> list[tuple[int, str]]:
+    """(sequence, type) of what reached the merchant's notify_url for the object."""
+    rs = await nw.received(merchant_id)
+    return [(r["sequence"], r["type"]) for r in rs if r["object_id"] == object_id]
+
+
+async def pay(client: MerchantClient, amount: int = 1_000) -> str:
+    resp = await client.post("/v1/payouts", payout_body(amount))
     assert resp.status == 201, resp.body
     payout_id: str = resp.json()["id"]
     return payout_id
@@ -125,7 +138,7 @@ async def test_failing_sink_gets_attempts_on_the_schedule_then_one_delivery(
 ) -> None:
     # 100x: the schedule's 15 s is 150 ms of wall time, well above a round's own latency.
     async with notify_world(settings, time_scale=100) as nw:
-        m, client = await nw.merchant()
+        m, client = await nw.merchant(notify_events=EVERY)
         await nw.behaviour(m["id"], mode="ok", fail_next=2, status=500)
         pid = await pay(client)
         [first] = [e for e in await events_of(client, pid) if e["sequence"] == 1]
@@ -146,7 +159,7 @@ async def test_sink_that_never_answers_ends_failed_after_the_last_attempt(
     settings: Settings,
 ) -> None:
     async with notify_world(settings, time_scale=200_000) as nw:
-        m, client = await nw.merchant()
+        m, client = await nw.merchant(notify_events=EVERY)
         await nw.behaviour(m["id"], mode="hang")
         pid = await pay(client)
         [first] = [e for e in await events_of(client, pid) if e["sequence"] == 1]
@@ -162,11 +175,11 @@ async def test_slow_merchant_does_not_hold_up_another(settings: Settings) -> Non
     # Each of the slow merchant's attempts holds a slot for 2 s: any head-of-line blocking
     # would cost the other merchant at least that.
     async with notify_world(settings, time_scale=1, notify_timeout_s=2.0) as nw:
-        slow, slow_client = await nw.merchant()
+        slow, slow_client = await nw.merchant(notify_events=EVERY)
         await nw.behaviour(slow["id"], mode="hang")
         for _ in range(30):
             await pay(slow_client)
-        fast, fast_client = await nw.merchant()
+        fast, fast_client = await nw.merchant(notify_events=EVERY)
         started = asyncio.get_running_loop().time()
         pid = await pay(fast_client)
         await wait_until(
@@ -178,7 +191,7 @@ async def test_slow_merchant_does_not_hold_up_another(settings: Settings) -> Non
 
 async def test_sequences_arrive_in_order_signed_and_redelivery_works(settings: Settings) -> None:
     async with notify_world(settings, time_scale=1) as nw:
-        m, client = await nw.merchant()
+        m, client = await nw.merchant(notify_events=EVERY)
         pid = await pay(client)
         await nw.world.wait_payout(client, pid)
 
@@ -201,3 +214,85 @@ async def test_sequences_arrive_in_order_signed_and_redelivery_works(settings: S
         assert (await other.post(f"/v1/events/{events[0]['id']}/redeliver")).status == 404
         stats = await nw.stats()
         assert stats["merchants"][m["id"]]["rejected"] == 0  # every signature verified
+
+
+async def test_default_merchant_is_sent_only_the_final_event_but_lists_every_one(
+    settings: Settings,
+) -> None:
+    async with notify_world(settings, time_scale=1) as nw:
+        m, client = await nw.merchant()
+        assert m["notify_events"] == list(DEFAULT_NOTIFY_EVENTS)
+        pid = await pay(client)
+        assert (await nw.world.wait_payout(client, pid))["status"] == "succeeded"
+        listed = await wait_until(lambda: delivery_of(client, pid),
+                                  lambda d: d[-1][1] == "delivered")  # fmt: skip
+        assert listed == [
+            ("payout.accepted", "skipped"),
+            ("payout.processing", "skipped"),
+            ("payout.succeeded", "delivered"),
+        ]
+        # Skipped events were never pending, so nothing else can still arrive.
+        assert await arrived(nw, m["id"], pid) == [(3, "payout.succeeded")]
+        for event in (await events_of(client, pid))[:2]:
+            detail = await event_detail(client, event["id"])
+            assert detail["delivery"]["attempts"] == 0
+            assert detail["delivery"]["history"] == []
+
+
+async def test_merchant_choosing_one_type_is_sent_just_that_type(settings: Settings) -> None:
+    async with notify_world(settings, time_scale=1) as nw:
+        m, client = await nw.merchant(notify_events=["payout.processing"])
+        assert m["notify_events"] == ["payout.processing"]
+        pid = await pay(client)
+        assert (await nw.world.wait_payout(client, pid))["status"] == "succeeded"
+        listed = await wait_until(lambda: delivery_of(client, pid),
+                                  lambda d: d[1][1] == "delivered")  # fmt: skip
+        assert listed == [
+            ("payout.accepted", "skipped"),
+            ("payout.processing", "delivered"),
+            ("payout.succeeded", "skipped"),
+        ]
+        assert await arrived(nw, m["id"], pid) == [(2, "payout.processing")]
+
+
+async def test_patched_notify_events_apply_to_the_events_written_after_it(
+    settings: Settings,
+) -> None:
+    async with notify_world(settings, time_scale=1) as nw:
+        m, client = await nw.merchant(review_threshold=5_000)
+        pid = await pay(client, 6_000)  # held for review: payout.review_pending is a default
+        await wait_until(lambda: arrived(nw, m["id"], pid),
+                         lambda a: a == [(1, "payout.review_pending")])  # fmt: skip
+        patched = await nw.world.gw.admin.patch(
+            f"/admin/merchants/{m['id']}", {"notify_events": ["*"]}
+        )
+        assert patched.status == 200, patched.body
+        assert patched.json()["notify_events"] == ["*"]
+        approved = await nw.world.gw.admin.post(f"/admin/payouts/{pid}/approve")
+        assert approved.status == 200, approved.body
+        assert (await nw.world.wait_payout(client, pid))["status"] == "succeeded"
+        got = await wait_until(lambda: arrived(nw, m["id"], pid), lambda a: len(a) >= 4)
+        assert got == [
+            (1, "payout.review_pending"),
+            (2, "payout.accepted"),
+            (3, "payout.processing"),
+            (4, "payout.succeeded"),
+        ]
+
+
+async def test_redelivery_of_a_skipped_event_delivers_it(settings: Settings) -> None:
+    async with notify_world(settings, time_scale=1) as nw:
+        m, client = await nw.merchant()
+        pid = await pay(client)
+        await nw.world.wait_payout(client, pid)
+        await wait_until(lambda: delivery_of(client, pid), lambda d: d[-1][1] == "delivered")
+        accepted = (await events_of(client, pid))[0]
+        assert accepted["delivery"]["status"] == "skipped"
+        again = await client.post(f"/v1/events/{accepted['id']}/redeliver")
+        assert again.status == 202, again.body
+        assert again.json()["delivery"]["status"] == "pending"
+        done = await wait_until(lambda: event_detail(client, accepted["id"]),
+                                lambda e: e["delivery"]["status"] == "delivered")  # fmt: skip
+        assert [h["http_status"] for h in done["delivery"]["history"]] == [200]
+        assert await arrived(nw, m["id"], pid) == [(3, "payout.succeeded"), (1, "payout.accepted")]
+        assert (await delivery_of(client, pid))[1] == ("payout.processing", "skipped")

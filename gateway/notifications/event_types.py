@@ -1,0 +1,51 @@
+"""Which events exist and which a merchant is sent (SPEC 11 `notify_events`): the event types
+the outbox writes, the default choice (the final ones), and the check of a merchant's choice."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gateway.b2b.state import TRANSITIONS as B2B_TRANSITIONS
+from gateway.payouts.state import TRANSITIONS as PAYOUT_TRANSITIONS
+from gateway.payouts.state import Status
+
+ALL = "*"
+MAX_NOTIFY_EVENTS = 32
+
+# payout.<status>: accept writes accepted / review_pending, the transition table the rest;
+# b2b.<status>: each status a B2B transition reaches (a payment is created without an event).
+EVENT_TYPES: frozenset[str] = frozenset(
+    [f"payout.{s.value}" for s in (Status.ACCEPTED, Status.REVIEW_PENDING)]
+    + [f"payout.{to.value}" for to, _ in PAYOUT_TRANSITIONS.values()]
+    + [f"b2b.{to.value}" for to in B2B_TRANSITIONS.values()]
+)
+
+# What a merchant is sent unless it chooses: the events it must act on or book.
+DEFAULT_NOTIFY_EVENTS: tuple[str, ...] = (
+    "payout.succeeded",
+    "payout.failed",
+    "payout.returned",
+    "payout.rejected",
+    "payout.review_pending",
+    "b2b.cleared",
+    "b2b.failed",
+    "b2b.reversed",
+)
+assert set(DEFAULT_NOTIFY_EVENTS) <= EVENT_TYPES
+
+
+def check_notify_events(types: Sequence[str]) -> tuple[str, ...]:
+    """A merchant's choice as stored: exactly ("*",), or known types, each once, in the given
+    order. Raises ValueError naming what is wrong."""
+    if not 1 <= len(types) <= MAX_NOTIFY_EVENTS:
+        raise ValueError(f"notify_events takes 1 to {MAX_NOTIFY_EVENTS} event types")
+    if ALL in types:
+        if len(types) != 1:
+            raise ValueError('"*" (every event) stands alone: ["*"]')
+        return (ALL,)
+    unknown = [t[:64] for t in types if t not in EVENT_TYPES][:3]  # echo a bounded sample
+    if unknown:
+        raise ValueError(
+            f'unknown event types {unknown}; known: {sorted(EVENT_TYPES)}, or ["*"] for all'
+        )
+    return tuple(dict.fromkeys(types))
