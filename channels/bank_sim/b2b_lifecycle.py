@@ -11,7 +11,8 @@ from __future__ import annotations
 from channels.bank_sim.b2b_fate import B2BFate
 from channels.bank_sim.b2b_records import B2BRecord, move_b2b
 from channels.bank_sim.bank import Bank
-from channels.bank_sim.callbacks import CallbackItem, CallbackSender, status_item
+from channels.bank_sim.callback_queue import CallbackItem
+from channels.bank_sim.callbacks import CallbackSender, status_item
 from channels.bank_sim.profile import B2B_FAILURE_MESSAGES
 from channels.bank_sim.records import iso
 from channels.bank_sim.timers import Timers
@@ -54,7 +55,6 @@ class B2BLifecycle:
         self._sender.send_with_fault(
             bank.bank_id,
             b2b_callback_item(record),
-            bank.profile.callback_retries,
             fate.callback_fault,
             fate.very_late_after_ms,
             fate.resend_after_ms,

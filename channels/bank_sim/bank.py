@@ -1,4 +1,7 @@
-"""One simulated bank: its profile, its seeded rng, its capacity and its record of payouts."""
+"""One simulated bank: its profile, its seeded rng, its capacity and its record of payouts.
+
+`admit` then `submit` is one payout's way in, alone or as one item of a batch (batch_desk.py).
+"""
 
 from __future__ import annotations
 
@@ -88,13 +91,19 @@ class Bank:
 
     def admit(self, now: datetime) -> None:
         """Refuse a submission during maintenance or over `tps`; neither records anything."""
-        if self.in_maintenance(now):
-            self.counters.refused_maintenance += 1
-            raise InMaintenance(f"bank {self.bank_id} is in maintenance")
-        wait_s = self._bucket.take()
-        if wait_s > 0:
-            self.counters.refused_busy += 1
+        admitted, wait_s = self.admit_many(now, 1)
+        if not admitted:
             raise Busy(wait_s)
+
+    def admit_many(self, now: datetime, n: int) -> tuple[int, float]:
+        """Admit the first of `n` submissions that fit in `tps`: (how many, seconds until the next
+        would fit when not all did). Maintenance refuses all `n` (raises InMaintenance)."""
+        if self.in_maintenance(now):
+            self.counters.refused_maintenance += n
+            raise InMaintenance(f"bank {self.bank_id} is in maintenance")
+        admitted, wait_s = self._bucket.take_up_to(n)
+        self.counters.refused_busy += n - admitted
+        return admitted, wait_s
 
     def submit(self, request: PayoutSubmission, now: datetime) -> Submission:
         """Record a new payout, or recognise a replay of one (idempotent on `ref`)."""

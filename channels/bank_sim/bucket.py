@@ -1,4 +1,7 @@
-"""A token bucket on the wall clock: a bank's `tps` capacity (capacity and refill rate = tps)."""
+"""A token bucket on the wall clock: a bank's `tps` capacity (capacity and refill rate = tps).
+
+One token is one payout, whether it came alone or inside a batch.
+"""
 
 from __future__ import annotations
 
@@ -26,11 +29,18 @@ class TokenBucket:
 
     def take(self) -> float:
         """Take one token: 0.0 when taken, else the seconds until one is available."""
+        return self.take_up_to(1)[1]
+
+    def take_up_to(self, n: int) -> tuple[int, float]:
+        """Take as many of `n` tokens as there are, at once: (taken, seconds until the next token
+        when fewer than `n` were taken, else 0.0)."""
+        assert n >= 0
         self._refill()
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return 0.0
-        return (1.0 - self._tokens) / self._rate_per_s
+        taken = min(n, int(self._tokens))
+        self._tokens -= taken
+        if taken == n:
+            return taken, 0.0
+        return taken, (1.0 - self._tokens) / self._rate_per_s
 
     def _refill(self) -> None:
         now = self._now_s()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from channels.bank_sim.distributions import chance, delay_ms, pick_one, weighted_choice
@@ -85,16 +86,30 @@ def draw_fate(
     )
 
 
+def _sync_fault_probs(profile: BankProfile) -> dict[SyncFault, float]:
+    return {"timeout": profile.sync_timeout_prob, "reset": profile.connection_reset_prob}
+
+
 def draw_sync_fault(
     profile: BankProfile, rng: random.Random, payee: Payee, first_submission: bool
 ) -> SyncFault | None:
     """The fault on one submission's answer; a scripted one hits the first submission only."""
-    sync_probs: dict[SyncFault, float] = {
-        "timeout": profile.sync_timeout_prob,
-        "reset": profile.connection_reset_prob,
-    }
-    drawn = pick_one(sync_probs, rng)
+    drawn = pick_one(_sync_fault_probs(profile), rng)
     script = profile.scripted.get(payee.account_no)
     if script is not None and script.sync is not None:
         return script.sync if first_submission else None
+    return drawn
+
+
+def draw_batch_sync_fault(
+    profile: BankProfile, rng: random.Random, new_payees: Iterable[Payee]
+) -> SyncFault | None:
+    """The one fault on a whole batch's answer: a fault scripted for the payee of any payout
+    the batch submits for the first time, else one draw for the batch."""
+    drawn = pick_one(_sync_fault_probs(profile), rng)
+    if profile.scripted:
+        for payee in new_payees:
+            script = profile.scripted.get(payee.account_no)
+            if script is not None and script.sync is not None:
+                return script.sync
     return drawn

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from channels.bank_sim.bank import Bank
-from channels.bank_sim.callbacks import CallbackItem, CallbackSender, status_item
+from channels.bank_sim.callback_queue import CallbackItem
+from channels.bank_sim.callbacks import CallbackSender, status_item
 from channels.bank_sim.fate import Fate
 from channels.bank_sim.profile import (
     FAILURE_MESSAGES,
@@ -73,7 +74,6 @@ class Lifecycle:
             self._sender.send_with_fault(
                 bank.bank_id,
                 item,
-                bank.profile.callback_retries,
                 fate.callback_fault,
                 fate.very_late_after_ms,
                 fate.resend_after_ms,
@@ -86,4 +86,4 @@ class Lifecycle:
         items = [callback_item(record)]
         if held is not None:
             items.append(held)
-        self._sender.send(bank.bank_id, items, bank.profile.callback_retries)
+        self._sender.send(bank.bank_id, items)

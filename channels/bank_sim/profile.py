@@ -20,6 +20,9 @@ MAX_HANG_MS: Final = 120_000
 MAX_TPS: Final = 1_000_000
 MAX_CALLBACK_RETRIES: Final = 20
 MAX_SCRIPTS: Final = 10_000
+# The most items one batch carries either way (SPEC 9, 批量代付 / 批量回盘).
+MAX_BATCH_ITEMS: Final = 500
+MAX_LINGER_MS: Final = 1_000.0
 
 SUCCEEDED: Final = "succeeded"
 # Real failure reason codes with the bank's fixed message for each.
@@ -183,6 +186,12 @@ class BankProfile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     return_prob: Probability = 0.0
     return_delay: Delay = msgspec.field(default_factory=_default_return_delay)
     callback_retries: Annotated[int, msgspec.Meta(ge=0, le=MAX_CALLBACK_RETRIES)] = 5
+    # Batches both ways: 1 means single submissions only / one item per callback POST.
+    submit_batch_max: Annotated[int, msgspec.Meta(ge=1, le=MAX_BATCH_ITEMS)] = MAX_BATCH_ITEMS
+    callback_batch_max: Annotated[int, msgspec.Meta(ge=1, le=MAX_BATCH_ITEMS)] = MAX_BATCH_ITEMS
+    # Wall time the sender waits to gather more of a bank's callbacks before posting a partial
+    # batch (0: whatever was queued in the same loop iteration).
+    callback_batch_linger_ms: Annotated[float, msgspec.Meta(ge=0.0, le=MAX_LINGER_MS)] = 5.0
     b2b_pay_delay: Delay = msgspec.field(default_factory=_default_b2b_pay_delay)  # simulated
     b2b_success_prob: Probability = 0.98
     clearing: Literal["realtime", "t+1"] = "realtime"

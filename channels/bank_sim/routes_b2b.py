@@ -24,7 +24,7 @@ def yuan(amount_fen: int) -> str:
 
 
 async def _signed_desk(request: web.Request) -> tuple[B2BDesk, bytes]:
-    sim, bank, body = await signed_bank(request)
+    sim, bank, body = await signed_bank(request, "b2b")
     desk = sim.b2b_desks[bank.bank_id]
     try:
         desk.check_supported()

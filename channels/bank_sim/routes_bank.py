@@ -1,4 +1,5 @@
-"""The signed bank API the gateway calls: submit a payout, query it, fetch a statement."""
+"""The signed bank API the gateway calls: submit a payout (alone or in a batch), query it,
+fetch a statement."""
 
 from __future__ import annotations
 
@@ -8,26 +9,30 @@ import math
 import socket
 import struct
 from datetime import date
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from aiohttp import web
 
 from channels.bank_sim.appkeys import SIM_KEY
 from channels.bank_sim.auth import verify_gateway_request
-from channels.bank_sim.bank import Bank, Busy, InMaintenance, RefConflict
+from channels.bank_sim.bank import Bank, Busy, InMaintenance, RefConflict, Submission
+from channels.bank_sim.batch_desk import BatchAnswer, BatchNotSupported, BatchTooLarge
 from channels.bank_sim.errors import SimError, json_response
-from channels.bank_sim.schemas import PayoutSubmission, decode
-from channels.bank_sim.sim import BankSim
+from channels.bank_sim.profile import SyncFault
+from channels.bank_sim.schemas import PayoutBatch, PayoutSubmission, decode
+from channels.bank_sim.sim import BankSim, RouteKind
 
 routes = web.RouteTableDef()
 
 
-async def signed_bank(request: web.Request) -> tuple[BankSim, Bank, bytes]:
+async def signed_bank(request: web.Request, kind: RouteKind) -> tuple[BankSim, Bank, bytes]:
+    """The bank the path names and the body, once the signature holds; counts the request."""
     sim = request.app[SIM_KEY]
     bank_id = request.match_info["bank_id"]
     bank = sim.banks.get(bank_id)
     if bank is None:
         raise SimError(404, "unknown_bank", f"no bank {bank_id!r}")
+    sim.http[bank_id].requests[kind] += 1
     body = await request.read()
     verify_gateway_request(request, body, sim.secrets[bank_id], sim.nonces)
     return sim, bank, body
@@ -35,6 +40,10 @@ async def signed_bank(request: web.Request) -> tuple[BankSim, Bank, bytes]:
 
 def maintenance_error(bank: Bank) -> SimError:
     return SimError(503, "maintenance", f"bank {bank.bank_id} is in maintenance")
+
+
+def _retry_after(wait_s: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(wait_s)))}
 
 
 async def _wait(sim: BankSim, wall_ms: float) -> None:
@@ -59,9 +68,26 @@ def _drop_connection(request: web.Request) -> NoReturn:
     raise asyncio.CancelledError
 
 
+async def _delay_answer(
+    request: web.Request, sim: BankSim, bank: Bank, sync_fault: SyncFault | None, ack_ms: float
+) -> None:
+    """Hold the answer as the drawn fault says: drop the line, hang past the caller, or wait the
+    ack latency. What was accepted is already recorded (the caller must query, not resend)."""
+    if sync_fault == "reset":
+        _drop_connection(request)
+    if sync_fault == "timeout":
+        await _wait(sim, bank.profile.sync_timeout_hang_ms)
+    else:
+        await _wait(sim, ack_ms)
+
+
+def _record_json(submission: Submission) -> dict[str, Any]:
+    return submission.record.to_json() | {"replayed": submission.replayed}
+
+
 @routes.post("/banks/{bank_id}/payouts")
 async def submit_payout(request: web.Request) -> web.Response:
-    sim, bank, body = await signed_bank(request)
+    sim, bank, body = await signed_bank(request, "submit")
     submission_request = decode(body, PayoutSubmission)
     now = sim.clock.now()
     try:
@@ -70,24 +96,56 @@ async def submit_payout(request: web.Request) -> web.Response:
     except InMaintenance:
         raise maintenance_error(bank) from None
     except Busy as exc:
-        retry_after_s = str(max(1, math.ceil(exc.retry_after_s)))
-        raise SimError(503, "bank_busy", str(exc), headers={"Retry-After": retry_after_s}) from None
+        busy = _retry_after(exc.retry_after_s)
+        raise SimError(503, "bank_busy", str(exc), headers=busy) from None
     except RefConflict as exc:
         raise SimError(409, "ref_conflict", str(exc)) from None
     if submission.fate is not None:
         sim.lifecycle.start(bank, submission.record, submission.fate)
-    if submission.sync_fault == "reset":
-        _drop_connection(request)
-    if submission.sync_fault == "timeout":
-        await _wait(sim, bank.profile.sync_timeout_hang_ms)
-    else:
-        await _wait(sim, submission.ack_ms)
-    return json_response(submission.record.to_json() | {"replayed": submission.replayed})
+    await _delay_answer(request, sim, bank, submission.sync_fault, submission.ack_ms)
+    # Rendered after the wait: a payout that completed meanwhile is answered as it is now.
+    return json_response(_record_json(submission))
+
+
+def _batch_json(answer: BatchAnswer) -> dict[str, Any]:
+    items: list[dict[str, Any]] = []
+    for item in answer.items:
+        if isinstance(item, Submission):
+            record = _record_json(item)
+            items.append({"ref": item.record.ref, "result": "accepted", "record": record})
+        else:
+            error = {"code": item.code, "message": item.message}
+            items.append({"ref": item.ref, "result": "refused", "error": error})
+    return {"items": items}
+
+
+@routes.post("/banks/{bank_id}/payout-batches")
+async def submit_payout_batch(request: web.Request) -> web.Response:
+    """批量代付: each item is answered on its own; the answer as a whole meets one sync fault."""
+    sim, bank, body = await signed_bank(request, "submit_batch")
+    desk = sim.batch_desks[bank.bank_id]
+    try:
+        desk.check_supported()  # a bank without batches has no such endpoint, whatever the body
+        batch = decode(body, PayoutBatch)
+        sim.http[bank.bank_id].batch_items += len(batch.items)
+        answer = desk.submit(batch.items, sim.clock.now())
+    except BatchNotSupported as exc:
+        raise SimError(404, "batch_not_supported", str(exc)) from None
+    except BatchTooLarge as exc:
+        raise SimError(400, "batch_too_large", str(exc)) from None
+    except InMaintenance:
+        raise maintenance_error(bank) from None
+    for item in answer.items:
+        if isinstance(item, Submission) and item.fate is not None:
+            sim.lifecycle.start(bank, item.record, item.fate)
+    await _delay_answer(request, sim, bank, answer.sync_fault, answer.ack_ms)
+    headers = None if answer.retry_after_s is None else _retry_after(answer.retry_after_s)
+    return json_response(_batch_json(answer), headers=headers)
 
 
 @routes.get("/banks/{bank_id}/payouts/{ref}")
 async def get_payout(request: web.Request) -> web.Response:
-    sim, bank, _ = await signed_bank(request)
+    sim, bank, _ = await signed_bank(request, "query")
     if bank.in_maintenance(sim.clock.now()):
         raise maintenance_error(bank)
     record = bank.get(request.match_info["ref"])
@@ -98,7 +156,7 @@ async def get_payout(request: web.Request) -> web.Response:
 
 @routes.get("/banks/{bank_id}/statements/{date}")
 async def get_statement(request: web.Request) -> web.Response:
-    _, bank, _ = await signed_bank(request)
+    _, bank, _ = await signed_bank(request, "statement")
     raw_date = request.match_info["date"]
     try:
         day = date.fromisoformat(raw_date)

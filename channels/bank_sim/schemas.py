@@ -7,7 +7,7 @@ from typing import Annotated, Literal, TypeVar
 import msgspec
 
 from channels.bank_sim.errors import SimError
-from channels.bank_sim.profile import AccountName
+from channels.bank_sim.profile import MAX_BATCH_ITEMS, AccountName
 
 T = TypeVar("T")
 
@@ -28,6 +28,13 @@ class PayoutSubmission(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     currency: Literal["CNY"]
     payee: Payee
     purpose: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+
+
+class PayoutBatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`POST /banks/{id}/payout-batches`: items stay raw JSON here and are decoded one by one,
+    so one bad item is refused alone instead of failing the whole body."""
+
+    items: Annotated[list[msgspec.Raw], msgspec.Meta(min_length=1, max_length=MAX_BATCH_ITEMS)]
 
 
 class B2BRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

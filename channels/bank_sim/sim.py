@@ -1,4 +1,5 @@
-"""The whole simulator's state: the banks, the clock, the nonce cache, timers and callbacks.
+"""The whole simulator's state: the banks (with their B2B and batch desks), the clock, the
+nonce cache, timers, callbacks and the counters `/sim/stats` reports.
 
 Built once from BankSimConfig by the app; `start` and `close` bracket its life.
 """
@@ -6,13 +7,15 @@ Built once from BankSimConfig by the app; `start` and `close` bracket its life.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Final
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
 
 from channels.bank_sim.auth import SIGNATURE_WINDOW_S
 from channels.bank_sim.b2b_desk import B2BDesk
 from channels.bank_sim.b2b_lifecycle import B2BLifecycle
 from channels.bank_sim.b2b_records import B2BRecord
 from channels.bank_sim.bank import Bank, bank_rng
+from channels.bank_sim.batch_desk import BatchDesk
 from channels.bank_sim.callbacks import CallbackSender
 from channels.bank_sim.config import BankSimConfig
 from channels.bank_sim.lifecycle import Lifecycle
@@ -26,6 +29,23 @@ from gateway.clock import SimClock
 # A timestamp may be up to the window in the future, so a nonce must be kept twice as long.
 NONCE_WINDOW_S: Final = 2 * SIGNATURE_WINDOW_S
 MAX_NONCES: Final = 1_000_000
+
+# The signed routes a bank counts requests by.
+RouteKind = Literal["submit", "submit_batch", "query", "statement", "b2b"]
+ROUTE_KINDS: Final[tuple[RouteKind, ...]] = ("submit", "submit_batch", "query", "statement", "b2b")
+
+
+def _no_requests() -> dict[RouteKind, int]:
+    return dict.fromkeys(ROUTE_KINDS, 0)
+
+
+@dataclass(slots=True)
+class HttpCounters:
+    """Requests one bank received (signed or not yet), and the payouts inside its batches: the
+    benchmark divides these by the number of payouts."""
+
+    requests: dict[RouteKind, int] = field(default_factory=_no_requests)
+    batch_items: int = 0
 
 
 class BankSim:
@@ -42,6 +62,11 @@ class BankSim:
             bank_id: B2BDesk(bank, bank_rng(config.seed, bank_id, "b2b"))
             for bank_id, bank in self.banks.items()
         }
+        self.batch_desks = {
+            bank_id: BatchDesk(bank, bank_rng(config.seed, bank_id, "batch"))
+            for bank_id, bank in self.banks.items()
+        }
+        self.http = {bank_id: HttpCounters() for bank_id in self.banks}
         self.secrets = {
             bank_id: bank_secret(config.master_secret, bank_id) for bank_id in self.banks
         }
@@ -53,6 +78,7 @@ class BankSim:
             config.callback_timeout_s,
             self.clock,
             self.timers,
+            lambda bank_id: self.banks[bank_id].profile,
         )
         self.lifecycle = Lifecycle(self.clock, self.timers, self.sender)
         self.b2b_lifecycle = B2BLifecycle(self.clock, self.timers, self.sender)
@@ -98,6 +124,7 @@ class BankSim:
             for record in bank.records():
                 by_status[record.status] += 1
             callbacks = self.sender.counters[bank_id]
+            http = self.http[bank_id]
             banks[bank_id] = {
                 "records": by_status,
                 "submissions": bank.counters.submissions,
@@ -106,7 +133,9 @@ class BankSim:
                     "maintenance": bank.counters.refused_maintenance,
                 },
                 "b2b": self.b2b_desks[bank_id].stats(),
+                "http": {**http.requests, "batch_items": http.batch_items},
                 "callbacks": {
+                    "posts": callbacks.posts,
                     "sent": callbacks.sent,
                     "failed": callbacks.failed,
                     "attempts": callbacks.attempts,

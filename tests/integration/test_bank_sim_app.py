@@ -29,9 +29,11 @@ T = TypeVar("T")
 
 @dataclass
 class Receiver:
-    """Stands in for the gateway's /callbacks/{bank_id}: verifies and records each item."""
+    """Stands in for the gateway's /callbacks/{bank_id}: verifies and records each item, and the
+    items of each POST together."""
 
     items: list[dict[str, Any]] = field(default_factory=list)
+    posts: list[list[dict[str, Any]]] = field(default_factory=list)
     bad_signatures: int = 0
     fail_next: int = 0  # answer 500 to this many valid callbacks first
 
@@ -55,8 +57,9 @@ class Receiver:
             if self.fail_next > 0:
                 self.fail_next -= 1
                 return web.Response(status=500)
-            for item in orjson.loads(body)["items"]:
-                self.items.append(item | {"bank_id": bank_id})
+            post = [item | {"bank_id": bank_id} for item in orjson.loads(body)["items"]]
+            self.posts.append(post)
+            self.items.extend(post)
             return web.Response(status=200)
 
         app = web.Application()
@@ -110,6 +113,13 @@ class LiveSim:
     async def submit(self, payout: dict[str, Any], bank_id: str = "102", **kw: Any) -> Reply:
         path = f"/banks/{bank_id}/payouts"
         return await self.signed("POST", path, orjson.dumps(payout), bank_id=bank_id, **kw)
+
+    async def submit_batch(
+        self, items: list[dict[str, Any]], bank_id: str = "102", **kw: Any
+    ) -> Reply:
+        path = f"/banks/{bank_id}/payout-batches"
+        body = orjson.dumps({"items": items})
+        return await self.signed("POST", path, body, bank_id=bank_id, **kw)
 
     async def query(self, ref: str, bank_id: str = "102") -> Reply:
         return await self.signed("GET", f"/banks/{bank_id}/payouts/{ref}", bank_id=bank_id)

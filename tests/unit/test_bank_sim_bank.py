@@ -146,6 +146,34 @@ def test_token_bucket_refills_at_its_rate() -> None:
     assert bucket.take() > 0
 
 
+def test_token_bucket_takes_as_many_of_n_tokens_as_it_holds_at_once() -> None:
+    now = [100.0]
+    bucket = TokenBucket(10, now_s=lambda: now[0])
+    assert bucket.take_up_to(4) == (4, 0.0)
+    taken, wait_s = bucket.take_up_to(8)
+    assert taken == 6
+    assert wait_s == pytest.approx(0.1)
+    assert bucket.take_up_to(0) == (0, 0.0)
+    now[0] += 0.25  # 2.5 tokens back: half a token stays for later
+    assert bucket.take_up_to(3)[0] == 2
+    now[0] += 0.0625  # (exact in binary) the half token and 0.625 more
+    assert bucket.take_up_to(1) == (1, 0.0)
+
+
+def test_admit_many_admits_the_first_that_fit_and_counts_the_rest_busy() -> None:
+    bank = Bank(BankProfile(tps=3), bank_rng(1, "102"))
+    admitted, wait_s = bank.admit_many(NOW, 5)
+    assert admitted == 3 and wait_s > 0
+    assert bank.counters.refused_busy == 2
+    with pytest.raises(Busy):
+        bank.admit(NOW)
+    assert bank.counters.refused_busy == 3
+    closed = Bank(BankProfile(maintenance_now=True), bank_rng(1, "102"))
+    with pytest.raises(InMaintenance):
+        closed.admit_many(NOW, 4)
+    assert closed.counters.refused_maintenance == 4
+
+
 def test_nonce_cache_refuses_a_reuse_forgets_after_the_window_and_stays_bounded() -> None:
     now = [0.0]
     cache = NonceCache(window_s=600, max_entries=3, now_s=lambda: now[0])

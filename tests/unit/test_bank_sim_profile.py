@@ -80,6 +80,23 @@ def test_fault_heavy_preset_turns_on_every_fault_with_short_delays() -> None:
     assert longest_ms <= 10_000 and p.sync_timeout_hang_ms <= 5_000
 
 
+def test_every_preset_takes_and_sends_batches_of_500_with_a_5_ms_linger() -> None:
+    for preset in PRESET_NAMES:
+        p = preset_profile(preset, ICBC)
+        assert (p.submit_batch_max, p.callback_batch_max) == (500, 500)
+        assert p.callback_batch_linger_ms == 5.0
+
+
+def test_batch_fields_patch_and_reset_like_any_other() -> None:
+    p = patched(
+        BankProfile(),
+        {"submit_batch_max": 1, "callback_batch_max": 20, "callback_batch_linger_ms": 0},
+    )
+    assert (p.submit_batch_max, p.callback_batch_max, p.callback_batch_linger_ms) == (1, 20, 0.0)
+    back = patched(p, {"submit_batch_max": None, "callback_batch_linger_ms": 1000})
+    assert (back.submit_batch_max, back.callback_batch_linger_ms) == (500, 1000.0)
+
+
 def test_unknown_preset_is_refused() -> None:
     with pytest.raises(UnknownPreset):
         preset_profile("chaos", ICBC)
@@ -138,6 +155,13 @@ def test_merge_patch_follows_rfc_7396() -> None:
         {"scripted": {"acct": {"outcome": "bank_on_fire"}}},
         {"scripted": {"acct": {"sync": "explode"}}},
         {"callback_retries": 1000},
+        {"submit_batch_max": 0},
+        {"submit_batch_max": 501},
+        {"callback_batch_max": 0},
+        {"callback_batch_max": 501},
+        {"callback_batch_max": 2.5},
+        {"callback_batch_linger_ms": -1},
+        {"callback_batch_linger_ms": 1000.5},
         {"bank_id": "999"},
     ],
 )
