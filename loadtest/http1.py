@@ -213,7 +213,9 @@ class Http1Client:
         self.opened = 0  # connections ever opened (a keep-alive check for tests and reports)
         self._open = 0  # connected or connecting; at most `connections`
         self._all: set[_Connection] = set()
-        self._idle: list[_Connection] = []
+        # Idle ones are reused oldest first, so requests rotate over every open connection
+        # (and so over every server process that accepted one), as aiohttp's pool does.
+        self._idle: deque[_Connection] = deque()
         # Each waiter gets an idle connection, or None: the right to open one.
         self._waiters: deque[asyncio.Future[_Connection | None]] = deque()
         self._closed = False
@@ -259,7 +261,7 @@ class Http1Client:
         if self._closed:
             raise RuntimeError("the client is closed")
         if self._idle:
-            return self._idle.pop()  # the most recently used: it is least likely timed out
+            return self._idle.popleft()
         if self._open < self.connections:
             self._open += 1
             return await self._connect()

@@ -109,11 +109,14 @@ async def test_concurrent_requests_wait_for_a_connection_within_the_limit(server
         await wait_until(in_flight, lambda n: n == 3)
         server.gate.set()
         responses = await asyncio.gather(*requests)
+        for _ in range(3):
+            await client.request("GET", "/gated", {})
 
     assert [r.status for r in responses] == [200] * 12
     assert server.most_in_flight == 3
-    assert len(set(server.peers)) == 3
     assert client.opened == 3
+    # Idle connections take turns, so every server process that accepted one gets its share.
+    assert len(set(server.peers[-3:])) == 3
 
 
 async def test_chunked_response_is_read_whole_and_the_connection_kept(server: Server) -> None:
