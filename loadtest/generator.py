@@ -1,5 +1,7 @@
 """The open-loop load generator: every request starts at its scheduled time, whether or not
 earlier ones have finished, and its latency runs from that time (no coordinated omission).
+Requests go over `loadtest.http1` (kept-alive connections, cheap per request); the result
+carries the CPU time the run cost (`totals.cpu_s`), so a benchmark can show the generator's share.
 
 In process:  result = await run_open_loop(spec, progress)
 As a child:  python -m loadtest.generator --spec SPEC.json --out RESULT.json
@@ -16,11 +18,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import aiohttp
 import orjson
-from yarl import URL
 
 from gateway.signing import sign_request
+from loadtest.http1 import Http1Client, HttpError
 from loadtest.recorder import Recorder
 from loadtest.result import LoadResult, Snapshot
 from loadtest.shapes import duration_s, schedule_offsets_s, shape_to_dict
@@ -49,9 +50,9 @@ def error_code(status: int, body: bytes) -> str | None:
 class _Run:
     """One run: a scheduler that starts requests on time and the tasks that carry them."""
 
-    def __init__(self, spec: LoadSpec, session: aiohttp.ClientSession, start_s: float) -> None:
+    def __init__(self, spec: LoadSpec, client: Http1Client, start_s: float) -> None:
         self.spec = spec
-        self.session = session
+        self.client = client
         self.workload = Workload(
             spec.workload,
             seed=spec.seed,
@@ -59,7 +60,6 @@ class _Run:
             merchant_weights=[m.weight for m in spec.merchants],
             merchant_pick=spec.merchant_pick,
         )
-        self.base_url = spec.base_url.rstrip("/")
         self.recorder = Recorder(start_s, keep_second_histograms=spec.shard_count > 1)
         self.slots = asyncio.Semaphore(spec.max_in_flight)
         self.tasks: set[asyncio.Task[None]] = set()
@@ -108,17 +108,14 @@ class _Run:
             )
             if request.body:
                 headers["Content-Type"] = "application/json"
-            url = URL(self.base_url + request.path, encoded=True)
             self.recorder.on_sent(offset_s, time.monotonic(), request.kind)
-            async with self.session.request(
-                request.method, url, data=request.body or None, headers=headers
-            ) as resp:
-                body = await resp.read()
-                status = resp.status
+            status, body = await self.client.request(
+                request.method, request.path, headers, request.body
+            )
         except TimeoutError:
             self.recorder.on_error(offset_s, time.monotonic(), "timeout")
-        except aiohttp.ClientError as exc:
-            self.recorder.on_error(offset_s, time.monotonic(), type(exc).__name__)
+        except HttpError as exc:
+            self.recorder.on_error(offset_s, time.monotonic(), exc.kind)
         except Exception as exc:
             log.exception("load request %d failed unexpectedly", i)
             self.recorder.on_error(offset_s, time.monotonic(), type(exc).__name__)
@@ -144,17 +141,16 @@ async def run_open_loop(
     *,
     progress_every_s: float = 1.0,
 ) -> LoadResult:
-    """Drive `spec` from this event loop and return what was measured."""
+    """Drive `spec` from this event loop and return what was measured, including the CPU time
+    this process spent meanwhile (in a generator child, the generator's own cost)."""
     start_s = time.monotonic()
     if spec.start_at_unix_s is not None:
         start_s += spec.start_at_unix_s - time.time()
-    connector = aiohttp.TCPConnector(limit=spec.connections, limit_per_host=0)
-    timeout = aiohttp.ClientTimeout(total=spec.timeout_s)
-    jar = aiohttp.DummyCookieJar()  # nothing here needs cookies; skip their per-request work
-    async with aiohttp.ClientSession(
-        connector=connector, timeout=timeout, cookie_jar=jar
-    ) as session:
-        run = _Run(spec, session, start_s)
+    cpu_start_s = time.process_time()
+    async with Http1Client(
+        spec.base_url, connections=spec.connections, timeout_s=spec.timeout_s
+    ) as client:
+        run = _Run(spec, client, start_s)
         ticker = None
         if progress is not None:
             ticker = asyncio.create_task(run.report_progress(progress, progress_every_s))
@@ -166,8 +162,9 @@ async def run_open_loop(
             if ticker is not None:
                 ticker.cancel()
                 await asyncio.gather(ticker, return_exceptions=True)
-        if progress is not None:
-            progress(run.recorder.snapshot(time.monotonic(), 0))
+    cpu_s = time.process_time() - cpu_start_s
+    if progress is not None:
+        progress(run.recorder.snapshot(time.monotonic(), 0))
     meta = {
         "workload": spec.workload,
         "shape": shape_to_dict(spec.shape),
@@ -180,8 +177,9 @@ async def run_open_loop(
         "connections": spec.connections,
         "shard_index": spec.shard_index,
         "shard_count": spec.shard_count,
+        "connections_opened": client.opened,
     }
-    return run.recorder.result(meta, duration_s(spec.shape))
+    return run.recorder.result(meta, duration_s(spec.shape), cpu_s)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -67,6 +67,8 @@ def merge_results(results: Sequence[LoadResult]) -> LoadResult:
     completed = sum(r.totals.completed for r in results)
     meta = {k: v for k, v in results[0].meta.items() if k not in ("shard_index", "shard_count")}
     meta["processes"] = len(results)
+    if all("connections_opened" in r.meta for r in results):
+        meta["connections_opened"] = sum(r.meta["connections_opened"] for r in results)
     notes = sorted({note for r in results for note in r.notes})
     if any(not r.timeline_histograms for r in results) and len(results) > 1:
         notes.append("per-second percentiles are the worst shard's (no per-second histograms)")
@@ -81,6 +83,7 @@ def merge_results(results: Sequence[LoadResult]) -> LoadResult:
             achieved_rate_per_s=round(completed / duration_s, 2) if duration_s else 0.0,
             offered_rate_per_s=round(sum(r.totals.offered_rate_per_s for r in results), 2),
             duration_s=duration_s,
+            cpu_s=round(sum(r.totals.cpu_s for r in results), 3),  # each shard its own process
         ),
         latency_ms=latency.summary(),
         start_lag_ms=lag.summary(),

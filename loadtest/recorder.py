@@ -156,8 +156,10 @@ class Recorder:
             )
         return rows
 
-    def result(self, meta: dict[str, Any], shape_duration_s: float) -> LoadResult:
-        """The run's result; call once every request is done."""
+    def result(
+        self, meta: dict[str, Any], shape_duration_s: float, cpu_s: float = 0.0
+    ) -> LoadResult:
+        """The run's result; call once every request is done. `cpu_s`: what the run cost."""
         assert self.completed + self.errors == self.scheduled, "requests still in flight"
         duration_s = max(shape_duration_s, self.last_done_s - self.start_s)
         notes = []
@@ -174,6 +176,7 @@ class Recorder:
                 achieved_rate_per_s=round(self.completed / duration_s, 2),
                 offered_rate_per_s=round(self.scheduled / shape_duration_s, 2),
                 duration_s=round(duration_s, 3),
+                cpu_s=round(cpu_s, 3),
             ),
             latency_ms=self.overall.summary(),
             start_lag_ms=self.start_lag.summary(),

@@ -23,6 +23,13 @@ class Totals:
     achieved_rate_per_s: float  # completed ÷ duration_s
     offered_rate_per_s: float  # scheduled ÷ the shape's duration
     duration_s: float  # start to last completion (at least the shape's duration)
+    # CPU time (user + sys) of the generator's process(es) over the run; 0.0 in results from
+    # before it was measured. A run in the caller's process counts everything else it does too.
+    cpu_s: float = 0.0
+
+    def cpu_ms_per_1000_requests(self) -> float:
+        """The generator's own cost: CPU ms per 1,000 requests sent."""
+        return self.cpu_s * 1e6 / self.sent if self.sent else 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,6 +112,21 @@ def test_shard_results_merge_exactly() -> None:
     assert "shard_index" not in both.meta
 
 
+def test_generator_cpu_and_connections_add_up_across_shards() -> None:
+    a = recorded_run([0.0], latency_s=0.01).result({"connections_opened": 2}, 1.0, cpu_s=0.25)
+    b = recorded_run([0.5], latency_s=0.01).result({"connections_opened": 3}, 1.0, cpu_s=0.5)
+    both = merge_results([a, b])
+    assert both.totals.cpu_s == pytest.approx(0.75)
+    assert both.totals.cpu_ms_per_1000_requests() == pytest.approx(375_000)
+    assert both.meta["connections_opened"] == 5
+
+
+def test_a_result_saved_before_cpu_was_measured_still_loads() -> None:
+    saved = recorded_run([0.0], latency_s=0.01).result({}, 1.0).to_dict()
+    del saved["totals"]["cpu_s"]
+    assert LoadResult.from_dict(saved).totals.cpu_s == 0.0
+
+
 def test_load_spec_round_trips_through_json_and_checks_its_limits() -> None:
     spec = LoadSpec(
         base_url="http://127.0.0.1:8080",
