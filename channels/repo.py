@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,9 +17,10 @@ from channels.routing import RouteOption
 COLUMNS = (
     "id, name, kind, enabled, tps, cost_fen, expected_ms, failure_threshold, open_ms,"
     " breaker_state, consecutive_failures, opened_at, retry_at, probe_until, successes,"
-    " failures, updated_at"
+    " failures, submit_batch_max, updated_at"
 )
-PATCHABLE = ("enabled", "tps", "cost_fen", "expected_ms", "failure_threshold", "open_ms")
+PATCHABLE = ("enabled", "tps", "cost_fen", "expected_ms", "failure_threshold", "open_ms",
+             "submit_batch_max")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,7 @@ class Channel:
     expected_ms: int
     failure_threshold: int
     open_ms: int
+    submit_batch_max: int  # payouts per submission request; 1 = one at a time
     breaker: Breaker
 
     def route_option(self, now: datetime) -> RouteOption:
@@ -43,6 +47,7 @@ def _channel(row: Mapping[str, Any]) -> Channel:
         id=row["id"], name=row["name"], kind=row["kind"], enabled=row["enabled"],
         tps=row["tps"], cost_fen=row["cost_fen"], expected_ms=row["expected_ms"],
         failure_threshold=row["failure_threshold"], open_ms=row["open_ms"],
+        submit_batch_max=row["submit_batch_max"],
         breaker=Breaker(BreakerState(row["breaker_state"]), row["consecutive_failures"],
                         row["retry_at"], row["probe_until"]),
     )  # fmt: skip
@@ -57,6 +62,7 @@ def public(row: Mapping[str, Any]) -> dict[str, Any]:
         "tps": row["tps"],
         "cost_fen": row["cost_fen"],
         "expected_ms": row["expected_ms"],
+        "submit_batch_max": row["submit_batch_max"],
         "breaker": {
             "state": row["breaker_state"],
             "consecutive_failures": row["consecutive_failures"],
@@ -116,6 +122,46 @@ async def record_results(
             successes, failures,
         )  # fmt: skip
         return new
+
+
+class HealthRecorder:
+    """Folds rounds' transport results into the channels' breakers. A round of successes on
+    a healthy channel (closed, no failures in a row) changes nothing but its success total:
+    those are added up here and written at most every FLUSH_S, not once per round."""
+
+    FLUSH_S = 2.0
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._successes: Counter[str] = Counter()
+        self._flushed_at = time.monotonic()
+
+    async def record(
+        self, results: Mapping[str, Counter[str]], channels: Mapping[str, Channel], now: datetime
+    ) -> None:
+        for channel_id, counts in results.items():
+            b = channels[channel_id].breaker
+            healthy = b.state is BreakerState.CLOSED and b.consecutive_failures == 0
+            if healthy and not counts["fail"]:
+                self._successes[channel_id] += counts["ok"]
+            else:
+                ok = counts["ok"] + self._successes.pop(channel_id, 0)
+                await record_results(self._pool, channel_id, ok, counts["fail"], now)
+        if self._successes and time.monotonic() - self._flushed_at >= self.FLUSH_S:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._successes:
+            return
+        ids = sorted(self._successes)
+        await self._pool.execute(
+            """UPDATE channels c SET successes = c.successes + u.n
+               FROM unnest($1::text[], $2::bigint[]) AS u (id, n) WHERE c.id = u.id""",
+            ids,
+            [self._successes[i] for i in ids],
+        )
+        self._successes.clear()
+        self._flushed_at = time.monotonic()
 
 
 async def patch(

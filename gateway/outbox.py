@@ -10,6 +10,7 @@ import asyncpg
 
 from gateway.ids import new_id
 from gateway.notifications.event_types import EVENT_TYPES
+from gateway.storage.batch_write import BatchWrite
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,27 +23,36 @@ class OutboxEvent:
 
 
 async def insert_events(conn: asyncpg.Connection, events: Sequence[OutboxEvent]) -> None:
-    """Record every event; those the merchant chose (`notify_events`) are pending delivery,
-    the others `skipped`, decided in the same statement from the merchant's row."""
+    """Record `events` on their own statement (see `add_events`)."""
+    w = BatchWrite()
+    if add_events(w, events):
+        counts = await w.run(conn)
+        assert counts["outbox"] == len(events), f"outbox wrote {counts['outbox']}/{len(events)}"
+
+
+def add_events(w: BatchWrite, events: Sequence[OutboxEvent]) -> int:
+    """Add `events` to `w` as the part named `outbox` (counted); returns how many rows it
+    must write. Every event is recorded; those the merchant chose (`notify_events`) are
+    pending delivery, the others `skipped`, decided in the same statement from the
+    merchant's row."""
     if not events:
-        return
+        return 0
     for e in events:
         assert e.type in EVENT_TYPES, f"{e.object_id}: unknown event type {e.type}"
-    status = await conn.execute(
-        """INSERT INTO outbox_events (id, merchant_id, type, object_id, sequence, data,
-                                      delivery_status)
-           SELECT e.id, e.merchant_id, e.type, e.object_id, e.sequence, e.data,
-                  CASE WHEN e.type = ANY (m.notify_events) OR '*' = ANY (m.notify_events)
-                       THEN 'pending' ELSE 'skipped' END
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::jsonb[])
-                AS e (id, merchant_id, type, object_id, sequence, data)
-           JOIN merchants m ON m.id = e.merchant_id""",
-        [new_id("evt") for _ in events],
-        [e.merchant_id for e in events],
-        [e.type for e in events],
-        [e.object_id for e in events],
-        [e.sequence for e in events],
-        [e.data for e in events],
-    )
-    # The join cannot drop an event (its object's merchant exists): refuse to commit if it did.
-    assert status == f"INSERT 0 {len(events)}", f"outbox insert wrote {status} of {len(events)}"
+    # The join cannot drop an event (its object's merchant exists); callers check the count.
+    w.add("outbox", f"""
+        INSERT INTO outbox_events (id, merchant_id, type, object_id, sequence, data,
+                                   delivery_status)
+        SELECT e.id, e.merchant_id, e.type, e.object_id, e.sequence, e.data,
+               CASE WHEN e.type = ANY (m.notify_events) OR '*' = ANY (m.notify_events)
+                    THEN 'pending' ELSE 'skipped' END
+        FROM unnest({w.arg([new_id("evt") for _ in events], "text[]")},
+                    {w.arg([e.merchant_id for e in events], "text[]")},
+                    {w.arg([e.type for e in events], "text[]")},
+                    {w.arg([e.object_id for e in events], "text[]")},
+                    {w.arg([e.sequence for e in events], "int[]")},
+                    {w.arg([e.data for e in events], "jsonb[]")})
+             AS e (id, merchant_id, type, object_id, sequence, data)
+        JOIN merchants m ON m.id = e.merchant_id
+        RETURNING 1""", counted=True)  # fmt: skip
+    return len(events)

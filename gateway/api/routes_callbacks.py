@@ -25,6 +25,7 @@ from gateway.b2b.transitions import B2BWord, apply_b2b_events
 from gateway.errors import NotFound
 from gateway.metrics import in_hop
 from gateway.payouts.bank_status import events_for
+from gateway.payouts.transitions import PayoutEvent
 
 log = logging.getLogger("paygate.callbacks")
 routes = web.RouteTableDef()
@@ -83,27 +84,46 @@ def _settle_results(
 async def _payout_words(
     services: Services, bank_id: str, items: list[BankCallbackItem]
 ) -> list[dict[str, Any]]:
-    """Payout words of concurrent callbacks are group-committed (one transaction per batch)."""
-    known = {
-        r["id"]: r
-        for r in await services.pool.fetch(
-            "SELECT id, bank_id, amount_fen FROM payouts WHERE id = ANY($1::text[])",
-            [i.ref for i in items],
-        )
-    }
-    results: list[dict[str, Any]] = []
-    events = []
+    """Payout words of concurrent callbacks are group-committed (one transaction per batch);
+    the bank and amount are checked against the locked row in that transaction."""
+    events: list[PayoutEvent] = []
+    spans: list[tuple[int, int]] = []  # each item's events: events[start:end]
     for item in items:
-        verdict = _verdict(bank_id, item, known.get(item.ref), "bank_id")
-        if verdict == "accepted":
-            events += events_for(item.ref, item.status, bank_id=bank_id,
-                                 bank_ref=item.bank_ref, failure_code=item.failure_code,
-                                 failure_message=item.failure_message)  # fmt: skip
-        results.append({"event_id": item.event_id, "ref": item.ref, "result": verdict})
+        start = len(events)
+        events += events_for(item.ref, item.status, bank_id=bank_id, bank_ref=item.bank_ref,
+                             failure_code=item.failure_code,
+                             failure_message=item.failure_message,
+                             expect_bank_id=bank_id, expect_amount_fen=item.amount)  # fmt: skip
+        spans.append((start, len(events)))
     applied = await services.payout_events.submit(events) if events else []
-    _settle_results(results, {a.payout_id for a in applied if a.applied},
-                    {a.payout_id: a.status for a in applied})  # fmt: skip
+    silent = [item.ref for item, (a, b) in zip(items, spans, strict=True) if a == b]
+    exists = await _known(services, silent) if silent else set()
+    results: list[dict[str, Any]] = []
+    for item, (a, b) in zip(items, spans, strict=True):
+        mine = applied[a:b]
+        if a == b:
+            verdict = "no_change" if item.ref in exists else "not_found"
+        elif any(x.status is None for x in mine):
+            verdict = "not_found"
+        elif any(x.reason == "mismatch" for x in mine):
+            verdict = "mismatch"
+        else:
+            verdict = "applied" if any(x.applied for x in mine) else "no_change"
+        if verdict in ("not_found", "mismatch"):
+            log.warning("bank callback refused", extra={
+                "bank_id": bank_id, "ref": item.ref, "event_id": item.event_id,
+                "kind": item.kind, "verdict": verdict, "bank_status": item.status})  # fmt: skip
+        result: dict[str, Any] = {"event_id": item.event_id, "ref": item.ref, "result": verdict}
+        if verdict in ("applied", "no_change"):
+            result["status"] = mine[-1].status if mine else None
+        results.append(result)
     return results
+
+
+async def _known(services: Services, refs: list[str]) -> set[str]:
+    """Which refs are payouts at all (for words that change nothing, e.g. `processing`)."""
+    rows = await services.pool.fetch("SELECT id FROM payouts WHERE id = ANY($1::text[])", refs)
+    return {r["id"] for r in rows}
 
 
 _B2B_EVENTS = {"succeeded": B2BEvent.NOTIFY, "failed": B2BEvent.FAIL}

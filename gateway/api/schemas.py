@@ -111,6 +111,7 @@ class ChannelPatch(Struct, forbid_unknown_fields=True):
     expected_ms: Annotated[int, Meta(ge=1, le=86_400_000 * 7)] | UnsetType = UNSET
     failure_threshold: Annotated[int, Meta(ge=1, le=10_000)] | UnsetType = UNSET
     open_ms: Annotated[int, Meta(ge=0, le=86_400_000)] | UnsetType = UNSET
+    submit_batch_max: Annotated[int, Meta(ge=1, le=500)] | UnsetType = UNSET
     breaker: Literal["open", "closed"] | UnsetType = UNSET
 
 

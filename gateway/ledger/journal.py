@@ -1,18 +1,39 @@
 """Records moves set-based: entries, postings, cached balances and the advance pool.
 
-Called inside the caller's transaction. Lock order everywhere in Paygate: payouts rows,
-then merchant_balances rows (by merchant id), then the advance_pool row.
+`add_moves` adds them as parts of the caller's `BatchWrite` (one round trip with the rest of
+the state change); `record` writes them on their own. Either runs inside the caller's
+transaction. Lock order everywhere in Paygate: payouts rows, then merchant_balances rows (by
+merchant id), then payee_velocity rows, then the advance_pool row.
+
+The merchant's balance row also carries today's daily-budget use (SPEC 8): a `UsageChange`
+is applied in the same UPDATE as the balance delta, since a statement may change a row once.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 
 import asyncpg
 
 from gateway.ids import new_id
 from gateway.ledger.moves import Move
+from gateway.storage.batch_write import BatchWrite
+
+
+@dataclass(frozen=True, slots=True)
+class UsageChange:
+    """Daily-budget use on a merchant's balance row. An accept (`roll`) counts toward
+    `business_date`, starting the day afresh when the row still holds an earlier one; a
+    give-back (not `roll`, negative) changes the row only while it holds that day."""
+
+    merchant_id: str
+    business_date: date
+    amount_fen: int
+    count: int
+    roll: bool
 
 
 async def lock_balances(conn: asyncpg.Connection, merchant_ids: Sequence[str]) -> None:
@@ -25,17 +46,30 @@ async def lock_balances(conn: asyncpg.Connection, merchant_ids: Sequence[str]) -
 
 async def record(conn: asyncpg.Connection, moves: Sequence[Move]) -> None:
     """Write `moves` in the current transaction. Balance rows must already be locked."""
-    if not moves:
-        return
+    w = BatchWrite()
+    expected = add_moves(w, moves)
+    if w:
+        counts = await w.run(conn)
+        assert counts["balances"] == expected, f"balance rows {counts['balances']}/{expected}"
+
+
+def add_moves(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageChange] = ()) -> int:
+    """Add the moves (and the daily-budget changes) to `w`. Balance rows must be locked by
+    the time it runs. Returns how many balance rows the part named `balances` must update."""
+    if not moves and not usage:
+        return 0
     entry_ids = [new_id("je") for _ in moves]
-    await conn.execute(
-        """INSERT INTO journal_entries (id, kind, ref_id, merchant_id)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])""",
-        entry_ids,
-        [m.kind for m in moves],
-        [m.ref_id for m in moves],
-        [m.merchant_id for m in moves],
-    )
+    if moves:
+        ids = w.arg(entry_ids, "text[]")
+        kinds = w.arg([m.kind for m in moves], "text[]")
+        refs = w.arg([m.ref_id for m in moves], "text[]")
+        merchants = w.arg([m.merchant_id for m in moves], "text[]")
+        w.add(
+            "entries",
+            f"""
+            INSERT INTO journal_entries (id, kind, ref_id, merchant_id)
+            SELECT * FROM unnest({ids}, {kinds}, {refs}, {merchants})""",
+        )
     p_entry: list[str] = []
     p_account: list[str] = []
     p_merchant: list[str | None] = []
@@ -51,48 +85,79 @@ async def record(conn: asyncpg.Connection, moves: Sequence[Move]) -> None:
             if account.startswith("platform:reserve:"):
                 reserves.add(account)
     if reserves:
-        codes = sorted(reserves)
-        await conn.execute(
-            """INSERT INTO accounts (code, kind, bank_id)
-               SELECT c, 'reserve', split_part(c, ':', 3) FROM unnest($1::text[]) AS c
-               ON CONFLICT (code) DO NOTHING""",
-            codes,
+        codes = w.arg(sorted(reserves), "text[]")
+        w.add(
+            "reserves",
+            f"""
+            INSERT INTO accounts (code, kind, bank_id)
+            SELECT c, 'reserve', split_part(c, ':', 3) FROM unnest({codes}) AS c
+            ON CONFLICT (code) DO NOTHING""",
         )
-    await conn.execute(
-        """INSERT INTO postings (entry_id, account, merchant_id, amount_fen)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])""",
-        p_entry,
-        p_account,
-        p_merchant,
-        p_amount,
-    )
-    per_merchant: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    pool_delta = 0
+    if p_entry:
+        cols = ", ".join((w.arg(p_entry, "text[]"), w.arg(p_account, "text[]"),
+                          w.arg(p_merchant, "text[]"), w.arg(p_amount, "bigint[]")))  # fmt: skip
+        w.add(
+            "postings",
+            f"""
+            INSERT INTO postings (entry_id, account, merchant_id, amount_fen)
+            SELECT * FROM unnest({cols})""",
+        )
+    rows = _add_balances(w, moves, usage)
+    pool_delta = sum(m.pool_delta_fen for m in moves)
+    if pool_delta:
+        # The row's CHECK (used <= cap) refuses an over-committed pool: the caller's
+        # transaction fails (see payouts/accept.py for how it retries).
+        w.add("pool", f"UPDATE advance_pool SET used_fen = used_fen + {w.arg(pool_delta, 'bigint')}"
+                      " WHERE id = 1")  # fmt: skip
+    return rows
+
+
+def _add_balances(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageChange]) -> int:
+    deltas: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for move in moves:
-        d = per_merchant[move.merchant_id]
+        d = deltas[move.merchant_id]
         d[0] += move.delta.available_fen
         d[1] += move.delta.held_fen
         d[2] += move.delta.pending_in_fen
         d[3] += move.delta.advance_used_fen
-        pool_delta += move.pool_delta_fen
-    ids = sorted(per_merchant)
-    await conn.execute(
-        """UPDATE merchant_balances b SET
-               available_fen = b.available_fen + d.available,
-               held_fen = b.held_fen + d.held,
-               pending_in_fen = b.pending_in_fen + d.pending_in,
-               advance_used_fen = b.advance_used_fen + d.advance_used,
-               updated_at = now()
-           FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
-               AS d (merchant_id, available, held, pending_in, advance_used)
-           WHERE b.merchant_id = d.merchant_id""",
-        ids,
-        [per_merchant[m][0] for m in ids],
-        [per_merchant[m][1] for m in ids],
-        [per_merchant[m][2] for m in ids],
-        [per_merchant[m][3] for m in ids],
-    )
-    if pool_delta:
-        await conn.execute(
-            "UPDATE advance_pool SET used_fen = used_fen + $1 WHERE id = 1", pool_delta
-        )
+    uses: dict[str, UsageChange] = {}
+    for u in usage:
+        prior = uses.get(u.merchant_id)
+        if prior is not None:
+            assert (prior.business_date, prior.roll) == (u.business_date, u.roll), (prior, u)
+            u = UsageChange(u.merchant_id, u.business_date, prior.amount_fen + u.amount_fen,
+                            prior.count + u.count, u.roll)  # fmt: skip
+        uses[u.merchant_id] = u
+        deltas.setdefault(u.merchant_id, [0, 0, 0, 0])  # a usage-only row is updated too
+    ids = sorted(deltas)
+    none = UsageChange("", date.min, 0, 0, False)
+    use = [uses.get(m, none) for m in ids]
+    w.add("balances", f"""
+        UPDATE merchant_balances b SET
+            available_fen = b.available_fen + d.available,
+            held_fen = b.held_fen + d.held,
+            pending_in_fen = b.pending_in_fen + d.pending_in,
+            advance_used_fen = b.advance_used_fen + d.advance_used,
+            usage_date = CASE WHEN d.roll THEN d.day ELSE b.usage_date END,
+            used_amount_fen = CASE
+                WHEN d.roll AND b.usage_date IS DISTINCT FROM d.day THEN d.used_amount
+                WHEN b.usage_date = d.day THEN greatest(b.used_amount_fen + d.used_amount, 0)
+                ELSE b.used_amount_fen END,
+            used_count = CASE
+                WHEN d.roll AND b.usage_date IS DISTINCT FROM d.day THEN d.used_count
+                WHEN b.usage_date = d.day THEN greatest(b.used_count + d.used_count, 0)
+                ELSE b.used_count END,
+            updated_at = now()
+        FROM unnest({w.arg(ids, "text[]")}, {w.arg([deltas[m][0] for m in ids], "bigint[]")},
+                    {w.arg([deltas[m][1] for m in ids], "bigint[]")},
+                    {w.arg([deltas[m][2] for m in ids], "bigint[]")},
+                    {w.arg([deltas[m][3] for m in ids], "bigint[]")},
+                    {w.arg([u.roll for u in use], "bool[]")},
+                    {w.arg([u.business_date if u.merchant_id else None for u in use], "date[]")},
+                    {w.arg([u.amount_fen for u in use], "bigint[]")},
+                    {w.arg([u.count for u in use], "int[]")})
+            AS d (merchant_id, available, held, pending_in, advance_used, roll, day,
+                  used_amount, used_count)
+        WHERE b.merchant_id = d.merchant_id
+        RETURNING 1""", counted=True)  # fmt: skip
+    return len(ids)

@@ -22,10 +22,14 @@ def events_for(
     bank_ref: str | None,
     failure_code: str | None = None,
     failure_message: str | None = None,
+    expect_bank_id: str | None = None,
+    expect_amount_fen: int | None = None,
 ) -> list[PayoutEvent]:
     def ev(event: Event, code: str | None = None, message: str | None = None) -> PayoutEvent:
         return PayoutEvent(payout_id, event, bank_id=bank_id, bank_ref=bank_ref,
-                           failure_code=code, failure_message=message)  # fmt: skip
+                           failure_code=code, failure_message=message,
+                           expect_bank_id=expect_bank_id,
+                           expect_amount_fen=expect_amount_fen)  # fmt: skip
 
     if bank_status == "succeeded":
         return [ev(Event.SUCCEED)]

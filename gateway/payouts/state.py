@@ -50,6 +50,11 @@ TRANSITIONS: dict[tuple[Status, Event], tuple[Status, LedgerEffect]] = {
     (Status.SUCCEEDED, Event.RETURN): (Status.RETURNED, LedgerEffect.RETURN),
 }
 
+# Events that may move money (so their transaction locks the merchants' balance rows).
+LEDGER_EVENTS = frozenset(
+    event for (_, event), (_, effect) in TRANSITIONS.items() if effect is not LedgerEffect.NONE
+)
+
 FINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.REJECTED, Status.RETURNED})
 OPEN = frozenset({Status.REVIEW_PENDING, Status.ACCEPTED, Status.PROCESSING})
 

@@ -1,11 +1,14 @@
 """Apply payout events (approve, reject, submit, succeed, fail, return) exactly once.
 
 What bank callbacks, status polls, the dispatcher and operators call. For a batch of events,
-in one transaction: lock the payout rows (id order), step each through the transition table,
-record the ledger move the table names, update the rows guarded by their expected status and
-version, and write one outbox event per change. An event the table refuses (a duplicate, or
-out of order, e.g. `fail` after `succeed`) changes nothing and moves no money: it is reported
-back as not applied.
+in one transaction and two statements: lock the payout rows (id order) and, if an event may
+move money, their merchants' balance rows (merchant order) in the same statement; step each
+event through the transition table; then, as one statement, update the rows guarded by their
+expected status and version, record the ledger moves the table names (with the daily budget a
+failed or rejected payout gives back) and write one outbox event per change. An event the
+table refuses (a duplicate, or out of order, e.g. `fail` after `succeed`) changes nothing and
+moves no money: it is reported back as not applied. So is a bank's word about a payout that
+is not that bank's or names another amount (`expect_*`).
 """
 
 from __future__ import annotations
@@ -18,16 +21,19 @@ from typing import Any
 import asyncpg
 
 from gateway.ledger import journal, moves
-from gateway.outbox import OutboxEvent, insert_events
+from gateway.ledger.journal import UsageChange
+from gateway.outbox import OutboxEvent, add_events
 from gateway.payouts import model
 from gateway.payouts.state import (
     FINAL,
+    LEDGER_EVENTS,
     Event,
     IllegalTransition,
     LedgerEffect,
     Status,
     transition,
 )
+from gateway.storage.batch_write import BatchWrite
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,9 @@ class PayoutEvent:
     bank_ref: str | None = None
     failure_code: str | None = None
     failure_message: str | None = None
+    # A bank's word applies only to a payout sent to that bank, for that amount.
+    expect_bank_id: str | None = None
+    expect_amount_fen: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,24 +79,27 @@ async def apply_events_in_tx(
 ) -> list[Applied]:
     """The same, inside the caller's transaction (which then owns commit and rollback)."""
     ids = sorted({e.payout_id for e in events})
-    rows = {
-        r["id"]: dict(r)
-        for r in await conn.fetch(
-            f"SELECT {model.COLUMNS} FROM payouts WHERE id = ANY($1::text[])"
-            " ORDER BY id FOR UPDATE",
-            ids,
-        )
-    }
+    lock_balances = any(e.event in LEDGER_EVENTS for e in events)
+    rows: dict[str, dict[str, Any]] = {}
+    usage_date: dict[str, date | None] = {}
+    for r in await conn.fetch(_LOCK_WITH_BALANCES if lock_balances else _LOCK, ids):
+        locked = dict(r)
+        usage_date[locked["merchant_id"]] = locked.pop("usage_date")
+        rows[locked["id"]] = locked
     original = {pid: (row["status"], row["version"]) for pid, row in rows.items()}
     now = datetime.now(UTC)
     results: list[Applied] = []
     ledger: list[moves.Move] = []
     outbox: list[OutboxEvent] = []
-    given_back: list[tuple[str, date, int]] = []  # daily budget freed by failed/rejected
+    given_back: list[UsageChange] = []  # daily budget freed by failed/rejected, today's only
     for ev in events:
         row = rows.get(ev.payout_id)
         if row is None:
             results.append(Applied(ev.payout_id, False, None, None, "no such payout"))
+            continue
+        if _mismatch(ev, row):
+            results.append(Applied(ev.payout_id, False, row["status"], model.public(row),
+                                   "mismatch"))  # fmt: skip
             continue
         try:
             new_status, effect = transition(Status(row["status"]), ev.event)
@@ -110,73 +122,83 @@ async def apply_events_in_tx(
         move = _ledger_move(row, effect)
         if move is not None:
             ledger.append(move)
-        if effect is LedgerEffect.RELEASE:
-            given_back.append((row["merchant_id"], row["business_date"], row["amount_fen"]))
+        m, day = row["merchant_id"], row["business_date"]
+        if effect is LedgerEffect.RELEASE and usage_date.get(m) == day:
+            given_back.append(UsageChange(m, day, -row["amount_fen"], -1, roll=False))
         snapshot = model.public(row)
-        outbox.append(OutboxEvent(row["merchant_id"], f"payout.{new_status.value}", row["id"],
-                                  row["version"], snapshot))  # fmt: skip
+        outbox.append(OutboxEvent(m, f"payout.{new_status.value}", row["id"], row["version"],
+                                  snapshot))  # fmt: skip
         results.append(Applied(ev.payout_id, True, new_status.value, snapshot))
 
     changed = [rows[pid] for pid in ids if pid in rows and rows[pid]["version"] != original[pid][1]]
     if changed:
-        if ledger:
-            await journal.lock_balances(conn, [m.merchant_id for m in ledger])
-        updated = await conn.fetchval(
-            """WITH u AS (
-                   SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[],
-                       $5::int[], $6::text[], $7::text[], $8::text[], $9::text[])
-                   AS t (id, from_status, from_version, status, version, bank_id, bank_ref,
-                         failure_code, failure_message)),
-               done AS (
-                   UPDATE payouts p SET status = u.status, version = u.version,
-                       bank_id = u.bank_id, bank_ref = u.bank_ref,
-                       failure_code = u.failure_code, failure_message = u.failure_message,
-                       updated_at = $10,
-                       -- a final payout has nothing left to dispatch or poll
-                       dispatch_state = CASE WHEN u.status = ANY($11::text[]) THEN 'done'
-                                             ELSE p.dispatch_state END
-                   FROM u WHERE p.id = u.id AND p.status = u.from_status
-                       AND p.version = u.from_version
-                   RETURNING 1)
-               SELECT count(*) FROM done""",
-            [r["id"] for r in changed],
-            [original[r["id"]][0] for r in changed],
-            [original[r["id"]][1] for r in changed],
-            [r["status"] for r in changed],
-            [r["version"] for r in changed],
-            [r["bank_id"] for r in changed],
-            [r["bank_ref"] for r in changed],
-            [r["failure_code"] for r in changed],
-            [r["failure_message"] for r in changed],
-            now,
-            sorted(s.value for s in FINAL),
-        )
+        assert lock_balances or not ledger, "a ledger move without the balance rows locked"
+        w = BatchWrite()
+        _add_updates(w, changed, original, now)
+        balance_rows = journal.add_moves(w, ledger, given_back)
+        add_events(w, outbox)
+        counts = await w.run(conn)
         # The rows are locked, so the guard can only miss through a bug: refuse to commit.
-        assert updated == len(changed), f"payout update guard missed: {updated}/{len(changed)}"
-        await journal.record(conn, ledger)
-        await insert_events(conn, outbox)
-        if given_back:
-            await _give_back_daily_budget(conn, given_back)
+        assert counts["updated"] == len(changed), f"payout update guard missed: {counts}"
+        assert counts.get("balances", 0) == balance_rows, counts
+        assert counts["outbox"] == len(outbox), counts
     return results
 
 
-async def _give_back_daily_budget(
-    conn: asyncpg.Connection, released: list[tuple[str, date, int]]
-) -> None:
-    """A failed or rejected payout no longer uses its merchant's daily budget (risk/rules.py).
-    Runs under the merchants' balance-row locks, like the accept that counted it."""
-    await conn.execute(
-        """UPDATE merchant_daily_usage d
-           SET amount_fen = greatest(d.amount_fen - u.amount, 0),
-               count = greatest(d.count - u.n, 0)
-           FROM (SELECT m, day, sum(a) AS amount, count(*) AS n
-                 FROM unnest($1::text[], $2::date[], $3::bigint[]) AS r (m, day, a)
-                 GROUP BY m, day) AS u
-           WHERE d.merchant_id = u.m AND d.business_date = u.day""",
-        [m for m, _, _ in released],
-        [d for _, d, _ in released],
-        [a for _, _, a in released],
+_LOCK = f"""
+    SELECT {model.COLUMNS}, NULL::date AS usage_date FROM payouts
+    WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"""
+
+# The balance rows are locked in merchant order after the payout rows (the lock order).
+_LOCK_WITH_BALANCES = f"""
+    WITH p AS (
+        SELECT {model.COLUMNS} FROM payouts
+        WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE),
+    b AS (
+        SELECT merchant_id, usage_date FROM merchant_balances
+        WHERE merchant_id IN (SELECT merchant_id FROM p) ORDER BY merchant_id FOR UPDATE)
+    SELECT p.*, b.usage_date FROM p JOIN b USING (merchant_id)"""
+
+
+def _mismatch(ev: PayoutEvent, row: dict[str, Any]) -> bool:
+    return (ev.expect_bank_id is not None and row["bank_id"] != ev.expect_bank_id) or (
+        ev.expect_amount_fen is not None and row["amount_fen"] != ev.expect_amount_fen
     )
+
+
+def _add_updates(
+    w: BatchWrite,
+    changed: list[dict[str, Any]],
+    original: dict[str, tuple[str, int]],
+    now: datetime,
+) -> None:
+    def col(values: list[Any], pg_type: str) -> str:
+        return w.arg(values, pg_type)
+
+    u = ", ".join((
+        col([r["id"] for r in changed], "text[]"),
+        col([original[r["id"]][0] for r in changed], "text[]"),
+        col([original[r["id"]][1] for r in changed], "int[]"),
+        col([r["status"] for r in changed], "text[]"),
+        col([r["version"] for r in changed], "int[]"),
+        col([r["bank_id"] for r in changed], "text[]"),
+        col([r["bank_ref"] for r in changed], "text[]"),
+        col([r["failure_code"] for r in changed], "text[]"),
+        col([r["failure_message"] for r in changed], "text[]"),
+    ))  # fmt: skip
+    final = w.arg(sorted(s.value for s in FINAL), "text[]")
+    w.add("updated", f"""
+        UPDATE payouts p SET status = u.status, version = u.version,
+            bank_id = u.bank_id, bank_ref = u.bank_ref,
+            failure_code = u.failure_code, failure_message = u.failure_message,
+            updated_at = {w.arg(now, "timestamptz")},
+            -- a final payout has nothing left to dispatch or poll
+            dispatch_state = CASE WHEN u.status = ANY({final}) THEN 'done'
+                                  ELSE p.dispatch_state END
+        FROM unnest({u}) AS u (id, from_status, from_version, status, version, bank_id,
+                               bank_ref, failure_code, failure_message)
+        WHERE p.id = u.id AND p.status = u.from_status AND p.version = u.from_version
+        RETURNING 1""", counted=True)  # fmt: skip
 
 
 async def lock_payouts(conn: asyncpg.Connection, ids: Sequence[str]) -> None:

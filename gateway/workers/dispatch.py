@@ -7,7 +7,8 @@ One round, for up to `dispatch_batch_max` payouts, any number of workers side by
 4. one transaction: `accepted -> processing` (ledger-free, with its outbox event) and
    dispatch_state `sending` — recorded BEFORE the network call, so a crash after it can only
    lead to a query, never a second submission;
-5. submit over HTTP, no transaction open;
+5. submit over HTTP, no transaction open: per channel in batches of its `submit_batch_max`
+   (批量代付, each item answered on its own), or one by one where the bank takes singles;
 6. one transaction: acked -> wait for the callback (poll after the channel's expected time);
    refused (busy, maintenance, unreachable) -> back to the queue, maybe another channel;
    unknown (timeout, reset) -> query, never resend; a final answer is applied at once;
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,18 +35,14 @@ from channels.routing import choose
 from gateway.clock import SimClock
 from gateway.payouts.bank_status import events_for
 from gateway.payouts.state import Event, Status
-from gateway.payouts.transitions import (
-    PayoutEvent,
-    apply_events,
-    apply_events_in_tx,
-    lock_payouts,
-)
+from gateway.payouts.transitions import PayoutEvent, apply_events_in_tx
 from gateway.settings import Settings
 from gateway.workers.rounds import run_rounds
 
 log = logging.getLogger("paygate.dispatch")
 
 UNROUTABLE_WAIT_S = 1.0
+SINGLES_AFTER_REFUSAL_S = 60.0
 REFUSED_BACKOFF_MAX_S = 5.0
 
 
@@ -78,11 +76,17 @@ class Dispatcher:
         self._bank = bank
         self._clock = clock
         self._sending = asyncio.Semaphore(settings.bank_concurrency)
+        # channel -> monotonic time until which it gets single submissions (it refused a batch)
+        self._singles_until: dict[str, float] = {}
+        self._health = channel_repo.HealthRecorder(pool)
         self.submitted = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        await run_rounds("dispatch", self.run_once, self._s.dispatch_batch_max,
-                         self._s.dispatch_idle_ms / 1000, stop)  # fmt: skip
+        try:
+            await run_rounds("dispatch", self.run_once, self._s.dispatch_batch_max,
+                             self._s.dispatch_idle_ms / 1000, stop)  # fmt: skip
+        finally:
+            await self._health.flush()
 
     async def run_once(self) -> int:
         """One round; returns how many payouts it claimed."""
@@ -117,7 +121,7 @@ class Dispatcher:
 
         sending = await self._mark_sending(go, later, now)
         if sending:
-            results = await asyncio.gather(*(self._submit(p, ch) for p, ch in sending))
+            results = await self._submit_all(sending, channels)
             await self._record(list(zip(sending, results, strict=True)), channels)
         return len(claimed)
 
@@ -141,38 +145,77 @@ class Dispatcher:
     async def _mark_sending(
         self, go: list[tuple[Claimed, str]], later: dict[str, float], now: datetime
     ) -> list[tuple[Claimed, str]]:
-        """Record the submissions before making them; put the rest back in the queue."""
+        """Record the submissions before making them; put the rest back in the queue. One
+        transaction: rows locked (id order) and both updates in one statement, then the
+        `submit` transitions (accepted -> processing, with their outbox events)."""
         poll_at = now + timedelta(seconds=self._s.submit_timeout_s + 5)
         async with self._pool.acquire() as conn, conn.transaction():
-            await lock_payouts(conn, [p.id for p, _ in go] + list(later))
-            fresh = [PayoutEvent(p.id, Event.SUBMIT, bank_id=ch)
-                     for p, ch in go if p.status == Status.ACCEPTED]  # fmt: skip
-            if fresh:
-                await apply_events_in_tx(conn, fresh)
             marked = await conn.fetch(
-                """UPDATE payouts p SET bank_id = u.bank_id, dispatch_state = 'sending',
-                       dispatch_attempts = p.dispatch_attempts + 1, poll_at = $3
-                   FROM unnest($1::text[], $2::text[]) AS u (id, bank_id)
-                   WHERE p.id = u.id AND p.dispatch_state = 'queued' AND p.status = 'processing'
-                   RETURNING p.id""",
+                """WITH l AS (
+                       SELECT id FROM payouts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE),
+                   s AS (
+                       UPDATE payouts p SET bank_id = u.bank_id, dispatch_state = 'sending',
+                           dispatch_attempts = p.dispatch_attempts + 1, poll_at = $4
+                       FROM unnest($2::text[], $3::text[]) AS u (id, bank_id), l
+                       WHERE p.id = u.id AND l.id = u.id AND p.dispatch_state = 'queued'
+                         AND p.status IN ('accepted', 'processing')
+                       RETURNING p.id),
+                   r AS (
+                       UPDATE payouts p SET next_dispatch_at = u.at
+                       FROM unnest($5::text[], $6::timestamptz[]) AS u (id, at), l
+                       WHERE p.id = u.id AND l.id = u.id AND p.dispatch_state = 'queued'
+                       RETURNING 1)
+                   SELECT id FROM s""",
+                sorted([p.id for p, _ in go] + list(later)),
                 [p.id for p, _ in go],
                 [ch for _, ch in go],
                 poll_at,
+                list(later),
+                [now + timedelta(seconds=s) for s in later.values()],
             )
-            if later:
-                await conn.execute(
-                    """UPDATE payouts p SET next_dispatch_at = u.at
-                       FROM unnest($1::text[], $2::timestamptz[]) AS u (id, at)
-                       WHERE p.id = u.id AND p.dispatch_state = 'queued'""",
-                    list(later),
-                    [now + timedelta(seconds=s) for s in later.values()],
-                )
-        ok = {r["id"] for r in marked}
+            ok = {r["id"] for r in marked}
+            fresh = [PayoutEvent(p.id, Event.SUBMIT, bank_id=ch)
+                     for p, ch in go if p.status == Status.ACCEPTED and p.id in ok]  # fmt: skip
+            if fresh:
+                await apply_events_in_tx(conn, fresh)
         return [(p, ch) for p, ch in go if p.id in ok]
 
-    async def _submit(self, p: Claimed, channel_id: str) -> SubmitResult:
-        async with self._sending:
-            return await self._bank.submit(channel_id, p.submission())
+    async def _submit_all(
+        self, sending: list[tuple[Claimed, str]], channels: dict[str, channel_repo.Channel]
+    ) -> list[SubmitResult]:
+        """Each channel's payouts in batches of its `submit_batch_max` (one request each), or
+        one by one for a channel that takes single submissions; answers in `sending` order."""
+        by_channel: dict[str, list[int]] = defaultdict(list)
+        for k, (_, channel_id) in enumerate(sending):
+            by_channel[channel_id].append(k)
+        results: list[SubmitResult | None] = [None] * len(sending)
+
+        async def batch(channel_id: str, ks: list[int]) -> None:
+            async with self._sending:
+                answers = await self._bank.submit_batch(
+                    channel_id, [sending[k][0].submission() for k in ks]
+                )
+            if answers is None:  # the bank takes no batch this size: one by one for a while
+                self._singles_until[channel_id] = time.monotonic() + SINGLES_AFTER_REFUSAL_S
+                await asyncio.gather(*(single(channel_id, k) for k in ks))
+                return
+            for k, answer in zip(ks, answers, strict=True):
+                results[k] = answer
+
+        async def single(channel_id: str, k: int) -> None:
+            async with self._sending:
+                results[k] = await self._bank.submit(channel_id, sending[k][0].submission())
+
+        jobs = []
+        for channel_id, ks in by_channel.items():
+            size = channels[channel_id].submit_batch_max
+            if size > 1 and self._singles_until.get(channel_id, 0.0) < time.monotonic():
+                jobs += [batch(channel_id, ks[i : i + size]) for i in range(0, len(ks), size)]
+            else:
+                jobs += [single(channel_id, k) for k in ks]
+        await asyncio.gather(*jobs)
+        assert all(r is not None for r in results)
+        return [r for r in results if r is not None]
 
     async def _record(
         self,
@@ -215,24 +258,21 @@ class Dispatcher:
                 poll_at.append(now + timedelta(milliseconds=self._s.unknown_first_query_ms))
                 log.warning("submission outcome unknown, will query", extra={
                     "payout_id": p.id, "bank_id": channel_id, "code": res.code})  # fmt: skip
-        async with self._pool.acquire() as conn:
-            async with conn.transaction():
-                await lock_payouts(conn, ids)
-                await conn.execute(
-                    """UPDATE payouts p SET dispatch_state = u.state,
-                           bank_ref = COALESCE(u.bank_ref, p.bank_ref),
-                           next_dispatch_at = COALESCE(u.next_at, p.next_dispatch_at),
-                           poll_at = u.poll_at,
-                           submitted_at = CASE WHEN u.state = 'acked' THEN $6
-                                               ELSE p.submitted_at END
-                       FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],
-                                   $5::timestamptz[]) AS u (id, state, bank_ref, next_at, poll_at)
-                       WHERE p.id = u.id AND p.dispatch_state = 'sending'""",
-                    ids, states, bank_refs, next_at, poll_at, now,
-                )  # fmt: skip
-            if finals:
-                await apply_events(conn, finals)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """WITH l AS (
+                       SELECT id FROM payouts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE)
+                   UPDATE payouts p SET dispatch_state = u.state,
+                       bank_ref = COALESCE(u.bank_ref, p.bank_ref),
+                       next_dispatch_at = COALESCE(u.next_at, p.next_dispatch_at),
+                       poll_at = u.poll_at,
+                       submitted_at = CASE WHEN u.state = 'acked' THEN $7 ELSE p.submitted_at END
+                   FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                               $6::timestamptz[]) AS u (id, state, bank_ref, next_at, poll_at), l
+                   WHERE p.id = u.id AND l.id = u.id AND p.dispatch_state = 'sending'""",
+                sorted(ids), ids, states, bank_refs, next_at, poll_at, now,
+            )  # fmt: skip
+            if finals:  # the bank answered with a final status at once
+                await apply_events_in_tx(conn, finals)
         self.submitted += sum(1 for s in states if s != "queued")
-        for channel_id, counts in health.items():
-            await channel_repo.record_results(self._pool, channel_id, counts["ok"],
-                                              counts["fail"], now)  # fmt: skip
+        await self._health.record(health, channels, now)

@@ -24,7 +24,7 @@ import orjson
 
 from gateway.batching import GroupCommitter
 from gateway.clock import SimClock
-from gateway.metrics import Metrics
+from gateway.metrics import Metrics, in_hop
 from gateway.notifications import repo
 from gateway.notifications.repo import AttemptResult, Due
 from gateway.notifications.schedule import next_delay_s
@@ -65,6 +65,7 @@ class Notifier:
         return [None] * len(results)
 
     async def run(self, stop: asyncio.Event) -> None:
+        in_hop("notify")  # the results committer started here inherits the hop
         await self._results.start()
         try:
             await run_rounds("notify", self.run_once, self._s.notify_batch_max,
