@@ -4,7 +4,9 @@ Natural batching: a flush starts as soon as one of `max_concurrent` slots is fre
 whatever is queued, up to `max_items`; optionally it first waits up to `max_wait_s` for more.
 At low load a request is handled alone with no added delay; under load batches grow by
 themselves. Each item still gets its own result. If a whole batch fails (a bug, a lost
-connection), its items are retried one by one so one bad item cannot sink the others.
+connection), its items are retried one by one so one bad item cannot sink the others — or,
+with `retry_singly=False` (a batch that fails only as a whole, like a Redis pipeline), every
+item gets the batch's exception.
 """
 
 from __future__ import annotations
@@ -32,12 +34,14 @@ class GroupCommitter(Generic[I, R]):
         max_wait_s: float = 0.0,
         max_concurrent: int = 2,
         max_queue: int = 50_000,
+        retry_singly: bool = True,
     ) -> None:
         assert max_items >= 1 and max_concurrent >= 1
         self.name = name
         self._handler = handler
         self._max_items = max_items
         self._max_wait_s = max_wait_s
+        self._retry_singly = retry_singly
         self._slots = asyncio.Semaphore(max_concurrent)
         self._queue: asyncio.Queue[tuple[I, asyncio.Future[R]]] = asyncio.Queue(max_queue)
         self._loop_task: asyncio.Task[None] | None = None
@@ -102,10 +106,10 @@ class GroupCommitter(Generic[I, R]):
                         fut.set_result(result)
                 return
             except Exception as exc:
-                if len(batch) == 1:
-                    _, fut = batch[0]
-                    if not fut.done():
-                        fut.set_exception(exc)
+                if len(batch) == 1 or not self._retry_singly:
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
                     return
                 log.warning(
                     "batch failed, retrying its items one by one",

@@ -23,6 +23,12 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{_b32(millis, 10)}{_b32(rand, 16)}"
 
 
+def floor_id(prefix: str, at_s: float) -> str:
+    """The smallest id `new_id(prefix)` can give at or after unix time `at_s`: ids compare
+    like their creation times, so a time range of ids is a primary-key range."""
+    return f"{prefix}_{_b32(int(at_s * 1000), 10)}{'0' * 16}"
+
+
 def new_secret() -> str:
     return os.urandom(24).hex()
 

@@ -1,11 +1,19 @@
-"""Per-merchant admission: replay-nonce check and GCRA rate limit in one Redis round trip."""
+"""Per-merchant admission: replay-nonce check and GCRA rate limit in one Redis round trip.
+
+`admit_many` sends many requests' checks as one pipeline of script calls: each call is
+still atomic on its own (the meaning of one check does not change), but a burst of
+concurrent requests costs one round trip instead of one each. The gateway gathers them with
+its GroupCommitter (gateway/api/services.py).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 # One request is a million micro-requests (see admission.lua): integer math at µs resolution.
 UREQ_PER_REQUEST = 1_000_000
@@ -65,6 +73,14 @@ def headers(a: Admission) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class AdmissionCheck:
+    merchant_id: str
+    nonce: str
+    rps: int
+    burst: int
+
+
 class MerchantAdmission:
     """Admits merchant requests; Redis errors (RedisError, OSError) reach the caller, which
     chooses between failing closed (503) and open."""
@@ -73,18 +89,47 @@ class MerchantAdmission:
         if window_s < 1:
             raise ValueError(f"nonce window must be at least 1 s, got {window_s}")
         self._window_s = window_s
-        self.fail_open_admits = 0  # requests let through while Redis was down (fail-open mode)
-        source = resources.files("risk").joinpath("admission.lua").read_text(encoding="utf-8")
+        self._redis = redis
+        self._source = resources.files("risk").joinpath("admission.lua").read_text(encoding="utf-8")
         # EVALSHA on every call; redis-py loads the script again on NOSCRIPT.
-        self._script = redis.register_script(source)
+        self._script = redis.register_script(self._source)
+
+    def _keys_args(self, c: AdmissionCheck) -> tuple[list[str], list[int]]:
+        if not c.merchant_id or "{" in c.merchant_id or "}" in c.merchant_id:
+            raise ValueError(f"merchant id unusable in a hash tag: {c.merchant_id!r}")
+        if not 1 <= c.rps <= MAX_RPS or not 1 <= c.burst <= MAX_BURST:
+            raise ValueError(f"rate limit out of range: rps={c.rps} burst={c.burst}")
+        # The hash tag keeps one merchant's keys in one Redis Cluster slot.
+        keys = [f"pg:{{{c.merchant_id}}}:rl", f"pg:{{{c.merchant_id}}}:nonce:{c.nonce}"]
+        return keys, [self._window_s, c.rps, c.burst]
 
     async def admit(self, merchant_id: str, nonce: str, rps: int, burst: int) -> Admission:
-        if not merchant_id or "{" in merchant_id or "}" in merchant_id:
-            raise ValueError(f"merchant id unusable in a hash tag: {merchant_id!r}")
-        if not 1 <= rps <= MAX_RPS or not 1 <= burst <= MAX_BURST:
-            raise ValueError(f"rate limit out of range: rps={rps} burst={burst}")
-        # The hash tag keeps one merchant's keys in one Redis Cluster slot.
-        keys = [f"pg:{{{merchant_id}}}:rl", f"pg:{{{merchant_id}}}:nonce:{nonce}"]
-        reply = await self._script(keys=keys, args=[self._window_s, rps, burst])
-        replayed, allowed, backlog_ureq = (int(x) for x in reply)
-        return admission_from_backlog(bool(replayed), bool(allowed), backlog_ureq, rps, burst)
+        check = AdmissionCheck(merchant_id, nonce, rps, burst)
+        keys, args = self._keys_args(check)
+        return _admission(check, await self._script(keys=keys, args=args))
+
+    async def admit_many(self, checks: Sequence[AdmissionCheck]) -> list[Admission]:
+        """Every check in one pipeline (one round trip), each still one atomic script call.
+        A Redis error fails them all (the caller chooses between closed and open)."""
+        calls = [self._keys_args(c) for c in checks]
+        replies = await self._pipeline(calls)
+        if any(isinstance(r, NoScriptError) for r in replies):  # Redis restarted or flushed
+            await self._redis.script_load(self._source)
+            replies = await self._pipeline(calls)
+        for r in replies:
+            if isinstance(r, Exception):
+                raise r
+        return [_admission(c, r) for c, r in zip(checks, replies, strict=True)]
+
+    async def _pipeline(self, calls: list[tuple[list[str], list[int]]]) -> list[object]:
+        pipe = self._redis.pipeline(transaction=False)
+        for keys, args in calls:
+            pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+        replies: list[object] = await pipe.execute(raise_on_error=False)
+        return replies
+
+
+def _admission(check: AdmissionCheck, reply: object) -> Admission:
+    replayed, allowed, backlog_ureq = (int(x) for x in reply)  # type: ignore[attr-defined]
+    return admission_from_backlog(bool(replayed), bool(allowed), backlog_ureq, check.rps,
+                                  check.burst)  # fmt: skip

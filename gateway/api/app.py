@@ -49,7 +49,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         await authenticate_merchant(
             request,
             services.merchants,
-            services.admission,
+            services.admissions,
             settings.signature_window_s,
             settings.rate_limit_fail_open,
         )

@@ -1,9 +1,12 @@
 """Bank callbacks in (SPEC 10): `POST /callbacks/{bank_id}`, signed with that bank's key.
 
-Each item is applied through the payout transition table in one transaction with its ledger
-move and outbox event, so duplicates and reordered words never change a final state or move
-money twice. A word from a bank that is not the payout's bank, or with another amount, is
-refused and logged (reconciliation will show it); an unknown reference is 404.
+A POST carries up to 500 items (批量回盘), each decoded and answered on its own, in order (a
+malformed item is `invalid` and the others still apply). Payout items are applied through
+the payout transition table in one transaction with their ledger moves and outbox events, so
+duplicates and reordered words never change a final state or move money twice. A word from
+a bank that is not the payout's bank, or with another amount, is refused and logged
+(reconciliation will show it); an unknown reference is `not_found` (a 404 when it is the
+POST's only item).
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ from aiohttp import web
 
 from channels.keys import bank_secret
 from gateway.api.auth import verify_signed
-from gateway.api.jsonio import json_response, read_json
+from gateway.api.jsonio import decode, json_response, read_json
 from gateway.api.schemas import BankCallback, BankCallbackItem
 from gateway.api.services import SERVICES, Services
 from gateway.b2b.state import B2BEvent
 from gateway.b2b.transitions import B2BWord, apply_b2b_events
-from gateway.errors import NotFound
+from gateway.errors import ApiError, NotFound
 from gateway.metrics import in_hop
 from gateway.payouts.bank_status import events_for
 from gateway.payouts.transitions import PayoutEvent
@@ -45,15 +48,28 @@ async def bank_callback(request: web.Request) -> web.Response:
 
     await verify_signed(request, secret_for, services.nonces, services.settings.signature_window_s)
     body = await read_json(request, BankCallback)
-    payout_items = [i for i in body.items if i.kind == "payout"]
-    b2b_items = [i for i in body.items if i.kind == "b2b"]
-    results: list[dict[str, Any]] = []
-    if payout_items:
-        results += await _payout_words(services, bank_id, payout_items)
-    if b2b_items:
+    results: list[dict[str, Any]] = [{} for _ in body.items]
+    payouts: list[tuple[int, BankCallbackItem]] = []
+    b2bs: list[tuple[int, BankCallbackItem]] = []
+    for index, raw in enumerate(body.items):
+        try:
+            item = decode(bytes(raw), BankCallbackItem)
+        except ApiError as exc:
+            log.warning("bank callback item refused", extra={
+                "bank_id": bank_id, "index": index, "error": exc.message})  # fmt: skip
+            results[index] = {"result": "invalid", "error": exc.message}
+            continue
+        (payouts if item.kind == "payout" else b2bs).append((index, item))
+    if payouts:
+        answers = await _payout_words(services, bank_id, [i for _, i in payouts])
+        for (index, _), answer in zip(payouts, answers, strict=True):
+            results[index] = answer
+    if b2bs:
         async with services.pool.acquire() as conn:
-            results += await _b2b_words(conn, bank_id, b2b_items, services.clock.now(),
-                                        services.settings.realtime_clear_delay_s)  # fmt: skip
+            answers = await _b2b_words(conn, bank_id, [i for _, i in b2bs], services.clock.now(),
+                                       services.settings.realtime_clear_delay_s)  # fmt: skip
+        for (index, _), answer in zip(b2bs, answers, strict=True):
+            results[index] = answer
     if len(results) == 1 and results[0]["result"] == "not_found":
         raise NotFound(f"no payment {results[0]['ref']}")
     return json_response({"results": results})

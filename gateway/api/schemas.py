@@ -134,7 +134,10 @@ class BankCallbackItem(Struct, forbid_unknown_fields=True):
 
 
 class BankCallback(Struct, forbid_unknown_fields=True):
-    items: Annotated[list[BankCallbackItem], Meta(min_length=1, max_length=500)]
+    """Up to 500 words in one POST (批量回盘); each item is decoded on its own, so a bad one
+    is refused alone and never sinks the others (SPEC 9)."""
+
+    items: Annotated[list[msgspec.Raw], Meta(min_length=1, max_length=500)]
 
 
 class BlocklistEntry(Struct, forbid_unknown_fields=True):

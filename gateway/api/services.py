@@ -22,7 +22,7 @@ from gateway.payouts.accept import AcceptItem, AcceptResult, accept_batch
 from gateway.payouts.transitions import Applied, PayoutEvent, apply_events
 from gateway.settings import Settings
 from gateway.storage.pools import create_pg_pool, create_redis, follow_clock, load_clock
-from risk.ratelimit import MerchantAdmission
+from risk.ratelimit import Admission, AdmissionCheck, MerchantAdmission
 from risk.rules import RiskRules
 
 
@@ -36,6 +36,7 @@ class Services:
     merchants: MerchantCache
     nonces: NonceStore  # bank callbacks; merchants go through `admission`
     admission: MerchantAdmission
+    admissions: GroupCommitter[AdmissionCheck, Admission]  # admission.admit_many, gathered
     risk_rules: RiskRules
     b2b_bank: B2BBank | None  # None without a bank simulator URL: B2B answers 503
     accepts: GroupCommitter[AcceptItem, AcceptResult]
@@ -111,6 +112,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             "callbacks", events_handler, max_items=128, max_concurrent=2
         )
         await payout_events.start()
+        admission = MerchantAdmission(redis, settings.signature_window_s)
+        # Concurrent requests' admission checks go to Redis as one pipeline (one round trip).
+        admissions: GroupCommitter[AdmissionCheck, Admission] = GroupCommitter(
+            "admission", admission.admit_many, max_items=256, max_concurrent=2,
+            retry_singly=False,
+        )  # fmt: skip
+        await admissions.start()
         try:
             yield Services(
                 settings=settings,
@@ -124,11 +132,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 ),
                 accepts=accepts,
                 payout_events=payout_events,
-                admission=MerchantAdmission(redis, settings.signature_window_s),
+                admission=admission,
+                admissions=admissions,
                 risk_rules=risk_rules,
                 b2b_bank=b2b_bank,
             )
         finally:
+            await admissions.stop()
             await payout_events.stop()
             await accepts.stop()
     finally:

@@ -133,7 +133,7 @@ async def _update(
                    expected_clear_at = u.expected_clear_at, cleared_at = u.cleared_at,
                    failure_code = u.failure_code, failure_message = u.failure_message,
                    updated_at = $12, next_check_at = NULL
-               FROM u WHERE b.id = u.id AND b.status = u.from_status
+               FROM u WHERE b.id = u.id AND b.id = ANY($1::text[]) AND b.status = u.from_status
                    AND b.version = u.from_version
                RETURNING 1)
            SELECT count(*) FROM done""",

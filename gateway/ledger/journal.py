@@ -7,6 +7,10 @@ merchant id), then payee_velocity rows, then the advance_pool row.
 
 The merchant's balance row also carries today's daily-budget use (SPEC 8): a `UsageChange`
 is applied in the same UPDATE as the balance delta, since a statement may change a row once.
+
+Every `UPDATE ... FROM unnest(...)` here and elsewhere also says `key = ANY(keys)`: should a
+plan be made without seeing the arrays (a generic plan), it still finds the rows by index
+instead of hash-joining against a scan of the whole table.
 """
 
 from __future__ import annotations
@@ -130,6 +134,7 @@ def _add_balances(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageCha
         uses[u.merchant_id] = u
         deltas.setdefault(u.merchant_id, [0, 0, 0, 0])  # a usage-only row is updated too
     ids = sorted(deltas)
+    merchants = w.arg(ids, "text[]")
     none = UsageChange("", date.min, 0, 0, False)
     use = [uses.get(m, none) for m in ids]
     w.add("balances", f"""
@@ -148,7 +153,7 @@ def _add_balances(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageCha
                 WHEN b.usage_date = d.day THEN greatest(b.used_count + d.used_count, 0)
                 ELSE b.used_count END,
             updated_at = now()
-        FROM unnest({w.arg(ids, "text[]")}, {w.arg([deltas[m][0] for m in ids], "bigint[]")},
+        FROM unnest({merchants}, {w.arg([deltas[m][0] for m in ids], "bigint[]")},
                     {w.arg([deltas[m][1] for m in ids], "bigint[]")},
                     {w.arg([deltas[m][2] for m in ids], "bigint[]")},
                     {w.arg([deltas[m][3] for m in ids], "bigint[]")},
@@ -158,6 +163,6 @@ def _add_balances(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageCha
                     {w.arg([u.count for u in use], "int[]")})
             AS d (merchant_id, available, held, pending_in, advance_used, roll, day,
                   used_amount, used_count)
-        WHERE b.merchant_id = d.merchant_id
+        WHERE b.merchant_id = d.merchant_id AND b.merchant_id = ANY({merchants})
         RETURNING 1""", counted=True)  # fmt: skip
     return len(ids)

@@ -117,7 +117,10 @@ async def update(
 
 
 class MerchantCache:
-    """Merchants by id for signature checks, kept `ttl_s`; money decisions re-read the row."""
+    """Merchants by id for signature checks, kept `ttl_s`; money decisions re-read the row.
+    An unknown id is remembered only briefly (`UNKNOWN_TTL_S`): it may be created any time."""
+
+    UNKNOWN_TTL_S = 2.0
 
     def __init__(self, pool: asyncpg.Pool, ttl_s: float) -> None:
         self._pool = pool
@@ -132,7 +135,8 @@ class MerchantCache:
         merchant = await get(self._pool, merchant_id)
         if len(self._items) > 100_000:
             self._items.clear()
-        self._items[merchant_id] = (now + self._ttl_s, merchant)
+        ttl_s = self._ttl_s if merchant is not None else min(self._ttl_s, self.UNKNOWN_TTL_S)
+        self._items[merchant_id] = (now + ttl_s, merchant)
         return merchant
 
     def forget(self, merchant_id: str) -> None:

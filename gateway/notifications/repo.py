@@ -122,42 +122,36 @@ async def lease_due(
 
 
 async def record_attempts(pool: asyncpg.Pool, results: Sequence[AttemptResult]) -> None:
-    """One transaction for a batch of finished attempts (group commit)."""
+    """A batch of finished attempts and their events' new state, as one statement (group
+    commit; its parts commit together)."""
     if not results:
         return
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            """INSERT INTO notification_attempts (event_id, attempt, attempted_at, sim_at,
+    await pool.execute(
+        """WITH a AS (
+               INSERT INTO notification_attempts (event_id, attempt, attempted_at, sim_at,
                    http_status, latency_ms, error)
                SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[],
-                   $4::timestamptz[], $5::int[], $6::int[], $7::text[])""",
-            [r.event_id for r in results],
-            [r.attempt for r in results],
-            [r.attempted_at for r in results],
-            [r.sim_at for r in results],
-            [r.http_status for r in results],
-            [r.latency_ms for r in results],
-            [r.error for r in results],
-        )
-        await conn.execute(
-            """UPDATE outbox_events e SET attempts = u.attempt,
-                   delivery_status = CASE WHEN u.delivered THEN 'delivered'
-                                          WHEN u.next_at IS NULL THEN 'failed'
-                                          ELSE 'pending' END,
-                   delivered_at = CASE WHEN u.delivered THEN u.at ELSE e.delivered_at END,
-                   next_attempt_at = COALESCE(u.next_at, e.next_attempt_at),
-                   last_error = CASE WHEN u.delivered THEN NULL ELSE u.error END
-               FROM unnest($1::text[], $2::int[], $3::bool[], $4::timestamptz[],
-                           $5::timestamptz[], $6::text[]) AS u (id, attempt, delivered, next_at,
-                                                               at, error)
-               WHERE e.id = u.id AND e.delivery_status = 'pending'""",
-            [r.event_id for r in results],
-            [r.attempt for r in results],
-            [r.delivered for r in results],
-            [r.next_attempt_at for r in results],
-            [r.attempted_at for r in results],
-            [r.error for r in results],
-        )
+                   $4::timestamptz[], $5::int[], $6::int[], $7::text[]))
+           UPDATE outbox_events e SET attempts = u.attempt,
+               delivery_status = CASE WHEN u.delivered THEN 'delivered'
+                                      WHEN u.next_at IS NULL THEN 'failed'
+                                      ELSE 'pending' END,
+               delivered_at = CASE WHEN u.delivered THEN u.at ELSE e.delivered_at END,
+               next_attempt_at = COALESCE(u.next_at, e.next_attempt_at),
+               last_error = CASE WHEN u.delivered THEN NULL ELSE u.error END
+           FROM unnest($1::text[], $2::int[], $8::bool[], $9::timestamptz[], $3::timestamptz[],
+                       $7::text[]) AS u (id, attempt, delivered, next_at, at, error)
+           WHERE e.id = u.id AND e.id = ANY($1::text[]) AND e.delivery_status = 'pending'""",
+        [r.event_id for r in results],
+        [r.attempt for r in results],
+        [r.attempted_at for r in results],
+        [r.sim_at for r in results],
+        [r.http_status for r in results],
+        [r.latency_ms for r in results],
+        [r.error for r in results],
+        [r.delivered for r in results],
+        [r.next_attempt_at for r in results],
+    )
 
 
 async def list_events(

@@ -13,7 +13,7 @@ is not that bank's or names another amount (`expect_*`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -69,23 +69,102 @@ def _ledger_move(row: dict[str, Any], effect: LedgerEffect) -> moves.Move | None
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class DispatchChange:
+    """The dispatcher's bookkeeping for one payout, written in the same UPDATE as its
+    transition (one row version, not two). `None` keeps a column as it is."""
+
+    state: str | None = None  # queued | sending | acked | unknown
+    bank_id: str | None = None
+    bank_ref: str | None = None
+    attempt: bool = False  # one more submission
+    poll_at: datetime | None = None  # with `state`: when to query (None: never)
+    next_at: datetime | None = None  # when it is due for dispatch again
+    submitted_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Locked:
+    """Payout rows locked by this transaction, with their merchants' budget day (when the
+    balance rows are locked too)."""
+
+    rows: dict[str, dict[str, Any]]
+    usage_date: dict[str, date | None]
+    balances_locked: bool
+
+
 async def apply_events(conn: asyncpg.Connection, events: Sequence[PayoutEvent]) -> list[Applied]:
     async with conn.transaction():
         return await apply_events_in_tx(conn, events)
 
 
 async def apply_events_in_tx(
-    conn: asyncpg.Connection, events: Sequence[PayoutEvent]
+    conn: asyncpg.Connection,
+    events: Sequence[PayoutEvent],
+    dispatch: Mapping[str, DispatchChange] | None = None,
 ) -> list[Applied]:
-    """The same, inside the caller's transaction (which then owns commit and rollback)."""
-    ids = sorted({e.payout_id for e in events})
-    lock_balances = any(e.event in LEDGER_EVENTS for e in events)
+    """The same, inside the caller's transaction (which then owns commit and rollback);
+    `dispatch` changes are written with the events (payouts without an event included)."""
+    ids = sorted({e.payout_id for e in events} | set(dispatch or ()))
+    locked = await lock(conn, ids, any(e.event in LEDGER_EVENTS for e in events))
+    return await write(conn, locked, events, dispatch or {})
+
+
+# Rows carry `dispatch_state` too, for callers that guard their bookkeeping on it.
+_LOCK = f"""
+    SELECT {model.COLUMNS}, dispatch_state FROM payouts
+    WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"""
+
+# The balance rows are locked in merchant order after the payout rows (the lock order).
+_LOCK_WITH_BALANCES = f"""
+    WITH p AS (
+        SELECT {model.COLUMNS}, dispatch_state FROM payouts
+        WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE),
+    b AS (
+        SELECT merchant_id, usage_date FROM merchant_balances
+        WHERE merchant_id IN (SELECT merchant_id FROM p) ORDER BY merchant_id FOR UPDATE)
+    SELECT p.*, b.usage_date FROM p JOIN b USING (merchant_id)"""
+
+# The dispatcher's: only payouts still queued, and none another worker holds right now.
+_LOCK_QUEUED = f"""
+    SELECT {model.COLUMNS}, dispatch_state FROM payouts
+    WHERE id = ANY($1::text[]) AND dispatch_state = 'queued'
+      AND status IN ('accepted', 'processing')
+    ORDER BY id FOR UPDATE SKIP LOCKED"""
+
+
+async def lock_queued(conn: asyncpg.Connection, ids: Sequence[str]) -> Locked:
+    """Statement 1 for the dispatcher: lock those of `ids` still queued for dispatch and not
+    locked by another transaction (another worker has them: skip, do not wait)."""
+    return _locked(await conn.fetch(_LOCK_QUEUED, sorted(ids)), balances=False)
+
+
+async def lock(conn: asyncpg.Connection, ids: Sequence[str], balances: bool) -> Locked:
+    """Statement 1: lock the payout rows (id order) and, with `balances`, their merchants'
+    balance rows (merchant order, after the payouts: the lock order)."""
+    query = _LOCK_WITH_BALANCES if balances else _LOCK
+    return _locked(await conn.fetch(query, sorted(ids)), balances=balances)
+
+
+def _locked(records: Sequence[Any], *, balances: bool) -> Locked:
     rows: dict[str, dict[str, Any]] = {}
     usage_date: dict[str, date | None] = {}
-    for r in await conn.fetch(_LOCK_WITH_BALANCES if lock_balances else _LOCK, ids):
-        locked = dict(r)
-        usage_date[locked["merchant_id"]] = locked.pop("usage_date")
-        rows[locked["id"]] = locked
+    for r in records:
+        row = dict(r)
+        usage_date[row["merchant_id"]] = row.pop("usage_date", None)
+        rows[row["id"]] = row
+    return Locked(rows, usage_date, balances)
+
+
+async def write(
+    conn: asyncpg.Connection,
+    locked: Locked,
+    events: Sequence[PayoutEvent],
+    dispatch: Mapping[str, DispatchChange],
+) -> list[Applied]:
+    """Statement 2: step `events` through the table against the locked rows and write every
+    change (rows, ledger, outbox, dispatch bookkeeping) as one statement."""
+    rows = locked.rows
     original = {pid: (row["status"], row["version"]) for pid, row in rows.items()}
     now = datetime.now(UTC)
     results: list[Applied] = []
@@ -123,41 +202,27 @@ async def apply_events_in_tx(
         if move is not None:
             ledger.append(move)
         m, day = row["merchant_id"], row["business_date"]
-        if effect is LedgerEffect.RELEASE and usage_date.get(m) == day:
+        if effect is LedgerEffect.RELEASE and locked.usage_date.get(m) == day:
             given_back.append(UsageChange(m, day, -row["amount_fen"], -1, roll=False))
         snapshot = model.public(row)
         outbox.append(OutboxEvent(m, f"payout.{new_status.value}", row["id"], row["version"],
                                   snapshot))  # fmt: skip
         results.append(Applied(ev.payout_id, True, new_status.value, snapshot))
 
-    changed = [rows[pid] for pid in ids if pid in rows and rows[pid]["version"] != original[pid][1]]
-    if changed:
-        assert lock_balances or not ledger, "a ledger move without the balance rows locked"
+    touched = [pid for pid in sorted(rows)
+               if rows[pid]["version"] != original[pid][1] or pid in dispatch]  # fmt: skip
+    if touched:
+        assert not ledger or locked.balances_locked, "a ledger move without the balance rows locked"
         w = BatchWrite()
-        _add_updates(w, changed, original, now)
+        _add_updates(w, [rows[pid] for pid in touched], original, dispatch, now)
         balance_rows = journal.add_moves(w, ledger, given_back)
         add_events(w, outbox)
         counts = await w.run(conn)
         # The rows are locked, so the guard can only miss through a bug: refuse to commit.
-        assert counts["updated"] == len(changed), f"payout update guard missed: {counts}"
+        assert counts["updated"] == len(touched), f"payout update guard missed: {counts}"
         assert counts.get("balances", 0) == balance_rows, counts
-        assert counts["outbox"] == len(outbox), counts
+        assert counts.get("outbox", 0) == len(outbox), counts
     return results
-
-
-_LOCK = f"""
-    SELECT {model.COLUMNS}, NULL::date AS usage_date FROM payouts
-    WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"""
-
-# The balance rows are locked in merchant order after the payout rows (the lock order).
-_LOCK_WITH_BALANCES = f"""
-    WITH p AS (
-        SELECT {model.COLUMNS} FROM payouts
-        WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE),
-    b AS (
-        SELECT merchant_id, usage_date FROM merchant_balances
-        WHERE merchant_id IN (SELECT merchant_id FROM p) ORDER BY merchant_id FOR UPDATE)
-    SELECT p.*, b.usage_date FROM p JOIN b USING (merchant_id)"""
 
 
 def _mismatch(ev: PayoutEvent, row: dict[str, Any]) -> bool:
@@ -168,42 +233,51 @@ def _mismatch(ev: PayoutEvent, row: dict[str, Any]) -> bool:
 
 def _add_updates(
     w: BatchWrite,
-    changed: list[dict[str, Any]],
+    touched: list[dict[str, Any]],
     original: dict[str, tuple[str, int]],
+    dispatch: Mapping[str, DispatchChange],
     now: datetime,
 ) -> None:
+    none = DispatchChange()
+    d = [dispatch.get(r["id"], none) for r in touched]
+
     def col(values: list[Any], pg_type: str) -> str:
         return w.arg(values, pg_type)
 
+    ids = col([r["id"] for r in touched], "text[]")
     u = ", ".join((
-        col([r["id"] for r in changed], "text[]"),
-        col([original[r["id"]][0] for r in changed], "text[]"),
-        col([original[r["id"]][1] for r in changed], "int[]"),
-        col([r["status"] for r in changed], "text[]"),
-        col([r["version"] for r in changed], "int[]"),
-        col([r["bank_id"] for r in changed], "text[]"),
-        col([r["bank_ref"] for r in changed], "text[]"),
-        col([r["failure_code"] for r in changed], "text[]"),
-        col([r["failure_message"] for r in changed], "text[]"),
+        ids,
+        col([original[r["id"]][0] for r in touched], "text[]"),
+        col([original[r["id"]][1] for r in touched], "int[]"),
+        col([r["status"] for r in touched], "text[]"),
+        col([r["version"] for r in touched], "int[]"),
+        col([c.bank_id or r["bank_id"] for r, c in zip(touched, d, strict=True)], "text[]"),
+        col([c.bank_ref or r["bank_ref"] for r, c in zip(touched, d, strict=True)], "text[]"),
+        col([r["failure_code"] for r in touched], "text[]"),
+        col([r["failure_message"] for r in touched], "text[]"),
+        col([c.state for c in d], "text[]"),
+        col([int(c.attempt) for c in d], "int[]"),
+        col([c.poll_at for c in d], "timestamptz[]"),
+        col([c.next_at for c in d], "timestamptz[]"),
+        col([c.submitted_at for c in d], "timestamptz[]"),
     ))  # fmt: skip
     final = w.arg(sorted(s.value for s in FINAL), "text[]")
     w.add("updated", f"""
         UPDATE payouts p SET status = u.status, version = u.version,
             bank_id = u.bank_id, bank_ref = u.bank_ref,
             failure_code = u.failure_code, failure_message = u.failure_message,
-            updated_at = {w.arg(now, "timestamptz")},
+            updated_at = CASE WHEN u.version = p.version THEN p.updated_at
+                              ELSE {w.arg(now, "timestamptz")} END,
             -- a final payout has nothing left to dispatch or poll
             dispatch_state = CASE WHEN u.status = ANY({final}) THEN 'done'
-                                  ELSE p.dispatch_state END
+                                  ELSE coalesce(u.dispatch_state, p.dispatch_state) END,
+            dispatch_attempts = p.dispatch_attempts + u.attempt,
+            poll_at = CASE WHEN u.dispatch_state IS NULL THEN p.poll_at ELSE u.poll_at END,
+            next_dispatch_at = coalesce(u.next_at, p.next_dispatch_at),
+            submitted_at = coalesce(u.submitted_at, p.submitted_at)
         FROM unnest({u}) AS u (id, from_status, from_version, status, version, bank_id,
-                               bank_ref, failure_code, failure_message)
-        WHERE p.id = u.id AND p.status = u.from_status AND p.version = u.from_version
+                               bank_ref, failure_code, failure_message, dispatch_state,
+                               attempt, poll_at, next_at, submitted_at)
+        WHERE p.id = u.id AND p.id = ANY({ids}) AND p.status = u.from_status
+          AND p.version = u.from_version
         RETURNING 1""", counted=True)  # fmt: skip
-
-
-async def lock_payouts(conn: asyncpg.Connection, ids: Sequence[str]) -> None:
-    """Lock payout rows in id order (the order every transaction takes them in): an UPDATE
-    ... FROM unnest() locks in no particular order and deadlocks against apply_events."""
-    await conn.execute(
-        "SELECT 1 FROM payouts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE", sorted(ids)
-    )

@@ -1,12 +1,14 @@
 """The dispatcher: sends accepted payouts to bank channels (SPEC 6 "Submit", SPEC 9).
 
 One round, for up to `dispatch_batch_max` payouts, any number of workers side by side:
-1. claim due payouts (`FOR UPDATE SKIP LOCKED`, a lease by pushing `next_dispatch_at`);
+1. read the due payouts (no locks);
 2. route each (same bank first, else interbank; breakers; one probe per half-open channel);
 3. take each channel's TPS tokens from Redis; what gets none waits (never refused);
-4. one transaction: `accepted -> processing` (ledger-free, with its outbox event) and
-   dispatch_state `sending` — recorded BEFORE the network call, so a crash after it can only
-   lead to a query, never a second submission;
+4. one transaction: lock the rows still queued (`FOR UPDATE SKIP LOCKED`: another worker's
+   are skipped, so a payout is sent by one worker only), then `accepted -> processing`
+   (ledger-free, with its outbox event) and dispatch_state `sending` in one row version —
+   recorded BEFORE the network call, so a crash after it can only lead to a query, never a
+   second submission;
 5. submit over HTTP, no transaction open: per channel in batches of its `submit_batch_max`
    (批量代付, each item answered on its own), or one by one where the bank takes singles;
 6. one transaction: acked -> wait for the callback (poll after the channel's expected time);
@@ -35,7 +37,7 @@ from channels.routing import choose
 from gateway.clock import SimClock
 from gateway.payouts.bank_status import events_for
 from gateway.payouts.state import Event, Status
-from gateway.payouts.transitions import PayoutEvent, apply_events_in_tx
+from gateway.payouts.transitions import DispatchChange, PayoutEvent, lock, lock_queued, write
 from gateway.settings import Settings
 from gateway.workers.rounds import run_rounds
 
@@ -91,7 +93,7 @@ class Dispatcher:
     async def run_once(self) -> int:
         """One round; returns how many payouts it claimed."""
         now = datetime.now(UTC)
-        claimed = await self._claim(now)
+        claimed = await self._due(now)
         if not claimed:
             return 0
         channels = await channel_repo.load(self._pool)
@@ -125,19 +127,17 @@ class Dispatcher:
             await self._record(list(zip(sending, results, strict=True)), channels)
         return len(claimed)
 
-    async def _claim(self, now: datetime) -> list[Claimed]:
+    async def _due(self, now: datetime) -> list[Claimed]:
+        """Payouts due for dispatch, oldest first, read without locks: they are locked (and
+        skipped if another worker holds them) only when marked `sending`."""
         rows = await self._pool.fetch(
-            """WITH c AS (
-                   SELECT id FROM payouts
-                   WHERE dispatch_state = 'queued' AND status IN ('accepted', 'processing')
-                     AND next_dispatch_at <= $1
-                   ORDER BY next_dispatch_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-               UPDATE payouts p SET next_dispatch_at = $3 FROM c WHERE p.id = c.id
-               RETURNING p.id, p.status, p.amount_fen, p.currency, p.payee, p.purpose,
-                         p.dispatch_attempts""",
+            """SELECT id, status, amount_fen, currency, payee, purpose, dispatch_attempts
+               FROM payouts
+               WHERE dispatch_state = 'queued' AND status IN ('accepted', 'processing')
+                 AND next_dispatch_at <= $1
+               ORDER BY next_dispatch_at LIMIT $2""",
             now,
             self._s.dispatch_batch_max,
-            now + timedelta(seconds=self._s.dispatch_lease_s),
         )
         return [Claimed(r["id"], r["status"], r["amount_fen"], r["currency"], r["payee"],
                         r["purpose"], r["dispatch_attempts"]) for r in rows]  # fmt: skip
@@ -146,39 +146,24 @@ class Dispatcher:
         self, go: list[tuple[Claimed, str]], later: dict[str, float], now: datetime
     ) -> list[tuple[Claimed, str]]:
         """Record the submissions before making them; put the rest back in the queue. One
-        transaction: rows locked (id order) and both updates in one statement, then the
-        `submit` transitions (accepted -> processing, with their outbox events)."""
+        transaction, two statements: lock the rows still queued (another worker's are
+        skipped), then write `accepted -> processing` (with its outbox event) and the
+        dispatch bookkeeping in the same row version."""
         poll_at = now + timedelta(seconds=self._s.submit_timeout_s + 5)
         async with self._pool.acquire() as conn, conn.transaction():
-            marked = await conn.fetch(
-                """WITH l AS (
-                       SELECT id FROM payouts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE),
-                   s AS (
-                       UPDATE payouts p SET bank_id = u.bank_id, dispatch_state = 'sending',
-                           dispatch_attempts = p.dispatch_attempts + 1, poll_at = $4
-                       FROM unnest($2::text[], $3::text[]) AS u (id, bank_id), l
-                       WHERE p.id = u.id AND l.id = u.id AND p.dispatch_state = 'queued'
-                         AND p.status IN ('accepted', 'processing')
-                       RETURNING p.id),
-                   r AS (
-                       UPDATE payouts p SET next_dispatch_at = u.at
-                       FROM unnest($5::text[], $6::timestamptz[]) AS u (id, at), l
-                       WHERE p.id = u.id AND l.id = u.id AND p.dispatch_state = 'queued'
-                       RETURNING 1)
-                   SELECT id FROM s""",
-                sorted([p.id for p, _ in go] + list(later)),
-                [p.id for p, _ in go],
-                [ch for _, ch in go],
-                poll_at,
-                list(later),
-                [now + timedelta(seconds=s) for s in later.values()],
-            )
-            ok = {r["id"] for r in marked}
-            fresh = [PayoutEvent(p.id, Event.SUBMIT, bank_id=ch)
-                     for p, ch in go if p.status == Status.ACCEPTED and p.id in ok]  # fmt: skip
-            if fresh:
-                await apply_events_in_tx(conn, fresh)
-        return [(p, ch) for p, ch in go if p.id in ok]
+            locked = await lock_queued(conn, [p.id for p, _ in go] + list(later))
+            mine = locked.rows
+            sending = [(p, ch) for p, ch in go if p.id in mine]
+            events = [PayoutEvent(p.id, Event.SUBMIT, bank_id=ch)
+                      for p, ch in sending if mine[p.id]["status"] == Status.ACCEPTED]  # fmt: skip
+            dispatch = {p.id: DispatchChange(state="sending", bank_id=ch, attempt=True,
+                                             poll_at=poll_at) for p, ch in sending}  # fmt: skip
+            for pid, wait_s in later.items():
+                if pid in mine:
+                    dispatch[pid] = DispatchChange(next_at=now + timedelta(seconds=wait_s))
+            if dispatch:
+                await write(conn, locked, events, dispatch)
+        return sending
 
     async def _submit_all(
         self, sending: list[tuple[Claimed, str]], channels: dict[str, channel_repo.Channel]
@@ -223,56 +208,41 @@ class Dispatcher:
         channels: dict[str, channel_repo.Channel],
     ) -> None:
         now = datetime.now(UTC)
-        ids: list[str] = []
-        states: list[str] = []
-        bank_refs: list[str | None] = []
-        next_at: list[datetime | None] = []
-        poll_at: list[datetime | None] = []
+        changes: dict[str, DispatchChange] = {}
         finals: list[PayoutEvent] = []
         health: dict[str, Counter[str]] = defaultdict(Counter)
         for (p, channel_id), res in done:
             if res.code != "bank_busy":  # capacity, not health: the quota handles it
                 health[channel_id]["fail" if res.transport_failure else "ok"] += 1
-            ids.append(p.id)
             rec = res.record
-            bank_refs.append(rec.bank_ref if rec else None)
             if res.outcome is SubmitOutcome.ACKED:
                 assert rec is not None
                 expected_s = self._clock.wall_delay_s(channels[channel_id].expected_ms / 1000)
-                states.append("acked")
-                next_at.append(None)
-                poll_at.append(now + timedelta(seconds=expected_s))
+                changes[p.id] = DispatchChange(
+                    state="acked", bank_ref=rec.bank_ref, submitted_at=now,
+                    poll_at=now + timedelta(seconds=expected_s),
+                )  # fmt: skip
                 finals += events_for(p.id, rec.status, bank_id=channel_id, bank_ref=rec.bank_ref,
                                      failure_code=rec.failure_code,
                                      failure_message=rec.failure_message)  # fmt: skip
             elif res.outcome is SubmitOutcome.REFUSED:
                 backoff = res.retry_after_s or min(0.1 * 2**p.attempts, REFUSED_BACKOFF_MAX_S)
-                states.append("queued")
-                next_at.append(now + timedelta(seconds=backoff))
-                poll_at.append(None)
+                again = now + timedelta(seconds=backoff)
+                changes[p.id] = DispatchChange(state="queued", next_at=again)
                 log.info("bank refused submission", extra={
                     "payout_id": p.id, "bank_id": channel_id, "code": res.code})  # fmt: skip
             else:
-                states.append("unknown")
-                next_at.append(None)
-                poll_at.append(now + timedelta(milliseconds=self._s.unknown_first_query_ms))
+                first_query = now + timedelta(milliseconds=self._s.unknown_first_query_ms)
+                changes[p.id] = DispatchChange(state="unknown", poll_at=first_query)
                 log.warning("submission outcome unknown, will query", extra={
                     "payout_id": p.id, "bank_id": channel_id, "code": res.code})  # fmt: skip
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                """WITH l AS (
-                       SELECT id FROM payouts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE)
-                   UPDATE payouts p SET dispatch_state = u.state,
-                       bank_ref = COALESCE(u.bank_ref, p.bank_ref),
-                       next_dispatch_at = COALESCE(u.next_at, p.next_dispatch_at),
-                       poll_at = u.poll_at,
-                       submitted_at = CASE WHEN u.state = 'acked' THEN $7 ELSE p.submitted_at END
-                   FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                               $6::timestamptz[]) AS u (id, state, bank_ref, next_at, poll_at), l
-                   WHERE p.id = u.id AND l.id = u.id AND p.dispatch_state = 'sending'""",
-                sorted(ids), ids, states, bank_refs, next_at, poll_at, now,
-            )  # fmt: skip
-            if finals:  # the bank answered with a final status at once
-                await apply_events_in_tx(conn, finals)
+            locked = await lock(conn, list(changes), balances=bool(finals))
+            # A callback may have beaten this answer to a final status: keep that.
+            rows = locked.rows
+            still = {pid: c for pid, c in changes.items()
+                     if pid in rows and rows[pid]["dispatch_state"] == "sending"}  # fmt: skip
+            await write(conn, locked, finals, still)
+        states = [c.state for c in changes.values()]
         self.submitted += sum(1 for s in states if s != "queued")
         await self._health.record(health, channels, now)

@@ -20,8 +20,8 @@ from channels import repo as channel_repo
 from channels.client import BankClient, QueryOutcome, QueryResult
 from gateway.clock import SimClock
 from gateway.payouts.bank_status import events_for
-from gateway.payouts.state import Event
-from gateway.payouts.transitions import PayoutEvent, apply_events, lock_payouts
+from gateway.payouts.state import LEDGER_EVENTS, Event
+from gateway.payouts.transitions import DispatchChange, PayoutEvent, lock, write
 from gateway.settings import Settings
 from gateway.workers.rounds import run_rounds
 
@@ -90,10 +90,7 @@ class StatusPoller:
         now = datetime.now(UTC)
         channels = await channel_repo.load(self._pool)
         events: list[PayoutEvent] = []
-        ids: list[str] = []
-        states: list[str] = []
-        bank_refs: list[str | None] = []
-        poll_at: list[datetime] = []
+        changes: dict[str, DispatchChange] = {}
         for p, res in done:
             rec = res.record
             if res.outcome is QueryOutcome.FOUND and rec is not None:
@@ -104,10 +101,10 @@ class StatusPoller:
                     ch = channels.get(p.bank_id)
                     expected_ms = ch.expected_ms if ch else 5000
                     wait_s = self._clock.wall_delay_s(expected_ms / 1000)
-                    ids.append(p.id)
-                    states.append("acked")  # the bank has it: now it is only late
-                    bank_refs.append(rec.bank_ref)
-                    poll_at.append(now + timedelta(seconds=self._backoff_s(wait_s, p.poll_count)))
+                    # The bank has it: now it is only late.
+                    again = now + timedelta(seconds=self._backoff_s(wait_s, p.poll_count))
+                    changes[p.id] = DispatchChange(state="acked", bank_ref=rec.bank_ref,
+                                                   poll_at=again)  # fmt: skip
                 continue
             if (
                 res.outcome is QueryOutcome.NOT_FOUND
@@ -119,23 +116,16 @@ class StatusPoller:
                     p.id, Event.FAIL, bank_id=p.bank_id, failure_code="bank_no_record",
                     failure_message="the bank never received the payout"))  # fmt: skip
                 continue
-            ids.append(p.id)
-            states.append(p.dispatch_state)
-            bank_refs.append(None)
             base_s = self._s.unknown_first_query_ms / 1000
-            poll_at.append(now + timedelta(seconds=self._backoff_s(base_s, p.poll_count)))
-        async with self._pool.acquire() as conn:
-            if ids:
-                async with conn.transaction():
-                    await lock_payouts(conn, ids)
-                    await conn.execute(
-                        """UPDATE payouts p SET dispatch_state = u.state,
-                               bank_ref = COALESCE(u.bank_ref, p.bank_ref), poll_at = u.poll_at
-                           FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
-                               AS u (id, state, bank_ref, poll_at)
-                           WHERE p.id = u.id
-                             AND p.dispatch_state IN ('sending', 'acked', 'unknown')""",
-                        ids, states, bank_refs, poll_at,
-                    )  # fmt: skip
-            if events:
-                await apply_events(conn, events)
+            again = now + timedelta(seconds=self._backoff_s(base_s, p.poll_count))
+            changes[p.id] = DispatchChange(state=p.dispatch_state, poll_at=again)
+        if not events and not changes:
+            return
+        async with self._pool.acquire() as conn, conn.transaction():
+            ids = {e.payout_id for e in events} | set(changes)
+            locked = await lock(conn, list(ids), balances=any(e.event in LEDGER_EVENTS
+                                                                 for e in events))  # fmt: skip
+            pending = {pid for pid, row in locked.rows.items()
+                       if row["dispatch_state"] in ("sending", "acked", "unknown")}  # fmt: skip
+            still = {pid: c for pid, c in changes.items() if pid in pending}
+            await write(conn, locked, events, still)

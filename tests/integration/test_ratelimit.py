@@ -8,7 +8,8 @@ import uuid
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from risk.ratelimit import Admission, MerchantAdmission
+from gateway.batching import GroupCommitter
+from risk.ratelimit import Admission, AdmissionCheck, MerchantAdmission
 from tests.harness import unique_name, wait_until
 
 WINDOW_S = 300
@@ -136,3 +137,61 @@ async def test_script_is_loaded_again_after_a_flush(redis_client: aioredis.Redis
     await redis_client.script_flush()
     after = await limiter.admit(merchant, fresh_nonce(), 1, 2)
     assert after.allowed and after.remaining == 0
+
+
+async def coalesced(
+    limiter: MerchantAdmission, checks: list[AdmissionCheck], concurrency: int
+) -> tuple[list[Admission], int]:
+    """`checks` through the gateway's gathering (GroupCommitter over admit_many), at most
+    `concurrency` in flight at once; the answers in order and the number of pipelines."""
+    gate = asyncio.Semaphore(concurrency)
+    committer: GroupCommitter[AdmissionCheck, Admission] = GroupCommitter(
+        "admission", limiter.admit_many, max_items=256, max_concurrent=2, retry_singly=False
+    )
+    await committer.start()
+
+    async def one(check: AdmissionCheck) -> Admission:
+        async with gate:
+            return await committer.submit(check)
+
+    try:
+        results = list(await asyncio.gather(*(one(c) for c in checks)))
+    finally:
+        await committer.stop()
+    return results, committer.batches
+
+
+async def test_coalesced_checks_admit_exactly_burst_under_64_way_concurrency(
+    redis_client: aioredis.Redis,
+) -> None:
+    limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
+    burst = 40
+    checks = [AdmissionCheck(merchant, fresh_nonce(), 1, burst) for _ in range(3 * burst)]
+    results, pipelines = await coalesced(limiter, checks, concurrency=64)
+    assert sum(a.allowed for a in results) == burst
+    # First come, first served: the pipeline keeps the order the checks were gathered in.
+    assert [a.allowed for a in results] == [True] * burst + [False] * (2 * burst)
+    assert all(a.rate_limited and a.remaining == 0 for a in results[burst:])
+    assert pipelines < len(checks)  # they really were gathered
+
+
+async def test_coalesced_replay_in_the_same_pipeline_is_refused_without_a_token(
+    redis_client: aioredis.Redis,
+) -> None:
+    limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
+    nonce = "nonce-same-pipe-0001"
+    checks = [AdmissionCheck(merchant, nonce, 1, 5) for _ in range(3)]
+    checks.append(AdmissionCheck(merchant, fresh_nonce(), 1, 5))
+    results, _ = await coalesced(limiter, checks, concurrency=64)
+    assert [a.replayed for a in results] == [False, True, True, False]
+    assert [a.allowed for a in results] == [True, False, False, True]
+    assert results[-1].remaining == 3  # the replays took no token
+
+
+async def test_coalesced_checks_load_the_script_again_after_a_flush(
+    redis_client: aioredis.Redis,
+) -> None:
+    limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
+    await redis_client.script_flush()
+    results = await limiter.admit_many([AdmissionCheck(merchant, fresh_nonce(), 1, 2)] * 1)
+    assert results[0].allowed and results[0].remaining == 1
