@@ -33,8 +33,8 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[OutboxEvent])
 def add_events(w: BatchWrite, events: Sequence[OutboxEvent]) -> int:
     """Add `events` to `w` as the part named `outbox` (counted); returns how many rows it
     must write. Every event is recorded; those the merchant chose (`notify_events`) are
-    pending delivery, the others `skipped`, decided in the same statement from the
-    merchant's row."""
+    pending delivery — and queued for it (`notification_queue`) — the others `skipped`,
+    decided in the same statement from the merchant's row."""
     if not events:
         return 0
     for e in events:
@@ -54,5 +54,13 @@ def add_events(w: BatchWrite, events: Sequence[OutboxEvent]) -> int:
                     {w.arg([e.data for e in events], "jsonb[]")})
              AS e (id, merchant_id, type, object_id, sequence, data)
         JOIN merchants m ON m.id = e.merchant_id
-        RETURNING 1""", counted=True)  # fmt: skip
+        RETURNING id, merchant_id, object_id, sequence, delivery_status
+        """, counted=True)  # fmt: skip
+    w.add(
+        "notify_queue",
+        """
+        INSERT INTO notification_queue (event_id, merchant_id, object_id, sequence)
+        SELECT id, merchant_id, object_id, sequence FROM outbox
+        WHERE delivery_status = 'pending'""",
+    )
     return len(events)

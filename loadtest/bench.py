@@ -53,15 +53,15 @@ class BenchPlan:
     @classmethod
     def full(cls) -> BenchPlan:
         capacity = CapacityPlan(start_per_s=200, factor=1.4, max_per_s=5000, step_s=8,
-                                hold_s=30)  # fmt: skip
+                                hold_s=30, drain_s=60)  # fmt: skip
         return cls(phase_s=8, merchants=1000, offered_noop_per_s=20000,
                    offered_accept_per_s=8000, e2e_per_s=150, e2e_s=20, quiet_s=30,
                    capacity=capacity)  # fmt: skip
 
     @classmethod
     def quick(cls) -> BenchPlan:
-        capacity = CapacityPlan(start_per_s=200, factor=2.0, max_per_s=3200, step_s=3,
-                                hold_s=5)  # fmt: skip
+        capacity = CapacityPlan(start_per_s=250, factor=2.0, max_per_s=4000, step_s=4,
+                                hold_s=6, drain_s=15)  # fmt: skip
         return cls(phase_s=2, merchants=50, offered_noop_per_s=10000,
                    offered_accept_per_s=6000, e2e_per_s=100, e2e_s=4, quiet_s=3,
                    capacity=capacity)  # fmt: skip

@@ -22,18 +22,12 @@ class Samples:
 
 
 async def sample_once(conn: asyncpg.Connection, t_s: float) -> dict[str, Any]:
-    # Open payouts counted through the dispatch and review partial indexes (a payout is open
-    # exactly while it waits for review, for dispatch, or for the bank), so a sample costs
-    # the backlog, not the whole table.
+    # Open payouts and pending notifications from the work queues (a row each, deleted when
+    # done), so a sample costs the backlog, not the whole table.
     row = await conn.fetchrow(
         """SELECT
-             (SELECT count(*) FROM payouts WHERE status = 'review_pending')
-             + (SELECT count(*) FROM payouts WHERE dispatch_state = 'queued'
-                  AND status IN ('accepted', 'processing'))
-             + (SELECT count(*) FROM payouts
-                  WHERE dispatch_state IN ('sending', 'acked', 'unknown')) AS open_payouts,
-             (SELECT count(*) FROM outbox_events WHERE delivery_status = 'pending')
-                 AS notifications_pending,
+             (SELECT count(*) FROM payout_queue) AS open_payouts,
+             (SELECT count(*) FROM notification_queue) AS notifications_pending,
              (SELECT coalesce(sum(advance_used_fen), 0) FROM merchant_balances) AS advance_used,
              (SELECT coalesce(sum(pending_in_fen), 0) FROM merchant_balances) AS pending_in"""
     )

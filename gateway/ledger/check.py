@@ -58,6 +58,16 @@ _CHECKS: tuple[tuple[str, str], ...] = (
                   AND p.status IN ('review_pending', 'accepted', 'processing')), 0)""",
     ),
     (
+        # Nothing accepted is forgotten: every open payout has exactly one row of work in
+        # the payout queue, in a state that fits its status, and no final one has any.
+        "open_payouts_are_queued",
+        """SELECT count(*) FROM payouts p FULL JOIN payout_queue q ON q.payout_id = p.id
+           WHERE p.id IS NULL
+              OR (p.status = 'review_pending') <> coalesce(q.state = 'review', false)
+              OR (p.status IN ('accepted', 'processing')) <>
+                 coalesce(q.state IN ('queued', 'sending', 'acked', 'unknown'), false)""",
+    ),
+    (
         "payouts_have_one_ledger_outcome",
         """WITH k AS (
                SELECT ref_id,

@@ -1,4 +1,5 @@
-"""The outbox as a delivery queue: lease due events, record attempts, list, redeliver."""
+"""Delivering the outbox: lease due events from `notification_queue` (the pending ones, a row
+each), record attempts, list events, redeliver."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Any
 
 import asyncpg
 
-EVENT_COLUMNS = (
-    "e.id, e.merchant_id, e.type, e.object_id, e.sequence, e.data, e.created_at,"
-    " e.delivery_status, e.attempts, e.delivered_at, e.last_error"
-)
+EVENT_FIELDS = (
+    "id", "merchant_id", "type", "object_id", "sequence", "data", "created_at",
+    "delivery_status", "attempts", "delivered_at", "last_error",
+)  # fmt: skip
+EVENT_COLUMNS = ", ".join(f"e.{f}" for f in EVENT_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,27 +70,24 @@ async def lease_due(
     room: dict[str, int],
     default_room: int,
 ) -> list[Due]:
-    """Due events, oldest first, the earliest pending one per object only, and per merchant at
-    most its free delivery slots (`room`, else `default_room`); leased by moving
-    next_attempt_at to `lease_until`. Only a pending event holds back its object's later
-    ones: a delivered, failed or skipped (not chosen by the merchant) one does not.
+    """Due events, oldest first, the earliest queued one per object only, and per merchant at
+    most its free delivery slots (`room`, else `default_room`); leased by moving their
+    queue row's next_attempt_at to `lease_until`. Only a queued (pending) event holds back its
+    object's later ones: a delivered, failed or skipped one has left the queue.
 
     Candidates are read without locks and chosen per merchant here; only the chosen rows are
-    then locked (SKIP LOCKED: another worker's are skipped) and leased in one statement.
+    then locked (SKIP LOCKED: another worker's are skipped) and leased in one statement. The
+    queue holds only what is pending (migration 0008), so this costs the backlog, not the
+    history.
     """
-    # Bounded work whatever the backlog: the oldest due events by index, then per row one
-    # index probe for a pending predecessor (a plain NOT EXISTS became a hash anti-join over
-    # every pending event — O(backlog) per round).
     candidates = await pool.fetch(
-        """SELECT e.id, e.merchant_id FROM (
-               SELECT id, merchant_id, object_id, sequence, next_attempt_at
-               FROM outbox_events
-               WHERE delivery_status = 'pending' AND next_attempt_at <= $1
+        """SELECT e.event_id AS id, e.merchant_id FROM (
+               SELECT event_id, merchant_id, object_id, sequence, next_attempt_at
+               FROM notification_queue WHERE next_attempt_at <= $1
                ORDER BY next_attempt_at LIMIT $2) e
            LEFT JOIN LATERAL (
-               SELECT 1 AS blocked FROM outbox_events p
+               SELECT 1 AS blocked FROM notification_queue p
                WHERE p.object_id = e.object_id AND p.sequence < e.sequence
-                 AND p.delivery_status = 'pending'
                LIMIT 1) b ON true
            WHERE b.blocked IS NULL
            ORDER BY e.next_attempt_at""",
@@ -106,13 +105,16 @@ async def lease_due(
         return []
     rows = await pool.fetch(
         f"""WITH l AS (
-                SELECT id FROM outbox_events
-                WHERE id = ANY($1::text[]) AND delivery_status = 'pending'
-                  AND next_attempt_at <= $2
-                ORDER BY id FOR UPDATE SKIP LOCKED)
-            UPDATE outbox_events e SET next_attempt_at = $3
-            FROM l, merchants m WHERE e.id = l.id AND m.id = e.merchant_id
-            RETURNING {EVENT_COLUMNS}, m.notify_url, m.secret""",
+                SELECT event_id FROM notification_queue
+                WHERE event_id = ANY($1::text[]) AND next_attempt_at <= $2
+                ORDER BY event_id FOR UPDATE SKIP LOCKED),
+            leased AS (
+                UPDATE notification_queue q SET next_attempt_at = $3
+                FROM l WHERE q.event_id = l.event_id AND q.event_id = ANY($1::text[])
+                RETURNING q.event_id)
+            SELECT {EVENT_COLUMNS}, m.notify_url, m.secret
+            FROM leased JOIN outbox_events e ON e.id = leased.event_id
+            JOIN merchants m ON m.id = e.merchant_id""",
         chosen,
         now,
         lease_until,
@@ -122,8 +124,10 @@ async def lease_due(
 
 
 async def record_attempts(pool: asyncpg.Pool, results: Sequence[AttemptResult]) -> None:
-    """A batch of finished attempts and their events' new state, as one statement (group
-    commit; its parts commit together)."""
+    """A batch of finished attempts as one statement (group commit; its parts commit
+    together): the attempts' history, each event's delivery state (its row changes in place:
+    no indexed column moves), and the queue — delivered or given up leaves it, a retry waits
+    there for its next attempt."""
     if not results:
         return
     await pool.execute(
@@ -131,17 +135,27 @@ async def record_attempts(pool: asyncpg.Pool, results: Sequence[AttemptResult]) 
                INSERT INTO notification_attempts (event_id, attempt, attempted_at, sim_at,
                    http_status, latency_ms, error)
                SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[],
-                   $4::timestamptz[], $5::int[], $6::int[], $7::text[]))
-           UPDATE outbox_events e SET attempts = u.attempt,
-               delivery_status = CASE WHEN u.delivered THEN 'delivered'
-                                      WHEN u.next_at IS NULL THEN 'failed'
-                                      ELSE 'pending' END,
-               delivered_at = CASE WHEN u.delivered THEN u.at ELSE e.delivered_at END,
-               next_attempt_at = COALESCE(u.next_at, e.next_attempt_at),
-               last_error = CASE WHEN u.delivered THEN NULL ELSE u.error END
-           FROM unnest($1::text[], $2::int[], $8::bool[], $9::timestamptz[], $3::timestamptz[],
-                       $7::text[]) AS u (id, attempt, delivered, next_at, at, error)
-           WHERE e.id = u.id AND e.id = ANY($1::text[]) AND e.delivery_status = 'pending'""",
+                   $4::timestamptz[], $5::int[], $6::int[], $7::text[])),
+           u AS (
+               SELECT * FROM unnest($1::text[], $2::int[], $8::bool[], $9::timestamptz[],
+                                    $3::timestamptz[], $7::text[])
+               AS u (id, attempt, delivered, next_at, at, error)),
+           e AS (
+               UPDATE outbox_events e SET attempts = u.attempt,
+                   delivery_status = CASE WHEN u.delivered THEN 'delivered'
+                                          WHEN u.next_at IS NULL THEN 'failed'
+                                          ELSE 'pending' END,
+                   delivered_at = CASE WHEN u.delivered THEN u.at ELSE e.delivered_at END,
+                   last_error = CASE WHEN u.delivered THEN NULL ELSE u.error END
+               FROM u WHERE e.id = u.id AND e.id = ANY($1::text[])
+                   AND e.delivery_status = 'pending'),
+           done AS (
+               DELETE FROM notification_queue q USING u
+               WHERE q.event_id = u.id AND q.event_id = ANY($1::text[])
+                   AND (u.delivered OR u.next_at IS NULL))
+           UPDATE notification_queue q SET next_attempt_at = u.next_at
+           FROM u WHERE q.event_id = u.id AND q.event_id = ANY($1::text[])
+               AND NOT u.delivered AND u.next_at IS NOT NULL""",
         [r.event_id for r in results],
         [r.attempt for r in results],
         [r.attempted_at for r in results],
@@ -192,10 +206,17 @@ async def redeliver(
     """Due again now, with a fresh schedule; the attempt history stays. A skipped event (a
     type the merchant's notify_events leaves out) is delivered too: the merchant asked."""
     row = await pool.fetchrow(
-        f"""UPDATE outbox_events e SET delivery_status = 'pending', attempts = 0,
-                next_attempt_at = $3, last_error = NULL
-            WHERE e.id = $1 AND e.merchant_id = $2
-            RETURNING {EVENT_COLUMNS}""",
+        f"""WITH e AS (
+                UPDATE outbox_events e SET delivery_status = 'pending', attempts = 0,
+                    last_error = NULL
+                WHERE e.id = $1 AND e.merchant_id = $2
+                RETURNING {", ".join(EVENT_FIELDS)}),
+            q AS (
+                INSERT INTO notification_queue (event_id, merchant_id, object_id, sequence,
+                                                next_attempt_at)
+                SELECT id, merchant_id, object_id, sequence, $3 FROM e
+                ON CONFLICT (event_id) DO UPDATE SET next_attempt_at = excluded.next_attempt_at)
+            SELECT * FROM e""",
         event_id,
         merchant_id,
         now,

@@ -35,7 +35,7 @@ from gateway.ids import new_id
 from gateway.ledger import journal, moves
 from gateway.ledger.journal import UsageChange
 from gateway.outbox import OutboxEvent, add_events
-from gateway.payouts import model
+from gateway.payouts import model, queue
 from gateway.payouts.accept_reads import MerchantTerms, read, read_fresh, replayed
 from gateway.payouts.fees import fee_for
 from gateway.payouts.funding import Funding, apply_hold, decide
@@ -239,6 +239,8 @@ async def _write(
     ]  # fmt: skip
     args = ", ".join(w.arg([r[name] for r in rows], pg_type) for name, pg_type in cols)
     w.add("payouts", _INSERT.format(cols=args, now=w.arg(now, "timestamptz")), counted=True)
+    waits = ["review" if r["status"] == Status.REVIEW_PENDING else "queued" for r in rows]
+    queue.add_new(w, [r["id"] for r in rows], waits)
     used: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for r in rows:
         used[r["merchant_id"]][0] += r["amount_fen"]
@@ -260,7 +262,7 @@ async def _write(
     counts = await w.run(conn)
     if counts["velocity"] != len(accounts):
         raise StaleRead(f"velocity moved: {counts['velocity']}/{len(accounts)} payees fit")
-    assert counts["payouts"] == len(rows), counts
+    assert counts["payouts"] == counts["queued"] == len(rows), counts
     assert counts["outbox"] == len(events), counts
     assert counts["balances"] == balance_rows, counts
 

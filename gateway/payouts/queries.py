@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from gateway.payouts import model
+from gateway.payouts import model, queue
 
 
 async def get_for_merchant(
@@ -54,13 +54,7 @@ async def list_for_merchant(
 async def list_reviews(
     conn: asyncpg.Pool | asyncpg.Connection, after_id: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        f"""SELECT {model.COLUMNS} FROM payouts
-            WHERE status = 'review_pending' AND ($1::text IS NULL OR id > $1)
-            ORDER BY id LIMIT $2""",
-        after_id,
-        limit,
-    )
+    rows = await queue.reviews(conn, model.COLUMNS, after_id, limit)
     out = []
     for r in rows:
         item = model.public(r)

@@ -23,7 +23,8 @@ import asyncpg
 from gateway.ledger import journal, moves
 from gateway.ledger.journal import UsageChange
 from gateway.outbox import OutboxEvent, add_events
-from gateway.payouts import model
+from gateway.payouts import model, queue
+from gateway.payouts.queue import DispatchChange
 from gateway.payouts.state import (
     FINAL,
     LEDGER_EVENTS,
@@ -69,18 +70,7 @@ def _ledger_move(row: dict[str, Any], effect: LedgerEffect) -> moves.Move | None
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class DispatchChange:
-    """The dispatcher's bookkeeping for one payout, written in the same UPDATE as its
-    transition (one row version, not two). `None` keeps a column as it is."""
-
-    state: str | None = None  # queued | sending | acked | unknown
-    bank_id: str | None = None
-    bank_ref: str | None = None
-    attempt: bool = False  # one more submission
-    poll_at: datetime | None = None  # with `state`: when to query (None: never)
-    next_at: datetime | None = None  # when it is due for dispatch again
-    submitted_at: datetime | None = None
+FINAL_VALUES = frozenset(s.value for s in FINAL)
 
 
 @dataclass(slots=True)
@@ -91,6 +81,7 @@ class Locked:
     rows: dict[str, dict[str, Any]]
     usage_date: dict[str, date | None]
     balances_locked: bool
+    bank: dict[str, tuple[str | None, str | None]]  # (bank_id, bank_ref) as locked
 
 
 async def apply_events(conn: asyncpg.Connection, events: Sequence[PayoutEvent]) -> list[Applied]:
@@ -110,16 +101,17 @@ async def apply_events_in_tx(
     return await write(conn, locked, events, dispatch or {})
 
 
-# Rows carry `dispatch_state` too, for callers that guard their bookkeeping on it.
+# Rows carry their work-queue state too (payouts/queue.py; NULL once final), for callers that
+# guard their bookkeeping on it.
 _LOCK = f"""
-    SELECT {model.COLUMNS}, dispatch_state FROM payouts
-    WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"""
+    SELECT {model.COLUMNS}, q.state AS queue_state
+    FROM payouts p
+    LEFT JOIN LATERAL (SELECT state FROM payout_queue WHERE payout_id = p.id) q ON true
+    WHERE p.id = ANY($1::text[]) ORDER BY p.id FOR UPDATE OF p"""
 
 # The balance rows are locked in merchant order after the payout rows (the lock order).
 _LOCK_WITH_BALANCES = f"""
-    WITH p AS (
-        SELECT {model.COLUMNS}, dispatch_state FROM payouts
-        WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE),
+    WITH p AS ({_LOCK}),
     b AS (
         SELECT merchant_id, usage_date FROM merchant_balances
         WHERE merchant_id IN (SELECT merchant_id FROM p) ORDER BY merchant_id FOR UPDATE)
@@ -127,10 +119,11 @@ _LOCK_WITH_BALANCES = f"""
 
 # The dispatcher's: only payouts still queued, and none another worker holds right now.
 _LOCK_QUEUED = f"""
-    SELECT {model.COLUMNS}, dispatch_state FROM payouts
-    WHERE id = ANY($1::text[]) AND dispatch_state = 'queued'
-      AND status IN ('accepted', 'processing')
-    ORDER BY id FOR UPDATE SKIP LOCKED"""
+    SELECT {model.COLUMNS}, q.state AS queue_state
+    FROM payouts p
+    CROSS JOIN LATERAL (SELECT state FROM payout_queue WHERE payout_id = p.id) q
+    WHERE p.id = ANY($1::text[]) AND q.state = 'queued'
+    ORDER BY p.id FOR UPDATE OF p SKIP LOCKED"""
 
 
 async def lock_queued(conn: asyncpg.Connection, ids: Sequence[str]) -> Locked:
@@ -153,7 +146,8 @@ def _locked(records: Sequence[Any], *, balances: bool) -> Locked:
         row = dict(r)
         usage_date[row["merchant_id"]] = row.pop("usage_date", None)
         rows[row["id"]] = row
-    return Locked(rows, usage_date, balances)
+    bank = {pid: (row["bank_id"], row["bank_ref"]) for pid, row in rows.items()}
+    return Locked(rows, usage_date, balances, bank)
 
 
 async def write(
@@ -209,19 +203,38 @@ async def write(
                                   snapshot))  # fmt: skip
         results.append(Applied(ev.payout_id, True, new_status.value, snapshot))
 
-    touched = [pid for pid in sorted(rows)
-               if rows[pid]["version"] != original[pid][1] or pid in dispatch]  # fmt: skip
+    changed = [pid for pid in sorted(rows) if rows[pid]["version"] != original[pid][1]]
+    final = {pid for pid in changed if rows[pid]["status"] in FINAL_VALUES}
+    # A final payout leaves the queue; its dispatch bookkeeping no longer matters.
+    dispatch = {pid: c for pid, c in dispatch.items() if pid in rows and pid not in final}
+    for pid, c in dispatch.items():  # a (re)submission names the bank, an answer its ref
+        rows[pid]["bank_id"] = c.bank_id or rows[pid]["bank_id"]
+        rows[pid]["bank_ref"] = c.bank_ref or rows[pid]["bank_ref"]
+    moved = {
+        pid for pid, row in rows.items() if locked.bank[pid] != (row["bank_id"], row["bank_ref"])
+    }
+    touched = sorted(set(changed) | moved)
+    if not touched and not dispatch:
+        return results
+    assert not ledger or locked.balances_locked, "a ledger move without the balance rows locked"
+    w = BatchWrite()
     if touched:
-        assert not ledger or locked.balances_locked, "a ledger move without the balance rows locked"
-        w = BatchWrite()
-        _add_updates(w, [rows[pid] for pid in touched], original, dispatch, now)
-        balance_rows = journal.add_moves(w, ledger, given_back)
-        add_events(w, outbox)
-        counts = await w.run(conn)
-        # The rows are locked, so the guard can only miss through a bug: refuse to commit.
-        assert counts["updated"] == len(touched), f"payout update guard missed: {counts}"
-        assert counts.get("balances", 0) == balance_rows, counts
-        assert counts.get("outbox", 0) == len(outbox), counts
+        _add_updates(w, [rows[pid] for pid in touched], original, now)
+    approved = [pid for pid in changed if original[pid][0] == Status.REVIEW_PENDING
+                and rows[pid]["status"] == Status.ACCEPTED]  # fmt: skip
+    if approved:
+        queue.add_approved(w, approved, now)
+    if final:
+        queue.add_done(w, sorted(final))
+    if dispatch:
+        queue.add_dispatch(w, dispatch)
+    balance_rows = journal.add_moves(w, ledger, given_back)
+    add_events(w, outbox)
+    counts = await w.run(conn)
+    # The rows are locked, so the guard can only miss through a bug: refuse to commit.
+    assert counts.get("updated", 0) == len(touched), f"payout update guard missed: {counts}"
+    assert counts.get("balances", 0) == balance_rows, counts
+    assert counts.get("outbox", 0) == len(outbox), counts
     return results
 
 
@@ -235,12 +248,8 @@ def _add_updates(
     w: BatchWrite,
     touched: list[dict[str, Any]],
     original: dict[str, tuple[str, int]],
-    dispatch: Mapping[str, DispatchChange],
     now: datetime,
 ) -> None:
-    none = DispatchChange()
-    d = [dispatch.get(r["id"], none) for r in touched]
-
     def col(values: list[Any], pg_type: str) -> str:
         return w.arg(values, pg_type)
 
@@ -251,33 +260,20 @@ def _add_updates(
         col([original[r["id"]][1] for r in touched], "int[]"),
         col([r["status"] for r in touched], "text[]"),
         col([r["version"] for r in touched], "int[]"),
-        col([c.bank_id or r["bank_id"] for r, c in zip(touched, d, strict=True)], "text[]"),
-        col([c.bank_ref or r["bank_ref"] for r, c in zip(touched, d, strict=True)], "text[]"),
+        col([r["bank_id"] for r in touched], "text[]"),
+        col([r["bank_ref"] for r in touched], "text[]"),
         col([r["failure_code"] for r in touched], "text[]"),
         col([r["failure_message"] for r in touched], "text[]"),
-        col([c.state for c in d], "text[]"),
-        col([int(c.attempt) for c in d], "int[]"),
-        col([c.poll_at for c in d], "timestamptz[]"),
-        col([c.next_at for c in d], "timestamptz[]"),
-        col([c.submitted_at for c in d], "timestamptz[]"),
     ))  # fmt: skip
-    final = w.arg(sorted(s.value for s in FINAL), "text[]")
+    # No indexed column changes here, so the row is updated in place (HOT, migration 0008).
     w.add("updated", f"""
         UPDATE payouts p SET status = u.status, version = u.version,
             bank_id = u.bank_id, bank_ref = u.bank_ref,
             failure_code = u.failure_code, failure_message = u.failure_message,
             updated_at = CASE WHEN u.version = p.version THEN p.updated_at
-                              ELSE {w.arg(now, "timestamptz")} END,
-            -- a final payout has nothing left to dispatch or poll
-            dispatch_state = CASE WHEN u.status = ANY({final}) THEN 'done'
-                                  ELSE coalesce(u.dispatch_state, p.dispatch_state) END,
-            dispatch_attempts = p.dispatch_attempts + u.attempt,
-            poll_at = CASE WHEN u.dispatch_state IS NULL THEN p.poll_at ELSE u.poll_at END,
-            next_dispatch_at = coalesce(u.next_at, p.next_dispatch_at),
-            submitted_at = coalesce(u.submitted_at, p.submitted_at)
+                              ELSE {w.arg(now, "timestamptz")} END
         FROM unnest({u}) AS u (id, from_status, from_version, status, version, bank_id,
-                               bank_ref, failure_code, failure_message, dispatch_state,
-                               attempt, poll_at, next_at, submitted_at)
+                               bank_ref, failure_code, failure_message)
         WHERE p.id = u.id AND p.id = ANY({ids}) AND p.status = u.from_status
           AND p.version = u.from_version
         RETURNING 1""", counted=True)  # fmt: skip

@@ -3,8 +3,9 @@
 A batch's state change touches several tables (payouts, journal entries, postings, balances,
 outbox, ...). Each module still owns its SQL and adds its part; `run` sends them as ONE
 statement, so a transaction that holds row locks keeps them for one round trip instead of
-one per table. Parts marked `counted` end in `RETURNING 1` and the statement answers how many
-rows each touched, so the caller can refuse to commit when a guard missed.
+one per table. Parts marked `counted` return their rows (`RETURNING ...`, which later parts may
+read by the part's name) and the statement answers how many rows each touched, so the caller
+can refuse to commit when a guard missed.
 
 Foreign keys between parts (postings -> journal entries) are checked at the end of the
 statement, when every part has run. Two parts must never update the same row.
@@ -29,7 +30,7 @@ class BatchWrite:
 
     def add(self, name: str, sql: str, *, counted: bool = False) -> None:
         assert name not in {n for n, _, _ in self._parts}, f"part {name} added twice"
-        assert not counted or sql.rstrip().endswith("RETURNING 1"), f"{name} must RETURNING 1"
+        assert not counted or "RETURNING" in sql, f"a counted part ({name}) must return its rows"
         self._parts.append((name, sql, counted))
 
     def __bool__(self) -> bool:

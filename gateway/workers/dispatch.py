@@ -6,7 +6,7 @@ One round, for up to `dispatch_batch_max` payouts, any number of workers side by
 3. take each channel's TPS tokens from Redis; what gets none waits (never refused);
 4. one transaction: lock the rows still queued (`FOR UPDATE SKIP LOCKED`: another worker's
    are skipped, so a payout is sent by one worker only), then `accepted -> processing`
-   (ledger-free, with its outbox event) and dispatch_state `sending` in one row version —
+   (ledger-free, with its outbox event) and its queue state `sending` (payouts/queue.py) —
    recorded BEFORE the network call, so a crash after it can only lead to a query, never a
    second submission;
 5. submit over HTTP, no transaction open: per channel in batches of its `submit_batch_max`
@@ -35,9 +35,11 @@ from channels.client import BankClient, SubmitOutcome, SubmitResult
 from channels.quota import ChannelQuota
 from channels.routing import choose
 from gateway.clock import SimClock
+from gateway.payouts import queue
 from gateway.payouts.bank_status import events_for
+from gateway.payouts.queue import DispatchChange
 from gateway.payouts.state import Event, Status
-from gateway.payouts.transitions import DispatchChange, PayoutEvent, lock, lock_queued, write
+from gateway.payouts.transitions import PayoutEvent, lock, lock_queued, write
 from gateway.settings import Settings
 from gateway.workers.rounds import run_rounds
 
@@ -130,17 +132,9 @@ class Dispatcher:
     async def _due(self, now: datetime) -> list[Claimed]:
         """Payouts due for dispatch, oldest first, read without locks: they are locked (and
         skipped if another worker holds them) only when marked `sending`."""
-        rows = await self._pool.fetch(
-            """SELECT id, status, amount_fen, currency, payee, purpose, dispatch_attempts
-               FROM payouts
-               WHERE dispatch_state = 'queued' AND status IN ('accepted', 'processing')
-                 AND next_dispatch_at <= $1
-               ORDER BY next_dispatch_at LIMIT $2""",
-            now,
-            self._s.dispatch_batch_max,
-        )
+        rows = await queue.due(self._pool, now, self._s.dispatch_batch_max)
         return [Claimed(r["id"], r["status"], r["amount_fen"], r["currency"], r["payee"],
-                        r["purpose"], r["dispatch_attempts"]) for r in rows]  # fmt: skip
+                        r["purpose"], r["attempts"]) for r in rows]  # fmt: skip
 
     async def _mark_sending(
         self, go: list[tuple[Claimed, str]], later: dict[str, float], now: datetime
@@ -241,7 +235,7 @@ class Dispatcher:
             # A callback may have beaten this answer to a final status: keep that.
             rows = locked.rows
             still = {pid: c for pid, c in changes.items()
-                     if pid in rows and rows[pid]["dispatch_state"] == "sending"}  # fmt: skip
+                     if pid in rows and rows[pid]["queue_state"] == "sending"}  # fmt: skip
             await write(conn, locked, finals, still)
         states = [c.state for c in changes.values()]
         self.submitted += sum(1 for s in states if s != "queued")

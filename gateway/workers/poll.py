@@ -19,9 +19,11 @@ import asyncpg
 from channels import repo as channel_repo
 from channels.client import BankClient, QueryOutcome, QueryResult
 from gateway.clock import SimClock
+from gateway.payouts import queue
 from gateway.payouts.bank_status import events_for
+from gateway.payouts.queue import DispatchChange
 from gateway.payouts.state import LEDGER_EVENTS, Event
-from gateway.payouts.transitions import DispatchChange, PayoutEvent, lock, write
+from gateway.payouts.transitions import PayoutEvent, lock, write
 from gateway.settings import Settings
 from gateway.workers.rounds import run_rounds
 
@@ -35,7 +37,7 @@ MAX_BACKOFF_DOUBLINGS = 6
 class Pending:
     id: str
     bank_id: str
-    dispatch_state: str
+    state: str  # in the payout queue: sending, acked or unknown
     poll_count: int
 
 
@@ -56,21 +58,11 @@ class StatusPoller:
 
     async def run_once(self) -> int:
         now = datetime.now(UTC)
-        rows = await self._pool.fetch(
-            """WITH c AS (
-                   SELECT id FROM payouts
-                   WHERE dispatch_state IN ('sending', 'acked', 'unknown') AND poll_at <= $1
-                   ORDER BY poll_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-               UPDATE payouts p SET poll_at = $3, poll_count = p.poll_count + 1
-               FROM c WHERE p.id = c.id
-               RETURNING p.id, p.bank_id, p.dispatch_state, p.poll_count""",
-            now,
-            self._s.poll_batch_max,
-            now + timedelta(seconds=self._s.query_timeout_s + 5),
-        )
+        lease_until = now + timedelta(seconds=self._s.query_timeout_s + 5)
+        rows = await queue.lease_polls(self._pool, now, self._s.poll_batch_max, lease_until)
         if not rows:
             return 0
-        pending = [Pending(r["id"], r["bank_id"], r["dispatch_state"], r["poll_count"])
+        pending = [Pending(r["id"], r["bank_id"], r["state"], r["poll_count"])
                    for r in rows]  # fmt: skip
         results = await asyncio.gather(*(self._query(p) for p in pending))
         await self._record(list(zip(pending, results, strict=True)))
@@ -118,7 +110,7 @@ class StatusPoller:
                 continue
             base_s = self._s.unknown_first_query_ms / 1000
             again = now + timedelta(seconds=self._backoff_s(base_s, p.poll_count))
-            changes[p.id] = DispatchChange(state=p.dispatch_state, poll_at=again)
+            changes[p.id] = DispatchChange(state=p.state, poll_at=again)
         if not events and not changes:
             return
         async with self._pool.acquire() as conn, conn.transaction():
@@ -126,6 +118,6 @@ class StatusPoller:
             locked = await lock(conn, list(ids), balances=any(e.event in LEDGER_EVENTS
                                                                  for e in events))  # fmt: skip
             pending = {pid for pid, row in locked.rows.items()
-                       if row["dispatch_state"] in ("sending", "acked", "unknown")}  # fmt: skip
+                       if row["queue_state"] in queue.WAITING_FOR_BANK}  # fmt: skip
             still = {pid: c for pid, c in changes.items() if pid in pending}
             await write(conn, locked, events, still)

@@ -5,6 +5,7 @@ import asyncpg
 from gateway.client import AdminClient
 from gateway.notifications.event_types import DEFAULT_NOTIFY_EVENTS
 from tests.harness import LiveGateway
+from tests.payloads import payout_body
 
 
 async def test_admin_routes_need_the_token(gateway: LiveGateway) -> None:
@@ -149,3 +150,16 @@ async def test_ledger_check_detects_a_corrupted_cached_balance(
     assert data["ok"] is False
     bad = {c["name"]: c["violations"] for c in data["checks"] if not c["ok"]}
     assert bad == {"cached_balances_equal_postings": 1}
+
+
+async def test_ledger_check_detects_an_open_payout_missing_from_the_work_queue(
+    gateway: LiveGateway, db: asyncpg.Connection
+) -> None:
+    _, client = await gateway.merchant(credit_fen=100_000)
+    resp = await client.post("/v1/payouts", payout_body(1_000))
+    assert resp.status == 201, resp.body
+    assert (await gateway.ledger_ok())["ok"]
+    await db.execute("DELETE FROM payout_queue WHERE payout_id = $1", resp.json()["id"])
+    data = await gateway.ledger_ok()
+    bad = {c["name"]: c["violations"] for c in data["checks"] if not c["ok"]}
+    assert bad == {"open_payouts_are_queued": 1}

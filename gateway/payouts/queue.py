@@ -1,0 +1,142 @@
+"""The `payout_queue` table: the open payouts and where each stands (migration 0008).
+
+    review  -approve->  queued  -dispatcher->  sending  -> acked | unknown | queued (refused)
+
+A row exists exactly while its payout is open (review_pending, accepted, processing): accept
+adds it, the transition to a final status deletes it, each in the transaction of the change.
+Workers find their work here (what is due, what to query) instead of scanning `payouts`,
+whose rows then change in place (see the migration). Every function here that changes a row
+runs after its payout row is locked (the lock order: payouts, then this table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from gateway.storage.batch_write import BatchWrite
+
+WAITING_FOR_BANK = ("sending", "acked", "unknown")
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchChange:
+    """The dispatcher's bookkeeping for one payout, written with its transition (if any) in
+    one statement. `None` keeps a column as it is."""
+
+    state: str | None = None  # queued | sending | acked | unknown
+    bank_id: str | None = None  # the channel it goes to (the payout's bank_id)
+    bank_ref: str | None = None
+    attempt: bool = False  # one more submission
+    poll_at: datetime | None = None  # with `state`: when to query (None: never)
+    next_at: datetime | None = None  # when it is due for dispatch again
+    submitted_at: datetime | None = None
+
+
+def add_new(w: BatchWrite, payout_ids: Sequence[str], states: Sequence[str]) -> None:
+    """New open payouts: `review` or `queued` (due now)."""
+    ids, st = w.arg(list(payout_ids), "text[]"), w.arg(list(states), "text[]")
+    w.add("queued", f"""
+        INSERT INTO payout_queue (payout_id, state)
+        SELECT * FROM unnest({ids}, {st})
+        RETURNING 1""", counted=True)  # fmt: skip
+
+
+def add_done(w: BatchWrite, payout_ids: Sequence[str]) -> None:
+    """Payouts that became final: nothing left to do."""
+    w.add(
+        "unqueued",
+        f"""
+        DELETE FROM payout_queue WHERE payout_id = ANY({w.arg(sorted(payout_ids), "text[]")})""",
+    )
+
+
+def add_approved(w: BatchWrite, payout_ids: Sequence[str], now: datetime) -> None:
+    """Reviewed and approved: due for dispatch now."""
+    w.add(
+        "approved",
+        f"""
+        UPDATE payout_queue SET state = 'queued', next_at = {w.arg(now, "timestamptz")}
+        WHERE payout_id = ANY({w.arg(sorted(payout_ids), "text[]")}) AND state = 'review'""",
+    )
+
+
+def add_dispatch(w: BatchWrite, changes: Mapping[str, DispatchChange]) -> None:
+    ids = sorted(changes)
+    c = [changes[i] for i in ids]
+    keys = w.arg(ids, "text[]")
+    cols = ", ".join((
+        keys,
+        w.arg([x.state for x in c], "text[]"),
+        w.arg([int(x.attempt) for x in c], "int[]"),
+        w.arg([x.poll_at for x in c], "timestamptz[]"),
+        w.arg([x.next_at for x in c], "timestamptz[]"),
+        w.arg([x.submitted_at for x in c], "timestamptz[]"),
+    ))  # fmt: skip
+    w.add("dispatched", f"""
+        UPDATE payout_queue q SET state = coalesce(u.state, q.state),
+            attempts = q.attempts + u.attempt,
+            poll_at = CASE WHEN u.state IS NULL THEN q.poll_at ELSE u.poll_at END,
+            next_at = coalesce(u.next_at, q.next_at),
+            submitted_at = coalesce(u.submitted_at, q.submitted_at)
+        FROM unnest({cols}) AS u (payout_id, state, attempt, poll_at, next_at, submitted_at)
+        WHERE q.payout_id = u.payout_id AND q.payout_id = ANY({keys})""")  # fmt: skip
+
+
+async def due(pool: asyncpg.Pool, now: datetime, limit: int) -> list[asyncpg.Record]:
+    """Queued payouts due for dispatch, oldest first, read without locks."""
+    # LATERAL: each payout found by its key, whatever the planner thinks of the table sizes.
+    rows: list[asyncpg.Record] = await pool.fetch(
+        """SELECT p.id, p.status, p.amount_fen, p.currency, p.payee, p.purpose, q.attempts
+           FROM (SELECT payout_id, attempts, next_at FROM payout_queue
+                 WHERE state = 'queued' AND next_at <= $1
+                 ORDER BY next_at LIMIT $2) q
+           CROSS JOIN LATERAL (SELECT * FROM payouts WHERE id = q.payout_id) p
+           ORDER BY q.next_at""",
+        now,
+        limit,
+    )
+    return rows
+
+
+async def lease_polls(
+    pool: asyncpg.Pool, now: datetime, limit: int, lease_until: datetime
+) -> list[asyncpg.Record]:
+    """Payouts waiting for their bank past their poll time, leased (poll_at pushed to
+    `lease_until`, one more poll counted) so that no other poller takes them meanwhile."""
+    rows: list[asyncpg.Record] = await pool.fetch(
+        """WITH c AS (
+               SELECT payout_id FROM payout_queue
+               WHERE state IN ('sending', 'acked', 'unknown') AND poll_at <= $1
+               ORDER BY poll_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+           leased AS (
+               UPDATE payout_queue q SET poll_at = $3, poll_count = q.poll_count + 1
+               FROM c WHERE q.payout_id = c.payout_id
+               RETURNING q.payout_id, q.state, q.poll_count)
+           SELECT l.payout_id AS id, p.bank_id, l.state, l.poll_count FROM leased l
+           CROSS JOIN LATERAL (SELECT bank_id FROM payouts WHERE id = l.payout_id) p""",
+        now,
+        limit,
+        lease_until,
+    )
+    return rows
+
+
+async def reviews(
+    conn: asyncpg.Pool | asyncpg.Connection, columns: str, after_id: str | None, limit: int
+) -> list[asyncpg.Record]:
+    """Payouts waiting for an operator, in id order, with the payout `columns`."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"""SELECT {columns}
+            FROM (SELECT payout_id FROM payout_queue
+                  WHERE state = 'review' AND ($1::text IS NULL OR payout_id > $1)
+                  ORDER BY payout_id LIMIT $2) q
+            CROSS JOIN LATERAL (SELECT * FROM payouts WHERE id = q.payout_id) p
+            ORDER BY q.payout_id""",
+        after_id,
+        limit,
+    )
+    return rows
