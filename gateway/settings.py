@@ -62,7 +62,7 @@ class Settings:
     db_command_timeout_s: float = 10.0
     # How long a process trusts its copy of a merchant for signatures, status and rate limits
     # (an operator's PATCH clears it at once in the process that served it).
-    merchant_cache_ttl_s: float = 10.0
+    merchant_cache_ttl_s: float = 30.0
 
     # Group commit of accepts (SPEC 13): gather up to N items or T ms into one transaction.
     # One transaction at a time per gateway process: while it runs, the next batch gathers

@@ -1,0 +1,25 @@
+"""Prefixed, time-ordered ids."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from gateway import ids
+
+
+def test_random_part_is_the_crockford_encoding_of_its_bits() -> None:
+    for _ in range(500):
+        raw = os.urandom(10)
+        fast = ids.base64.b32hexencode(raw).decode().translate(ids._FROM_BASE32HEX)
+        assert fast == ids._b32(int.from_bytes(raw, "big"), 16)
+
+
+def test_ids_sort_like_their_creation_time_and_floor_id_bounds_them() -> None:
+    before = time.time()
+    made = [ids.new_id("po") for _ in range(200)]
+    assert all(len(i) == len("po_") + 26 and i.startswith("po_") for i in made)
+    assert ids.floor_id("po", before - 0.002) <= min(made)
+    assert max(made) < ids.floor_id("po", time.time() + 0.002)
+    times = [i[3:13] for i in made]  # the time part leads, in creation order
+    assert times == sorted(times)
