@@ -106,6 +106,7 @@ class Settings:
     notify_timeout_s: float = 5.0
     notify_per_merchant: int = 8
     notify_max_in_flight: int = 512
+    notify_connections_per_origin: int = 64  # keep-alive connections to one http:// host
     notify_batch_max: int = 256
     # Pause between notification rounds when the last one found little (wall time): each
     # round is a lease query, so fewer, fuller rounds cost less than 50 small ones a second.

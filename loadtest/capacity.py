@@ -1,8 +1,9 @@
 """End-to-end capacity (SPEC 13): the highest offered payout rate that holds — every accept
 answered 2xx, the open backlog not growing, p99 accept->final under 1 s — found by stepping.
 
-Coarse steps multiply the rate until one fails; the last rate that held is then held again
-for the full `hold_s` (30 s in the full benchmark), stepping down if it does not hold. Each
+Coarse steps multiply the rate until one fails; two more steps narrow the gap between the last
+rate that held and the first that did not; the best rate that held is then held again for the
+full `hold_s` (30 s in the full benchmark), stepping down if it does not hold. Each
 step is measured on its own: its payouts' accept->final latency from the database (payouts
 still open count as too slow), the backlog sampled every second, and what it cost
 (`loadtest/cost.py`).
@@ -36,6 +37,7 @@ GROWTH_FLOOR = 20.0
 MIN_SAMPLES = 4
 STEP_DOWN = 0.85
 HOLD_TRIES = 3
+REFINE_STEPS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,22 @@ async def find_capacity(
             break
         best = rate
         rate *= plan.factor
+    # Narrow the gap between the last rate that held and the first that did not.
+    failed = rate
+    for _ in range(REFINE_STEPS if best is not None else 0):
+        assert best is not None
+        if failed / best < 1.05:
+            break
+        mid = (best * failed) ** 0.5
+        await observe.wait_quiet(info["database_url"], plan.drain_s)  # the failure's backlog
+        step, *_ = await measure_step(info, run, mid, plan.step_s, f"cap{round(mid)}-")
+        steps.append(step)
+        say(f"  {round(mid)}/s for {plan.step_s:.0f}s: "
+            f"{'held' if step.held else 'did not hold: ' + step.why_not}")  # fmt: skip
+        if step.held:
+            best = mid
+        else:
+            failed = mid
     candidate = best if best is not None else plan.start_per_s * STEP_DOWN
     capacity: float | None = None
     cost: dict[str, Any] | None = None

@@ -1,6 +1,6 @@
 """The open-loop load generator: every request starts at its scheduled time, whether or not
 earlier ones have finished, and its latency runs from that time (no coordinated omission).
-Requests go over `loadtest.http1` (kept-alive connections, cheap per request); the result
+Requests go over `gateway.http1` (kept-alive connections, cheap per request); the result
 carries the CPU time the run cost (`totals.cpu_s`), so a benchmark can show the generator's share.
 
 In process:  result = await run_open_loop(spec, progress)
@@ -21,7 +21,7 @@ from pathlib import Path
 import orjson
 
 from gateway.signing import sign_request
-from loadtest.http1 import Http1Client, HttpError
+from gateway.http1 import Http1Client, HttpError
 from loadtest.recorder import Recorder
 from loadtest.result import LoadResult, Snapshot
 from loadtest.shapes import duration_s, schedule_offsets_s, shape_to_dict

@@ -30,6 +30,7 @@ from gateway.notifications.repo import AttemptResult, Due
 from gateway.notifications.schedule import next_delay_s
 from gateway.settings import Settings
 from gateway.signing import sign_request
+from gateway.workers.notify_http import DeliveryError, NotifyHttp
 from gateway.workers.rounds import run_rounds
 
 log = logging.getLogger("paygate.notify")
@@ -49,9 +50,9 @@ class Notifier:
         self._metrics = metrics
         self._s = settings
         self._pool = pool
-        self._session = session
+        self._http = NotifyHttp(session, per_origin=settings.notify_connections_per_origin,
+                                timeout_s=settings.notify_timeout_s)  # fmt: skip
         self._clock = clock
-        self._timeout = aiohttp.ClientTimeout(total=settings.notify_timeout_s)
         self._in_flight: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._results: GroupCommitter[AttemptResult, None] = GroupCommitter(
@@ -75,6 +76,7 @@ class Notifier:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._results.stop()
+            await self._http.aclose()
 
     async def run_once(self) -> int:
         cap = self._s.notify_per_merchant
@@ -135,12 +137,9 @@ class Notifier:
             self._metrics.inc("paygate_http_client_requests_total", kind="notify")
         started = time.monotonic()
         try:
-            async with self._session.post(d.notify_url, data=body, headers=headers,
-                                          timeout=self._timeout) as resp:  # fmt: skip
-                await resp.read()
-                status = resp.status
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            status = await self._http.post(d.notify_url, headers, body)
+        except DeliveryError as exc:
             latency_ms = int((time.monotonic() - started) * 1000)
-            return None, f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_MAX], latency_ms
+            return None, str(exc)[:ERROR_TEXT_MAX], latency_ms
         latency_ms = int((time.monotonic() - started) * 1000)
         return status, None if 200 <= status < 300 else f"HTTP {status}", latency_ms

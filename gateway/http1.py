@@ -1,6 +1,7 @@
-"""A lean HTTP/1.1 client for the load generator: keep-alive connections on asyncio protocols,
-one request at a time per connection, each request written in one piece. It costs a fraction
-of aiohttp's client per request, so the generator does not compete with what it measures.
+"""A lean HTTP/1.1 client: keep-alive connections on asyncio protocols, one request at a time
+per connection, each request written in one piece. It costs a fraction of aiohttp's client
+per request, so the load generator does not compete with what it measures, and the notifier
+spends less on each plain-http delivery (workers/notify_http.py).
 
     async with Http1Client("http://127.0.0.1:8080", connections=64, timeout_s=5) as client:
         response = await client.request("POST", "/v1/noop", {"X-A": "1"}, b"{}")
