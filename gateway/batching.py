@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from gateway.errors import ServiceUnavailable
+from gateway.metrics import Metrics
 
 log = logging.getLogger("paygate.batching")
 
@@ -35,6 +36,7 @@ class GroupCommitter(Generic[I, R]):
         max_concurrent: int = 2,
         max_queue: int = 50_000,
         retry_singly: bool = True,
+        metrics: Metrics | None = None,
     ) -> None:
         assert max_items >= 1 and max_concurrent >= 1
         self.name = name
@@ -42,6 +44,7 @@ class GroupCommitter(Generic[I, R]):
         self._max_items = max_items
         self._max_wait_s = max_wait_s
         self._retry_singly = retry_singly
+        self._metrics = metrics
         self._slots = asyncio.Semaphore(max_concurrent)
         self._queue: asyncio.Queue[tuple[I, asyncio.Future[R]]] = asyncio.Queue(max_queue)
         self._loop_task: asyncio.Task[None] | None = None
@@ -98,6 +101,10 @@ class GroupCommitter(Generic[I, R]):
         try:
             self.batches += 1
             self.items += len(batch)
+            if self._metrics is not None:
+                self._metrics.inc("paygate_group_commit_batches_total", committer=self.name)
+                self._metrics.inc("paygate_group_commit_items_total", len(batch),
+                                  committer=self.name)  # fmt: skip
             try:
                 results = await self._handler([item for item, _ in batch])
                 assert len(results) == len(batch), "handler must answer every item"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import time
 from functools import lru_cache
@@ -18,9 +17,17 @@ def _b32(value: int, length: int) -> str:
     return "".join(reversed(out))
 
 
-# Python's base32hex alphabet is in the same order as ours, so translating its output gives
-# exactly `_b32` of the same bits, at C speed.
-_FROM_BASE32HEX = str.maketrans("0123456789ABCDEFGHIJKLMNOPQRSTUV", _ALPHABET)
+# Two characters for every 10 bits: 80 random bits are 8 lookups (ids are made per payout,
+# entry and event, so this is on the hot path).
+_PAIRS = tuple(a + b for a in _ALPHABET for b in _ALPHABET)
+
+
+def _b32_80(value: int) -> str:
+    """`_b32(value, 16)` for an 80-bit value."""
+    p = _PAIRS
+    return (p[value >> 70 & 1023] + p[value >> 60 & 1023] + p[value >> 50 & 1023]
+            + p[value >> 40 & 1023] + p[value >> 30 & 1023] + p[value >> 20 & 1023]
+            + p[value >> 10 & 1023] + p[value & 1023])  # fmt: skip
 
 
 @lru_cache(maxsize=8)
@@ -30,7 +37,7 @@ def _millis_part(millis: int) -> str:
 
 def new_id(prefix: str) -> str:
     """`prefix_` + 10 chars of milliseconds + 16 chars of randomness (80 bits)."""
-    rand = base64.b32hexencode(os.urandom(10)).decode().translate(_FROM_BASE32HEX)
+    rand = _b32_80(int.from_bytes(os.urandom(10), "big"))
     return f"{prefix}_{_millis_part(time.time_ns() // 1_000_000)}{rand}"
 
 

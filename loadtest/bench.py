@@ -6,7 +6,8 @@ Phases, on a fresh `paygate up` with the `instant` bank profile:
    backlog sampled every second (it must not grow);
 3. end-to-end capacity: the highest rate that holds (loadtest/capacity.py), with what a
    payout costs in every process at that rate (loadtest/cost.py);
-4. acceptance at saturation, spread over N merchants and on one hot merchant;
+4. acceptance at saturation, spread over N merchants and on one hot merchant, with dispatch
+   paused (the API alone: banks, callbacks and notifications do not share the machine);
 5. acceptance at fixed rates (10% and 50% of the spread saturation): latency percentiles;
 6. storage ceiling: the accept transaction driven directly with asyncpg (group commit of 32),
    spread and hot.
@@ -170,16 +171,19 @@ async def run_bench(info: dict[str, Any], plan: BenchPlan) -> dict[str, Any]:
     phases["capacity"] = await find_capacity(info, constant_run, plan.capacity, meter, say)
     await observe.wait_quiet(info["database_url"], plan.quiet_s)
 
-    say(f"[4/6] acceptance at saturation ({plan.offered_accept_per_s:.0f}/s offered)")
+    # Acceptance is the API alone: dispatch is paused (as an operator would during a bank
+    # incident), so the bank, callbacks and notifications do not share the machine with it.
+    # Payouts accepted from here on wait in the queue; the run's database is thrown away.
+    await _pause_dispatch(info, True)
+    say(f"[4/6] acceptance at saturation ({plan.offered_accept_per_s:.0f}/s offered, "
+        "dispatch paused)")  # fmt: skip
     offered = plan.offered_accept_per_s
     spread_sat = await asyncio.to_thread(
         _run, info, spread, "payouts", offered, plan.phase_s, "spread", "round_robin", True, procs
     )
-    await observe.wait_quiet(info["database_url"], plan.quiet_s)
     hot_sat = await asyncio.to_thread(
         _run, info, hot, "payouts", offered, plan.phase_s, "hot", "hot", True, procs
     )
-    await observe.wait_quiet(info["database_url"], plan.quiet_s)
     phases["accept_spread_saturation"] = _phase(spread_sat)
     phases["accept_hot_saturation"] = _phase(hot_sat)
     capacity = _peak_per_s(spread_sat)
@@ -189,7 +193,6 @@ async def run_bench(info: dict[str, Any], plan: BenchPlan) -> dict[str, Any]:
                                   plan.phase_s, "at10")  # fmt: skip
     mid = await asyncio.to_thread(_run, info, spread, "payouts", max(capacity * 0.5, 1),
                                   plan.phase_s, "at50")  # fmt: skip
-    await observe.wait_quiet(info["database_url"], plan.quiet_s)
     phases["accept_10pct"] = _phase(low)
     phases["accept_50pct"] = _phase(mid)
 
@@ -201,6 +204,7 @@ async def run_bench(info: dict[str, Any], plan: BenchPlan) -> dict[str, Any]:
     phases["storage_hot"] = await storage_ceiling(
         info["database_url"], ids[:1], seconds=plan.phase_s, batch=32, concurrency=4, tag="sh"
     )
+    await _pause_dispatch(info, False)
 
     bare = _peak_per_s(noop)
     hot_rate = _peak_per_s(hot_sat)
@@ -248,6 +252,12 @@ def _ratio(a: float, b: float) -> float | None:
     return round(a / b, 3) if b else None
 
 
+async def _pause_dispatch(info: dict[str, Any], paused: bool) -> None:
+    async with AdminClient(info["gateway_url"], info["admin_token"]) as admin:
+        resp = await admin.patch("/admin/dispatch", {"paused": paused})
+        assert resp.status == 200, resp.body
+
+
 def _generator_cost(r: LoadResult) -> dict[str, Any]:
     """The load generator's CPU per 1,000 requests it sent, and its share of the run."""
     cpu_s = generator_cpu_s(r)
@@ -264,7 +274,8 @@ def table(out: dict[str, Any]) -> str:
     cap = p["capacity"]
     rows = [
         ("bare ceiling (signed no-op)", f"{out['rates']['bare_per_s']:,}/s"),
-        ("acceptance, spread saturation", f"{out['rates']['accept_spread_per_s']:,}/s"),
+        ("acceptance, spread saturation", f"{out['rates']['accept_spread_per_s']:,}/s  "
+                                           "(dispatch paused: the API alone)"),
         ("acceptance, hot merchant saturation", f"{out['rates']['accept_hot_per_s']:,}/s"),
         ("storage ceiling spread / hot", f"{out['rates']['storage_spread_per_s']:,}/s / "
                                           f"{out['rates']['storage_hot_per_s']:,}/s"),

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import orjson
 
-from gateway.signing import sign_request
 from gateway.http1 import Http1Client, HttpError
+from gateway.signing import sign_request
 from loadtest.recorder import Recorder
 from loadtest.result import LoadResult, Snapshot
 from loadtest.shapes import duration_s, schedule_offsets_s, shape_to_dict

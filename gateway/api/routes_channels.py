@@ -1,4 +1,5 @@
-"""Operator view of bank channels: quotas, cost, circuit breakers (GET/PATCH /admin/channels)."""
+"""Operator view of the way to the banks: channels (quotas, cost, circuit breakers; GET/PATCH
+/admin/channels) and the dispatch switch (GET/PATCH /admin/dispatch)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from aiohttp import web
 
 from channels import repo as channel_repo
 from gateway.api.jsonio import json_response, read_json
-from gateway.api.schemas import ChannelPatch
+from gateway.api.schemas import ChannelPatch, DispatchPatch
 from gateway.api.services import SERVICES
 from gateway.errors import NotFound
+from gateway.payouts import queue
 
 routes = web.RouteTableDef()
 
@@ -35,3 +37,17 @@ async def patch_channel(request: web.Request) -> web.Response:
     if row is None:
         raise NotFound(f"no channel {channel_id}")
     return json_response(row)
+
+
+@routes.get("/admin/dispatch")
+async def get_dispatch(request: web.Request) -> web.Response:
+    """Whether payouts are being sent to banks (an addition to SPEC 11, for operators)."""
+    return json_response(await queue.dispatch_paused(request.app[SERVICES].pool))
+
+
+@routes.patch("/admin/dispatch")
+async def patch_dispatch(request: web.Request) -> web.Response:
+    """`{"paused": true}` stops sending payouts to banks (accepts go on, payouts wait queued);
+    `false` sends them again, oldest first."""
+    body = await read_json(request, DispatchPatch)
+    return json_response(await queue.pause_dispatch(request.app[SERVICES].pool, body.paused))

@@ -115,6 +115,10 @@ class ChannelPatch(Struct, forbid_unknown_fields=True):
     breaker: Literal["open", "closed"] | UnsetType = UNSET
 
 
+class DispatchPatch(Struct, forbid_unknown_fields=True):
+    paused: bool
+
+
 BankRef = Annotated[str, Meta(min_length=1, max_length=128)]
 Text = Annotated[str, Meta(max_length=500)]
 

@@ -94,6 +94,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             max_items=settings.accept_batch_max,
             max_wait_s=settings.accept_batch_wait_ms / 1000,
             max_concurrent=settings.accept_concurrency,
+            metrics=metrics,
         )
         await accepts.start()
 
@@ -109,14 +110,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             return out
 
         payout_events: GroupCommitter[Sequence[PayoutEvent], list[Applied]] = GroupCommitter(
-            "callbacks", events_handler, max_items=128, max_concurrent=2
+            "callbacks", events_handler, max_items=128, max_concurrent=2, metrics=metrics
         )
         await payout_events.start()
         admission = MerchantAdmission(redis, settings.signature_window_s)
         # Concurrent requests' admission checks go to Redis as one pipeline (one round trip).
         admissions: GroupCommitter[AdmissionCheck, Admission] = GroupCommitter(
             "admission", admission.admit_many, max_items=256, max_concurrent=2,
-            retry_singly=False,
+            retry_singly=False, metrics=metrics,
         )  # fmt: skip
         await admissions.start()
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -87,12 +88,14 @@ def add_dispatch(w: BatchWrite, changes: Mapping[str, DispatchChange]) -> None:
 
 
 async def due(pool: asyncpg.Pool, now: datetime, limit: int) -> list[asyncpg.Record]:
-    """Queued payouts due for dispatch, oldest first, read without locks."""
+    """Queued payouts due for dispatch, oldest first, read without locks; none while an
+    operator has paused dispatch."""
     # LATERAL: each payout found by its key, whatever the planner thinks of the table sizes.
     rows: list[asyncpg.Record] = await pool.fetch(
         """SELECT p.id, p.status, p.amount_fen, p.currency, p.payee, p.purpose, q.attempts
            FROM (SELECT payout_id, attempts, next_at FROM payout_queue
                  WHERE state = 'queued' AND next_at <= $1
+                   AND NOT (SELECT paused FROM dispatch_control WHERE id = 1)
                  ORDER BY next_at LIMIT $2) q
            CROSS JOIN LATERAL (SELECT * FROM payouts WHERE id = q.payout_id) p
            ORDER BY q.next_at""",
@@ -100,6 +103,22 @@ async def due(pool: asyncpg.Pool, now: datetime, limit: int) -> list[asyncpg.Rec
         limit,
     )
     return rows
+
+
+async def dispatch_paused(conn: asyncpg.Pool | asyncpg.Connection) -> dict[str, Any]:
+    row = await conn.fetchrow("SELECT paused, updated_at FROM dispatch_control WHERE id = 1")
+    assert row is not None
+    return dict(row)
+
+
+async def pause_dispatch(conn: asyncpg.Pool | asyncpg.Connection, paused: bool) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        """UPDATE dispatch_control SET paused = $1, updated_at = now() WHERE id = 1
+           RETURNING paused, updated_at""",
+        paused,
+    )
+    assert row is not None
+    return dict(row)
 
 
 async def lease_polls(

@@ -302,3 +302,19 @@ async def test_forged_or_tampered_callbacks_are_refused_and_change_nothing(
     assert (await world.wait_payout(client, po["id"], {"processing"}))["failure"] is None
     assert (await balance(client))["held"] == AMOUNT + FEE_FIXED
     assert (await world.gw.ledger_ok())["ok"]
+
+
+async def test_paused_dispatch_keeps_payouts_queued_until_resumed(world: BankWorld) -> None:
+    resp = await world.gw.admin.patch("/admin/dispatch", {"paused": True})
+    assert resp.status == 200 and resp.json()["paused"] is True, resp.body
+    _, client = await merchant(world)
+    po = await pay(client, payee())
+    # A dispatcher round finds nothing to send while paused (the worker's own rounds too).
+    assert await world.workers.dispatcher.run_once() == 0
+    assert (await client.get(f"/v1/payouts/{po['id']}")).json()["status"] == "accepted"
+    assert not [r for r in await world.records() if r["ref"] == po["id"]]
+    resp = await world.gw.admin.patch("/admin/dispatch", {"paused": False})
+    assert resp.status == 200 and resp.json()["paused"] is False
+    assert (await world.wait_payout(client, po["id"]))["status"] == "succeeded"
+    bad = await world.gw.admin.patch("/admin/dispatch", {"paused": "yes"})
+    assert bad.status == 400 and bad.error_code == "invalid_request"

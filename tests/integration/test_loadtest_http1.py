@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
-from gateway.server import start_site
 from gateway.http1 import Http1Client, HttpError
+from gateway.server import start_site
 from tests.harness import wait_until
 
 BIG_BYTES = 100 * 1024  # several socket reads, so the body is parsed across data_received calls
