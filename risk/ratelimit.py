@@ -1,9 +1,10 @@
 """Per-merchant admission: replay-nonce check and GCRA rate limit in one Redis round trip.
 
-`admit_many` sends many requests' checks as one pipeline of script calls: each call is
-still atomic on its own (the meaning of one check does not change), but a burst of
-concurrent requests costs one round trip instead of one each. The gateway gathers them with
-its GroupCommitter (gateway/api/services.py).
+`admit_many` sends many requests' checks as one pipeline of script calls (risk/resp_pipe.py):
+each call is still atomic on its own (the meaning of one check does not change), but a burst
+of concurrent requests costs one round trip instead of one each. The gateway gathers them
+with its GroupCommitter (gateway/api/services.py). Each call names only one merchant's keys,
+so the pipeline runs on Redis Cluster too (a cluster client would split it by node).
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
+import hiredis
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
+from redis.exceptions import ResponseError
+
+from risk.resp_pipe import RespPipe, pack
 
 # One request is a million micro-requests (see admission.lua): integer math at µs resolution.
 UREQ_PER_REQUEST = 1_000_000
@@ -93,6 +97,17 @@ class MerchantAdmission:
         self._source = resources.files("risk").joinpath("admission.lua").read_text(encoding="utf-8")
         # EVALSHA on every call; redis-py loads the script again on NOSCRIPT.
         self._script = redis.register_script(self._source)
+        self._sha = self._script.sha.encode()
+        kwargs = dict(redis.connection_pool.connection_kwargs)
+        self._pipe = RespPipe(kwargs, timeout_s=float(kwargs.get("socket_timeout") or 1.0))
+
+    async def aclose(self) -> None:
+        await self._pipe.aclose()
+
+    def _packed(self, c: AdmissionCheck) -> bytes:
+        keys, args = self._keys_args(c)
+        return pack(b"EVALSHA", self._sha, b"2", *(k.encode() for k in keys),
+                    *(str(a).encode() for a in args))  # fmt: skip
 
     def _keys_args(self, c: AdmissionCheck) -> tuple[list[str], list[int]]:
         if not c.merchant_id or "{" in c.merchant_id or "}" in c.merchant_id:
@@ -111,22 +126,19 @@ class MerchantAdmission:
     async def admit_many(self, checks: Sequence[AdmissionCheck]) -> list[Admission]:
         """Every check in one pipeline (one round trip), each still one atomic script call.
         A Redis error fails them all (the caller chooses between closed and open)."""
-        calls = [self._keys_args(c) for c in checks]
-        replies = await self._pipeline(calls)
-        if any(isinstance(r, NoScriptError) for r in replies):  # Redis restarted or flushed
+        packed = b"".join(self._packed(c) for c in checks)
+        replies = await self._pipe.run(packed, len(checks))
+        if any(_no_script(r) for r in replies):  # Redis restarted or flushed its scripts
             await self._redis.script_load(self._source)
-            replies = await self._pipeline(calls)
+            replies = await self._pipe.run(packed, len(checks))
         for r in replies:
-            if isinstance(r, Exception):
-                raise r
+            if isinstance(r, hiredis.ReplyError):
+                raise ResponseError(str(r))
         return [_admission(c, r) for c, r in zip(checks, replies, strict=True)]
 
-    async def _pipeline(self, calls: list[tuple[list[str], list[int]]]) -> list[object]:
-        pipe = self._redis.pipeline(transaction=False)
-        for keys, args in calls:
-            pipe.evalsha(self._script.sha, len(keys), *keys, *args)
-        replies: list[object] = await pipe.execute(raise_on_error=False)
-        return replies
+
+def _no_script(reply: object) -> bool:
+    return isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT")
 
 
 def _admission(check: AdmissionCheck, reply: object) -> Admission:

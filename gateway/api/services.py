@@ -140,6 +140,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             )
         finally:
             await admissions.stop()
+            await admission.aclose()
             await payout_events.stop()
             await accepts.stop()
     finally:

@@ -158,6 +158,7 @@ async def coalesced(
         results = list(await asyncio.gather(*(one(c) for c in checks)))
     finally:
         await committer.stop()
+        await limiter.aclose()
     return results, committer.batches
 
 
@@ -193,5 +194,8 @@ async def test_coalesced_checks_load_the_script_again_after_a_flush(
 ) -> None:
     limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
     await redis_client.script_flush()
-    results = await limiter.admit_many([AdmissionCheck(merchant, fresh_nonce(), 1, 2)] * 1)
+    try:
+        results = await limiter.admit_many([AdmissionCheck(merchant, fresh_nonce(), 1, 2)])
+    finally:
+        await limiter.aclose()
     assert results[0].allowed and results[0].remaining == 1
