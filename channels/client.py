@@ -74,6 +74,15 @@ class SubmitResult:
 
 
 @dataclass(frozen=True, slots=True)
+class _Answer:
+    """An HTTP answer to a submission, parsed as far as it goes."""
+
+    status: int
+    data: Any
+    retry_after_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class QueryResult:
     outcome: QueryOutcome
     record: BankRecord | None = None
@@ -124,30 +133,33 @@ class BankClient:
             log.warning("bank call failed", extra={"path": path, "error": repr(exc)})
             return None, None
 
-    async def submit(self, bank_id: str, payout: dict[str, Any]) -> SubmitResult:
-        path = f"/banks/{bank_id}/payouts"
-        body = orjson.dumps(payout)
-        self._count("bank_submit")
+    async def _send(self, bank_id: str, path: str, body: bytes) -> _Answer | SubmitResult:
+        """POST a submission. A transport failure is already the outcome: REFUSED when the
+        connection was never made (nothing was sent), UNKNOWN when it may have arrived."""
         try:
             async with self._session.post(
                 self._base + path, data=body, timeout=self._submit_timeout,
                 headers=self._headers(bank_id, "POST", path, body),
             ) as resp:  # fmt: skip
                 raw = await resp.read()
-                status = resp.status
-                retry_after = resp.headers.get("Retry-After")
+                return _Answer(resp.status, _json(raw), _seconds(resp.headers.get("Retry-After")))
         except aiohttp.ClientConnectorError:
-            # The connection was never made: nothing was sent.
             return SubmitResult(SubmitOutcome.REFUSED, code="bank_unreachable")
         except (TimeoutError, aiohttp.ClientError) as exc:
             return SubmitResult(SubmitOutcome.UNKNOWN, code=type(exc).__name__)
-        data = _json(raw)
+
+    async def submit(self, bank_id: str, payout: dict[str, Any]) -> SubmitResult:
+        self._count("bank_submit")
+        answer = await self._send(bank_id, f"/banks/{bank_id}/payouts", orjson.dumps(payout))
+        if isinstance(answer, SubmitResult):
+            return answer
+        status, data = answer.status, answer.data
         if status == 200 and isinstance(data, dict) and "ref" in data:
             return SubmitResult(SubmitOutcome.ACKED, record=BankRecord.from_json(data))
         code = str(data.get("code", "")) if isinstance(data, dict) else ""
         if status == 503 and code in ("bank_busy", "maintenance"):
             return SubmitResult(SubmitOutcome.REFUSED, code=code,
-                                retry_after_s=_seconds(retry_after))  # fmt: skip
+                                retry_after_s=answer.retry_after_s)  # fmt: skip
         if 400 <= status < 500 and status != 409:
             # Refused before it was recorded (our request was wrong): definitive, and a bug.
             log.error("bank refused the submission", extra={
@@ -163,23 +175,12 @@ class BankClient:
         """Many submissions in one request (批量代付, SPEC 9), each answered on its own, in
         order. None when the bank takes no batch of this size (`batch_not_supported`,
         `batch_too_large`): nothing was recorded, send them one by one."""
-        path = f"/banks/{bank_id}/payout-batches"
-        body = orjson.dumps({"items": payouts})
         self._count("bank_submit_batch")
-        try:
-            async with self._session.post(
-                self._base + path, data=body, timeout=self._submit_timeout,
-                headers=self._headers(bank_id, "POST", path, body),
-            ) as resp:  # fmt: skip
-                raw = await resp.read()
-                status = resp.status
-                retry_after = _seconds(resp.headers.get("Retry-After"))
-        except aiohttp.ClientConnectorError:
-            return [SubmitResult(SubmitOutcome.REFUSED, code="bank_unreachable")] * len(payouts)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            # The bank may have recorded any of them: every one is queried, none resent.
-            return [SubmitResult(SubmitOutcome.UNKNOWN, code=type(exc).__name__)] * len(payouts)
-        data = _json(raw)
+        path = f"/banks/{bank_id}/payout-batches"
+        answer = await self._send(bank_id, path, orjson.dumps({"items": payouts}))
+        if isinstance(answer, SubmitResult):  # an unknown one: each is queried, none resent
+            return [answer] * len(payouts)
+        status, data, retry_after = answer.status, answer.data, answer.retry_after_s
         code = str(data.get("code", "")) if isinstance(data, dict) else ""
         if status == 200 and isinstance(data, dict) and isinstance(data.get("items"), list):
             answers = data["items"]
