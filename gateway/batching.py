@@ -72,7 +72,10 @@ class GroupCommitter(Generic[I, R]):
         if self._loop_task is None:
             raise ServiceUnavailable("gateway is not accepting work")
         fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        await self._queue.put((item, fut))
+        try:
+            self._queue.put_nowait((item, fut))  # the common case: no await, no task switch
+        except asyncio.QueueFull:
+            await self._queue.put((item, fut))
         return await fut
 
     async def _run(self) -> None:

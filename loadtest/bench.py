@@ -54,7 +54,7 @@ class BenchPlan:
     @classmethod
     def full(cls) -> BenchPlan:
         capacity = CapacityPlan(start_per_s=200, factor=1.4, max_per_s=5000, step_s=8,
-                                hold_s=30, drain_s=60)  # fmt: skip
+                                hold_s=30, drain_s=120)  # fmt: skip
         return cls(phase_s=8, merchants=1000, offered_noop_per_s=20000,
                    offered_accept_per_s=8000, e2e_per_s=150, e2e_s=20, quiet_s=30,
                    capacity=capacity)  # fmt: skip

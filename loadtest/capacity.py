@@ -36,7 +36,9 @@ GROWTH_SHARE = 0.05
 GROWTH_FLOOR = 20.0
 MIN_SAMPLES = 4
 STEP_DOWN = 0.85
-HOLD_TRIES = 3
+# A short step can pass a rate the system cannot keep up for 30 s (its backlog grows slowly):
+# holds then step down until one holds.
+HOLD_TRIES = 6
 REFINE_STEPS = 2
 
 
@@ -173,7 +175,7 @@ async def find_capacity(
         for _ in range(HOLD_TRIES):
             # A step that did not hold left a backlog: let it clear, so the hold (and its
             # cost table) measures its own payouts only.
-            await observe.wait_quiet(info["database_url"], plan.drain_s)
+            left = await observe.wait_quiet(info["database_url"], plan.drain_s)
             before = await meter.read(http)
             step, result, _, _ = await measure_step(
                 info, run, candidate, plan.hold_s, f"hold{round(candidate)}-"
@@ -183,6 +185,8 @@ async def find_capacity(
             say(f"  hold {round(candidate)}/s for {plan.hold_s:.0f}s: "
                 f"{'held' if step.held else 'did not hold: ' + step.why_not}")  # fmt: skip
             cost = cost_summary(before, after, step.accepted, generator_cpu_s(result))
+            cost["rate_per_s"] = round(candidate)
+            cost["backlog_before"] = left  # not 0: the figures include older work
             if step.held:
                 capacity = candidate
                 break

@@ -208,9 +208,10 @@ def cost_lines(cost: dict[str, Any]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     if not cost:
         return [("cost per 1,000 payouts", "n/a")]
+    at = f" (at {cost['rate_per_s']:,}/s)" if "rate_per_s" in cost else ""
     for name, ms in cost["cpu_ms_per_1000_payouts"].items():
         label = "TOTAL" if name == "total" else name
-        rows.append((f"cost per 1,000 payouts  {label}", f"{ms:,.0f} CPU ms"))
+        rows.append((f"cost per 1,000 payouts  {label}", f"{ms:,.0f} CPU ms{at}"))
     req = " · ".join(f"{k.split(' ')[0]} {v:g}" for k, v in cost["requests_per_payout"].items())
     rows.append(("  HTTP requests per payout", req))
     sql = " · ".join(f"{k} {v:g}" for k, v in cost["sql_statements_per_payout"].items())

@@ -43,12 +43,14 @@ def make_error_middleware(max_body_bytes: int) -> Callable[..., Awaitable[web.St
         given = request.headers.get("X-Request-Id", "")
         request_id = given if _REQUEST_ID_RE.match(given) else new_id("req")
         request[REQUEST_ID_KEY] = request_id
+        request[EXTRA_HEADERS_KEY] = {}  # set here, read by plain lookups below
         try:
             if (request.content_length or 0) > max_body_bytes:
                 raise PayloadTooLarge(f"body over {max_body_bytes} bytes")
             response = await handler(request)
         except ApiError as exc:
-            headers = {**request.get(EXTRA_HEADERS_KEY, {}), **exc.headers()}
+            extra_headers: dict[str, str] = request[EXTRA_HEADERS_KEY]
+            headers = {**extra_headers, **exc.headers()}
             response = json_response(
                 error_body(exc.code, exc.message, request_id, exc.field), exc.status, headers
             )
@@ -77,7 +79,9 @@ def make_error_middleware(max_body_bytes: int) -> Callable[..., Awaitable[web.St
                 error_body("internal_error", "internal error", request_id), 500
             )
         else:
-            response.headers.update(request.get(EXTRA_HEADERS_KEY, {}))
+            extra = request[EXTRA_HEADERS_KEY]
+            if extra:
+                response.headers.update(extra)
         response.headers["X-Request-Id"] = request_id
         return response
 
