@@ -81,7 +81,14 @@ def _parser() -> argparse.ArgumentParser:
         default="all",
         help="all phases, or only the rate-limiter micro-benchmark",
     )
-    bench.add_argument("--quick", action="store_true", help="short phases (under a minute)")
+    bench.add_argument("--quick", action="store_true", help="short phases (about 1.5 minutes)")
+    bench.add_argument("--workers", type=int, default=1, help="gateway processes (1)")
+    bench.add_argument(
+        "--generators",
+        type=int,
+        default=1,
+        help="load generator processes (1); more when one would be the limit",
+    )
     bench.add_argument("--seconds", type=float, default=3.0, help="ratelimit: per contender")
     bench.add_argument("--callers", type=int, default=64, help="ratelimit: concurrent callers")
     _add_common(bench)
@@ -132,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if command == "bench":
         if args.only == "ratelimit":
             sys.exit(cmd_bench_ratelimit(settings, args.seconds, args.callers))
-        sys.exit(cmd_bench(settings, args.quick))
+        sys.exit(cmd_bench(settings, args.quick, args.workers, args.generators))
     if command == "demo":
         sys.exit(cmd_demo(settings, args.duration, args.rate, args.time_scale))
     raise AssertionError(command)
@@ -199,19 +206,24 @@ def cmd_demo(settings: Settings, duration_s: float, rate: float, time_scale: flo
     return 0 if outcome.ledger["ok"] else 1
 
 
-def cmd_bench(settings: Settings, quick: bool) -> int:
+def cmd_bench(settings: Settings, quick: bool, workers: int = 1, generators: int = 1) -> int:
+    from dataclasses import replace
+
     from loadtest.bench import BenchPlan, run_bench, say, table
     from loadtest.run_reports import write_bench_report
     from loadtest.system import running_system
 
-    plan = BenchPlan.quick() if quick else BenchPlan.full()
+    plan = replace(BenchPlan.quick() if quick else BenchPlan.full(),
+                   generator_processes=generators, gateway_processes=workers)  # fmt: skip
     state_dir = settings.state_dir / "bench-run"
     # A fresh system each run (its embedded database too): numbers must not depend on history.
     shutil.rmtree(state_dir, ignore_errors=True)
     env = {"PAYGATE_BANK_PROFILE_PRESET": "instant", "PAYGATE_LOG_LEVEL": "WARNING"}
-    say(f"starting paygate ({'quick' if quick else 'full'} run) ...")
+    say(f"starting paygate ({'quick' if quick else 'full'} run, {workers} gateway process(es), "
+        f"{generators} load generator process(es)) ...")  # fmt: skip
     with running_system(state_dir, port=_free_port(), bank_port=_free_port(),
-                        sink_port=_free_port(), env=env) as info:  # fmt: skip
+                        sink_port=_free_port(), env=env,
+                        up_args=("--workers", str(workers))) as info:  # fmt: skip
         out = asyncio.run(run_bench(info, plan))
     text = table(out)
     print(text)

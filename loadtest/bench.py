@@ -50,6 +50,7 @@ class BenchPlan:
     quiet_s: float  # at most this long between phases for the previous one's work to finish
     capacity: CapacityPlan
     generator_processes: int = 1
+    gateway_processes: int = 1  # `paygate up --workers N`
 
     @classmethod
     def full(cls) -> BenchPlan:
@@ -288,6 +289,7 @@ def table(out: dict[str, Any]) -> str:
         ("end to end capacity", f"{cap['capacity_per_s']:,} payouts/s"),
         *cost_lines(cap["cost"] or {}),
         ("load generator (noop / spread)", _gen(out["generator"])),
+        ("gateway processes", str(out["plan"]["gateway_processes"])),
         ("RATIO acceptance / bare ceiling", str(r["acceptance_over_bare"])),
         ("RATIO acceptance / storage ceiling", str(r["acceptance_over_storage"])),
         ("RATIO hot / spread", str(r["hot_over_spread"])),
