@@ -432,13 +432,16 @@ def cmd_up(settings: Settings) -> int:
             bank_args = ["bank-sim", "--port", str(settings.bank_port)]
             if settings.seed is not None:
                 bank_args += ["--seed", str(settings.seed)]
-            pids["bank-sim"] = group.spawn_paygate("bank-sim", bank_args).pid
+            # Background work yields the CPU to acceptance when they compete: the worker
+            # catches up later, a merchant waiting on its request does not.
+            nice = settings.background_nice
+            pids["bank-sim"] = group.spawn_paygate("bank-sim", bank_args, nice=nice).pid
             pids["worker"] = group.spawn_paygate(
-                "worker", ["worker"], {"PAYGATE_METRICS_PORT": str(metrics_port)}
+                "worker", ["worker"], {"PAYGATE_METRICS_PORT": str(metrics_port)}, nice=nice
             ).pid
             pids["webhook-sink"] = group.spawn_paygate("webhook-sink", [
                 "webhook-sink", "--port", str(settings.sink_port),
-                "--secrets-file", str(secrets_file)]).pid  # fmt: skip
+                "--secrets-file", str(secrets_file)], nice=nice).pid  # fmt: skip
             deadline = time.monotonic() + UP_READY_TIMEOUT_S
             for url in (f"{gateway_url}/readyz", f"{bank_url}/healthz", f"{sink_url}/healthz"):
                 if not _wait_healthy(url, deadline):

@@ -46,6 +46,8 @@ class Settings:
     admin_token: str = ""
     # `paygate worker` serves its counters at http://host:metrics_port/metrics (0: not at all).
     metrics_port: int = 0
+    # `paygate up` runs the worker, bank simulator and sink this much nicer than the gateway.
+    background_nice: int = 5
 
     # Simulated clock (SPEC 12): simulated time runs time_scale times faster than wall time.
     time_scale: float = 1.0
@@ -130,6 +132,7 @@ class Settings:
             realtime_clear_delay_s=_env_float("REALTIME_CLEAR_DELAY_S", 5.0),
             workers=_env_int("WORKERS", 1),
             metrics_port=_env_int("METRICS_PORT", 0),
+            background_nice=_env_int("BACKGROUND_NICE", 5),
             admin_token=_env_str("ADMIN_TOKEN", ""),
             time_scale=_env_float("TIME_SCALE", 1.0),
             log_format=_env_str("LOG_FORMAT", "json"),

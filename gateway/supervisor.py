@@ -21,10 +21,14 @@ class ProcessGroup:
         self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def spawn_paygate(
-        self, name: str, args: Sequence[str], env: dict[str, str] | None = None
+        self, name: str, args: Sequence[str], env: dict[str, str] | None = None, nice: int = 0
     ) -> subprocess.Popen[bytes]:
+        """Start `paygate <args>`; `nice` > 0 runs it at a lower CPU priority."""
         cmd = [sys.executable, "-m", "gateway", *args]
-        proc = subprocess.Popen(cmd, env={**self._env, **(env or {})}, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            cmd, env={**self._env, **(env or {})}, stdin=subprocess.DEVNULL,
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
+        )  # fmt: skip
         self._procs.append((name, proc))
         log.info("process started", extra={"proc": name, "pid": proc.pid})
         return proc
