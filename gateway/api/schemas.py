@@ -135,6 +135,8 @@ class BankCallbackItem(Struct, forbid_unknown_fields=True):
     failure_code: Annotated[str, Meta(max_length=64)] | None = None
     failure_message: Text | None = None
     occurred_at: Annotated[str, Meta(max_length=64)] | None = None
+    # The bank's business date for the payment (its statement's date), when the bank says.
+    business_date: Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
 
 
 class BankCallback(Struct, forbid_unknown_fields=True):
