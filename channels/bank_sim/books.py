@@ -19,10 +19,8 @@ operating-system crash may lose the last commits.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import sqlite3
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,7 +31,6 @@ from channels.bank_sim.b2b_fate import B2BFate
 from channels.bank_sim.b2b_records import B2BRecord
 from channels.bank_sim.fate import Fate
 from channels.bank_sim.records import BankRecord
-from channels.bank_sim.schemas import Payee
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS payouts (
@@ -49,36 +46,13 @@ CREATE TABLE IF NOT EXISTS sequences (
     PRIMARY KEY (bank_id, kind));
 """
 
-# The same fields a record is made of, as builtins (datetimes and dates as ISO strings).
-_RECORD_DATETIMES: Final = ("accepted_at", "completed_at", "returned_at", "created_at")
-
-
-def _record_builtins(record: BankRecord | B2BRecord) -> dict[str, Any]:
-    data = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
-    for key, value in data.items():
-        if isinstance(value, datetime | date):
-            data[key] = value.isoformat()
-        elif isinstance(value, msgspec.Struct):
-            data[key] = msgspec.to_builtins(value)
-    return data
-
-
-def _restore_times(data: dict[str, Any]) -> dict[str, Any]:
-    for key in _RECORD_DATETIMES:
-        if data.get(key) is not None:
-            data[key] = datetime.fromisoformat(data[key])
-    data["business_date"] = date.fromisoformat(data["business_date"])
-    return data
-
-
-def payout_from_builtins(data: dict[str, Any]) -> BankRecord:
-    data = _restore_times(data)
-    data["payee"] = msgspec.convert(data["payee"], Payee)
-    return BankRecord(**data)
-
-
-def b2b_from_builtins(data: dict[str, Any]) -> B2BRecord:
-    return B2BRecord(**_restore_times(data))
+# Records and fates are dataclasses; msgspec encodes and decodes them (datetimes, dates and the
+# payee included) in a few microseconds each.
+_ENCODER: Final = msgspec.json.Encoder()
+_PAYOUT: Final = msgspec.json.Decoder(BankRecord)
+_PAYOUT_FATE: Final = msgspec.json.Decoder(Fate)
+_B2B: Final = msgspec.json.Decoder(B2BRecord)
+_B2B_FATE: Final = msgspec.json.Decoder(B2BFate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +83,13 @@ class Books:
 
     def restore(self, bank_id: str) -> Restored:
         payouts = [
-            (payout_from_builtins(orjson.loads(r)), Fate(**orjson.loads(f)) if f else None)
+            (_PAYOUT.decode(r), _PAYOUT_FATE.decode(f) if f else None)
             for r, f in self._db.execute(
                 "SELECT record, fate FROM payouts WHERE bank_id = ?", (bank_id,)
             )
         ]
         b2b = [
-            (b2b_from_builtins(orjson.loads(r)), B2BFate(**orjson.loads(f)) if f else None)
+            (_B2B.decode(r), _B2B_FATE.decode(f) if f else None)
             for r, f in self._db.execute(
                 "SELECT record, fate FROM b2b WHERE bank_id = ?", (bank_id,)
             )
@@ -180,7 +154,7 @@ class Books:
                     "ON CONFLICT (bank_id, ref) DO UPDATE SET record = excluded.record, "
                     f"fate = coalesce(excluded.fate, {table}.fate)",
                     [
-                        (bank_id, ref, orjson.dumps(_record_builtins(rec)), _fate_json(fate))
+                        (bank_id, ref, _ENCODER.encode(rec), _fate_json(fate))
                         for (bank_id, ref), (rec, fate) in items.items()
                     ],
                 )
@@ -209,7 +183,7 @@ class Books:
 
 
 def _fate_json(fate: Fate | B2BFate | None) -> bytes | None:
-    return None if fate is None else orjson.dumps(dataclasses.asdict(fate))
+    return None if fate is None else _ENCODER.encode(fate)
 
 
 class _Transaction:

@@ -16,6 +16,7 @@ from gateway import signing
 from tests.harness import Reply, wait_until
 from tests.integration import test_bank_sim_app as live
 from tests.integration.test_bank_sim_app import MASTER, LiveSim, callbacks_for, payout, running_sim
+from tests.integration.test_bank_sim_b2b import b2b, query, register
 
 sim = live.sim
 
@@ -30,6 +31,8 @@ async def test_records_and_their_lives_survive_a_restart(tmp_path: Path) -> None
         assert (await first.put_profile("102", SLOW_CALLBACK)).status == 200
         slow = await first.submit(payout("po_keep_2", "6222000000000021"))
         assert slow.body["status"] == "processing"
+        registered = await register(first, b2b("b2b_keep"))
+        assert registered.status == 200, registered.body
     async with running_sim(books) as again:
         kept = await again.query("po_keep_1")
         assert kept.status == 200
@@ -46,6 +49,8 @@ async def test_records_and_their_lives_survive_a_restart(tmp_path: Path) -> None
         replay = await again.submit(payout("po_keep_1"))
         assert (replay.body["replayed"], replay.body["submissions"]) == (True, 2)
         assert replay.body["bank_ref"] == done["bank_ref"]
+        b2b_kept = await query(again, "b2b_keep")
+        assert (b2b_kept.status, b2b_kept.body["bank_ref"]) == (200, registered.body["bank_ref"])
         stats = await again.stats()
         assert stats["books_writes"] >= 1
 
