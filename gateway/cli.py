@@ -282,13 +282,13 @@ def cmd_serve(settings: Settings, *, reuse_port: bool = False) -> int:
 
 def _serve_many(settings: Settings) -> int:
     """N gateway processes on one port (SO_REUSEPORT), supervised until SIGINT/SIGTERM."""
-    from gateway.supervisor import ProcessGroup
+    from gateway.supervisor import ProcessGroup, supervise
 
     _terminate_as_interrupt()
     group = ProcessGroup({"PAYGATE_WORKERS": "1"})
     for i in range(settings.workers):
         group.spawn_paygate(f"gateway-{i}", ["serve", "--port", str(settings.port), "--reuse-port"])
-    return _supervise(group)
+    return supervise(group)
 
 
 def _terminate_as_interrupt() -> None:
@@ -300,23 +300,6 @@ def _terminate_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, raise_interrupt)
     # A shell starts background jobs with SIGINT ignored; we still want Ctrl-C/kill -INT.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def _supervise(group: Any) -> int:
-    code = 0
-    try:
-        while True:
-            dead = group.first_exited()
-            if dead:
-                log.error("child process exited, stopping everything", extra={"proc": dead})
-                code = 1
-                break
-            time.sleep(0.2)  # supervisor poll interval, not synchronisation
-    except KeyboardInterrupt:
-        log.info("stopping on signal")
-    finally:
-        group.stop_all()
-    return code
 
 
 def cmd_worker(settings: Settings) -> int:
@@ -397,7 +380,7 @@ async def _prepare(settings: Settings, database_url: str, sink_url: str | None) 
 
 def cmd_up(settings: Settings) -> int:
     from gateway.storage.embedded import EmbeddedStorage
-    from gateway.supervisor import ProcessGroup
+    from gateway.supervisor import ProcessGroup, supervise
 
     _terminate_as_interrupt()
     started = time.monotonic()
@@ -430,11 +413,10 @@ def cmd_up(settings: Settings) -> int:
         bank_url = f"http://{settings.host}:{settings.bank_port}"
         try:
             print("paygate up: starting gateway, bank simulator, workers ...", flush=True)
-            pids: dict[str, int] = {"up": os.getpid()}
-            pids["gateway"] = group.spawn_paygate(
+            group.spawn_paygate(
                 "gateway",
                 ["serve", "--port", str(settings.port), "--workers", str(settings.workers)],
-            ).pid
+            )
             bank_args = ["bank-sim", "--port", str(settings.bank_port),
                          "--books", str(state_dir / "bank-books.sqlite3")]  # fmt: skip
             if settings.seed is not None:
@@ -442,13 +424,13 @@ def cmd_up(settings: Settings) -> int:
             # Background work yields the CPU to acceptance when they compete: the worker
             # catches up later, a merchant waiting on its request does not.
             nice = settings.background_nice
-            pids["bank-sim"] = group.spawn_paygate("bank-sim", bank_args, nice=nice).pid
-            pids["worker"] = group.spawn_paygate(
+            group.spawn_paygate("bank-sim", bank_args, nice=nice)
+            group.spawn_paygate(
                 "worker", ["worker"], {"PAYGATE_METRICS_PORT": str(metrics_port)}, nice=nice
-            ).pid
-            pids["webhook-sink"] = group.spawn_paygate("webhook-sink", [
+            )
+            group.spawn_paygate("webhook-sink", [
                 "webhook-sink", "--port", str(settings.sink_port),
-                "--secrets-file", str(secrets_file)], nice=nice).pid  # fmt: skip
+                "--secrets-file", str(secrets_file)], nice=nice)  # fmt: skip
             deadline = time.monotonic() + UP_READY_TIMEOUT_S
             for url in (f"{gateway_url}/readyz", f"{bank_url}/healthz", f"{sink_url}/healthz"):
                 if not _wait_healthy(url, deadline):
@@ -464,17 +446,26 @@ def cmd_up(settings: Settings) -> int:
                 "time_scale": settings.time_scale,
                 "merchants": merchants,
                 "pid": os.getpid(),
-                "pids": pids,  # each child's process (with its own children: --workers N)
+                # Each child's process (with its own children: --workers N) and the embedded
+                # storage's; rewritten whenever the supervisor restarts one.
+                "pids": {"up": os.getpid(), **group.pids(), **storage.pids()},
                 "worker_metrics_url": f"http://{settings.host}:{metrics_port}/metrics",
             }
-            run_file.write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
+
+            def write_run_file() -> None:
+                info["pids"] = {"up": os.getpid(), **group.pids(), **storage.pids()}
+                tmp = run_file.with_suffix(".tmp")
+                tmp.write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
+                tmp.replace(run_file)  # readers never see half a file
+
+            write_run_file()
             took = time.monotonic() - started
             print(
                 f"paygate up: ready in {took:.1f}s — gateway {gateway_url}, bank simulator "
                 f"{bank_url}; details in {run_file} (Ctrl-C stops everything)",
                 flush=True,
             )
-            return _supervise(group)
+            return supervise(group, storage.watched(), on_change=write_run_file)
         except KeyboardInterrupt:
             return 0
         finally:

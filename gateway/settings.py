@@ -150,6 +150,9 @@ class Settings:
             bank_profile_preset=_env_str("BANK_PROFILE_PRESET", "default"),
             submit_timeout_s=_env_float("SUBMIT_TIMEOUT_S", 2.0),
             dispatch_batch_max=_env_int("DISPATCH_BATCH_MAX", 256),
+            query_timeout_s=_env_float("QUERY_TIMEOUT_S", 2.0),
+            poll_max_interval_s=_env_float("POLL_MAX_INTERVAL_S", 30.0),
+            bank_no_record_polls=_env_int("BANK_NO_RECORD_POLLS", 5),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(base, **clean)

@@ -58,12 +58,19 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
+async def replace_connections(request: web.Request) -> None:
+    """A store went down under a request: none of the pool's connections is to be trusted."""
+    services = request.app.get(SERVICES)
+    if services is not None:
+        await services.pool.expire_connections()
+
+
 def build_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
             count_middleware,
-            make_error_middleware(settings.max_body_bytes),
+            make_error_middleware(settings.max_body_bytes, replace_connections),
             auth_middleware,
         ],
     )

@@ -11,6 +11,7 @@ from aiohttp import web
 from gateway.api.jsonio import json_response
 from gateway.errors import ApiError, PayloadTooLarge
 from gateway.ids import new_id
+from gateway.storage.pools import storage_down
 
 log = logging.getLogger("paygate.api")
 
@@ -37,7 +38,10 @@ def error_body(
     return {"error": {"code": code, "message": message, "field": field, "request_id": request_id}}
 
 
-def make_error_middleware(max_body_bytes: int) -> Callable[..., Awaitable[web.StreamResponse]]:
+def make_error_middleware(
+    max_body_bytes: int,
+    on_storage_down: Callable[[web.Request], Awaitable[None]] | None = None,
+) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         given = request.headers.get("X-Request-Id", "")
@@ -70,14 +74,23 @@ def make_error_middleware(max_body_bytes: int) -> Callable[..., Awaitable[web.St
             response = json_response(
                 error_body("invalid_request", "client disconnected", request_id), 400
             )
-        except Exception:
-            log.exception(
-                "unhandled error",
-                extra={"request_id": request_id, "path": request.path, "method": request.method},
-            )
-            response = json_response(
-                error_body("internal_error", "internal error", request_id), 500
-            )
+        except Exception as exc:
+            where = {"request_id": request_id, "path": request.path, "method": request.method}
+            if storage_down(exc):
+                # A store is down or restarting (SPEC 14): retry later, not our bug.
+                log.warning("storage unavailable", extra=where | {"error": repr(exc)})
+                if on_storage_down is not None:
+                    await on_storage_down(request)
+                response = json_response(
+                    error_body("service_unavailable", "storage unavailable; retry", request_id),
+                    503,
+                    {"Retry-After": "1"},
+                )
+            else:
+                log.exception("unhandled error", extra=where)
+                response = json_response(
+                    error_body("internal_error", "internal error", request_id), 500
+                )
         else:
             extra = request[EXTRA_HEADERS_KEY]
             if extra:

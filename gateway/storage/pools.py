@@ -10,12 +10,34 @@ import time
 import asyncpg
 import orjson
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from gateway.clock import ClockAnchor, SimClock
 from gateway.metrics import Metrics, in_hop
 from gateway.settings import Settings
 
 log = logging.getLogger("paygate.storage")
+
+# What a store that is down or restarting raises (SPEC 14): a request answers 503 and a worker
+# round waits and tries again, each with one line in the log instead of a traceback.
+STORAGE_DOWN: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset: the server is not there
+    asyncpg.PostgresConnectionError,  # the connection broke mid-statement
+    asyncpg.CannotConnectNowError,  # starting up, crash recovery
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    redis.exceptions.ConnectionError,
+)
+
+
+def storage_down(exc: BaseException) -> bool:
+    """`exc` says a store is down: one of STORAGE_DOWN, or asyncpg refusing to go on with a
+    connection that broke under it. The caller then replaces the pool's connections."""
+    if isinstance(exc, STORAGE_DOWN):
+        return True
+    if isinstance(exc, asyncpg.InternalClientError):
+        return True  # a connection left in a broken protocol state by a break
+    return isinstance(exc, asyncpg.InterfaceError) and isinstance(exc.__context__, STORAGE_DOWN)
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:

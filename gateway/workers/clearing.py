@@ -40,7 +40,7 @@ class ClearingWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         await run_rounds("clearing", self.run_once, BATCH_MAX, self._s.dispatch_idle_ms / 1000 * 5,
-                         stop)  # fmt: skip
+                         stop, self._pool)  # fmt: skip
 
     async def run_once(self) -> int:
         sim_now = self._clock.now()

@@ -88,7 +88,7 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         try:
             await run_rounds("dispatch", self.run_once, self._s.dispatch_batch_max,
-                             self._s.dispatch_idle_ms / 1000, stop)  # fmt: skip
+                             self._s.dispatch_idle_ms / 1000, stop, self._pool)  # fmt: skip
         finally:
             await self._health.flush()
 

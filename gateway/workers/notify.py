@@ -70,7 +70,7 @@ class Notifier:
         await self._results.start()
         try:
             await run_rounds("notify", self.run_once, self._s.notify_batch_max,
-                             self._s.notify_idle_ms / 1000, stop)  # fmt: skip
+                             self._s.notify_idle_ms / 1000, stop, self._pool)  # fmt: skip
         finally:
             # Let deliveries in flight finish (each is bounded by the timeout).
             if self._tasks:

@@ -54,7 +54,7 @@ class StatusPoller:
 
     async def run(self, stop: asyncio.Event) -> None:
         await run_rounds("poll", self.run_once, self._s.poll_batch_max,
-                         self._s.dispatch_idle_ms / 1000 * 5, stop)  # fmt: skip
+                         self._s.dispatch_idle_ms / 1000 * 5, stop, self._pool)  # fmt: skip
 
     async def run_once(self) -> int:
         now = datetime.now(UTC)
