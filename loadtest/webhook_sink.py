@@ -106,7 +106,7 @@ async def notify(request: web.Request) -> web.Response:
         return inbox.secret if key == merchant_id else None
 
     try:
-        key, nonce = await verify_signature(request, secret_for, SIGNATURE_WINDOW_S)
+        key, nonce, _ = await verify_signature(request, secret_for, SIGNATURE_WINDOW_S)
         if not state.nonces.first_use(key, nonce):
             raise Unauthorized("nonce already used", code="replayed_request")
         event = decode(await read_body(request), Event)

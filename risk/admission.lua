@@ -1,8 +1,10 @@
--- Admission of one merchant request, atomically: replay-nonce check, then a GCRA rate limit.
+-- Admission of one merchant request, atomically: signed after this Redis started, replay-nonce
+-- check, then a GCRA rate limit.
 --
 -- KEYS[1] limiter state (hash: at_us, backlog_ureq)   KEYS[2] the request's nonce
--- ARGV[1] nonce window (s)   ARGV[2] rps   ARGV[3] burst
--- Returns {replayed (0/1), allowed (0/1), backlog_ureq after the decision}.
+-- KEYS[3] boot: unix second from which this Redis holds every nonce it was shown
+-- ARGV[1] nonce window (s)   ARGV[2] rps   ARGV[3] burst   ARGV[4] signature timestamp (unix s)
+-- Returns {replayed (0/1), allowed (0/1), backlog_ureq after the decision, stale (0/1)}.
 --
 -- GCRA keeps the theoretical arrival time TAT. We store it as TAT - at = backlog_ureq / rps
 -- (microseconds), where backlog_ureq = (TAT - at) * rps is in micro-requests: one request
@@ -35,17 +37,32 @@ if state[1] then
   backlog_ureq = math.min(backlog_ureq, capacity_ureq)
 end
 
+-- Nonces live in memory only: one signed before this Redis started may have been used with
+-- the one before it, so it is refused (stale_request; the client signs again). The boot key
+-- sits in the merchant's slot (Redis Cluster); when missing it is set to the server's start,
+-- so a merchant's first request is not refused for a second boundary. Whole seconds, like the
+-- signature: a request signed in the boot second passes.
+local boot_s = tonumber(redis.call('GET', KEYS[3]))
+if not boot_s then
+  local info = redis.call('INFO', 'server')
+  boot_s = tonumber(t[1]) - tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
+  redis.call('SET', KEYS[3], int(boot_s))
+end
+if tonumber(ARGV[4]) < boot_s then
+  return {0, 0, backlog_ureq, 1}
+end
+
 -- A replay is refused before it can take a token; the nonce lives for the signature window.
 if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
-  return {1, 0, backlog_ureq}
+  return {1, 0, backlog_ureq, 0}
 end
 
 if backlog_ureq + ONE_UREQ > capacity_ureq then
-  return {0, 0, backlog_ureq}
+  return {0, 0, backlog_ureq, 0}
 end
 
 backlog_ureq = backlog_ureq + ONE_UREQ
 redis.call('HSET', KEYS[1], 'at_us', int(now_us), 'backlog_ureq', int(backlog_ureq))
 -- Once the backlog has drained the bucket is full, which is what a missing key means.
 redis.call('PEXPIRE', KEYS[1], int(math.ceil(backlog_ureq / rps / 1000) + 1))
-return {0, 1, backlog_ureq}
+return {0, 1, backlog_ureq, 0}

@@ -60,7 +60,7 @@ async def _bench_admission(redis_url: str, callers: int, seconds: float) -> floa
 
         async def check() -> object:
             nonce = f"n{next(nonces)}"
-            return await admission.admit(merchant, nonce, BENCH_RPS, BENCH_BURST)
+            return await admission.admit(merchant, nonce, BENCH_RPS, BENCH_BURST, int(time.time()))
 
         return await _checks_per_s(check, callers, seconds)
     finally:

@@ -1,5 +1,8 @@
 """Per-merchant admission: replay-nonce check and GCRA rate limit in one Redis round trip.
 
+Redis keeps nonces in memory only, so the script also refuses a request signed before this
+Redis started (`stale`): a restart cannot reopen the replay window (SPEC 14).
+
 `admit_many` sends many requests' checks as one pipeline of script calls (risk/resp_pipe.py):
 each call is still atomic on its own (the meaning of one check does not change), but a burst
 of concurrent requests costs one round trip instead of one each. The gateway gathers them
@@ -34,10 +37,11 @@ class Admission:
     remaining: int  # whole requests still admissible now (X-RateLimit-Remaining)
     reset_s: int  # seconds until the bucket is full again (X-RateLimit-Reset), ceil
     retry_after_s: int  # refused by the limit: seconds until one request fits, ceil, >= 1; else 0
+    stale: bool = False  # signed before this Redis started: its nonce may have been used before
 
     @property
     def rate_limited(self) -> bool:
-        return not self.allowed and not self.replayed
+        return not self.allowed and not self.replayed and not self.stale
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -45,14 +49,14 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 def admission_from_backlog(
-    replayed: bool, allowed: bool, backlog_ureq: int, rps: int, burst: int
+    replayed: bool, allowed: bool, backlog_ureq: int, rps: int, burst: int, stale: bool = False
 ) -> Admission:
     """The caller-facing figures for the limiter state the script left (after its decision)."""
     capacity_ureq = burst * UREQ_PER_REQUEST
     drain_ureq_per_s = rps * UREQ_PER_REQUEST
     assert 0 <= backlog_ureq <= capacity_ureq, (backlog_ureq, capacity_ureq)
     retry_after_s = 0
-    if not allowed and not replayed:
+    if not allowed and not replayed and not stale:
         short_ureq = backlog_ureq + UREQ_PER_REQUEST - capacity_ureq
         retry_after_s = max(1, _ceil_div(short_ureq, drain_ureq_per_s))
     return Admission(
@@ -62,6 +66,7 @@ def admission_from_backlog(
         remaining=(capacity_ureq - backlog_ureq) // UREQ_PER_REQUEST,
         reset_s=_ceil_div(backlog_ureq, drain_ureq_per_s),
         retry_after_s=retry_after_s,
+        stale=stale,
     )
 
 
@@ -83,6 +88,7 @@ class AdmissionCheck:
     nonce: str
     rps: int
     burst: int
+    signed_at_s: int  # the signature's timestamp (unix s)
 
 
 class MerchantAdmission:
@@ -106,7 +112,7 @@ class MerchantAdmission:
 
     def _packed(self, c: AdmissionCheck) -> bytes:
         keys, args = self._keys_args(c)
-        return pack(b"EVALSHA", self._sha, b"2", *(k.encode() for k in keys),
+        return pack(b"EVALSHA", self._sha, b"3", *(k.encode() for k in keys),
                     *(str(a).encode() for a in args))  # fmt: skip
 
     def _keys_args(self, c: AdmissionCheck) -> tuple[list[str], list[int]]:
@@ -115,11 +121,17 @@ class MerchantAdmission:
         if not 1 <= c.rps <= MAX_RPS or not 1 <= c.burst <= MAX_BURST:
             raise ValueError(f"rate limit out of range: rps={c.rps} burst={c.burst}")
         # The hash tag keeps one merchant's keys in one Redis Cluster slot.
-        keys = [f"pg:{{{c.merchant_id}}}:rl", f"pg:{{{c.merchant_id}}}:nonce:{c.nonce}"]
-        return keys, [self._window_s, c.rps, c.burst]
+        keys = [
+            f"pg:{{{c.merchant_id}}}:rl",
+            f"pg:{{{c.merchant_id}}}:nonce:{c.nonce}",
+            boot_key(c.merchant_id),
+        ]
+        return keys, [self._window_s, c.rps, c.burst, c.signed_at_s]
 
-    async def admit(self, merchant_id: str, nonce: str, rps: int, burst: int) -> Admission:
-        check = AdmissionCheck(merchant_id, nonce, rps, burst)
+    async def admit(
+        self, merchant_id: str, nonce: str, rps: int, burst: int, signed_at_s: int
+    ) -> Admission:
+        check = AdmissionCheck(merchant_id, nonce, rps, burst, signed_at_s)
         keys, args = self._keys_args(check)
         return _admission(check, await self._script(keys=keys, args=args))
 
@@ -128,13 +140,21 @@ class MerchantAdmission:
         A Redis error fails them all (the caller chooses between closed and open)."""
         packed = b"".join(self._packed(c) for c in checks)
         replies = await self._pipe.run(packed, len(checks))
-        if any(_no_script(r) for r in replies):  # Redis restarted or flushed its scripts
+        missing = [i for i, r in enumerate(replies) if _no_script(r)]
+        if missing:  # Redis restarted or flushed its scripts: run again only what did not run
             await self._redis.script_load(self._source)
-            replies = await self._pipe.run(packed, len(checks))
+            again = b"".join(self._packed(checks[i]) for i in missing)
+            for i, r in zip(missing, await self._pipe.run(again, len(missing)), strict=True):
+                replies[i] = r
         for r in replies:
             if isinstance(r, hiredis.ReplyError):
                 raise ResponseError(str(r))
         return [_admission(c, r) for c, r in zip(checks, replies, strict=True)]
+
+
+def boot_key(merchant_id: str) -> str:
+    """The unix second from which Redis holds every nonce of this merchant (admission.lua)."""
+    return f"pg:{{{merchant_id}}}:boot"
 
 
 def _no_script(reply: object) -> bool:
@@ -142,6 +162,6 @@ def _no_script(reply: object) -> bool:
 
 
 def _admission(check: AdmissionCheck, reply: object) -> Admission:
-    replayed, allowed, backlog_ureq = (int(x) for x in reply)  # type: ignore[attr-defined]
+    replayed, allowed, backlog_ureq, stale = (int(x) for x in reply)  # type: ignore[attr-defined]
     return admission_from_backlog(bool(replayed), bool(allowed), backlog_ureq, check.rps,
-                                  check.burst)  # fmt: skip
+                                  check.burst, stale=bool(stale))  # fmt: skip

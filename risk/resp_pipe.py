@@ -6,8 +6,11 @@ trip; redis-py's pipeline costs tens of microseconds of Python per call on top, 
 thousands of requests a second is a visible share of the gateway's CPU. This speaks only what
 admission needs: connect (unix socket or TCP, AUTH, SELECT), write a packed batch, read that
 many replies. A connection that fails or times out is dropped; the next batch opens another.
-Errors reach the caller as `OSError`/`TimeoutError` (transport) or, per reply, as
-`hiredis.ReplyError` values in the result.
+After a Redis restart the idle connections are dead: one Redis closed (EOF seen) is dropped
+before use, and a batch whose reused connection breaks before any reply came back is sent
+once more on a new connection, so the first batch after a restart succeeds. Errors reach
+the caller as `OSError`/`TimeoutError` (transport) or, per reply, as `hiredis.ReplyError`
+values in the result.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ class _Conn:
         self.reader = reader
         self.writer = writer
         self.parser = hiredis.Reader()
+        self.answered = False  # Redis sent part of this batch's replies (it is alive)
+
+    def closed_by_peer(self) -> bool:
+        return self.writer.is_closing() or self.reader.at_eof()
 
     async def replies(self, n: int) -> list[Any]:
         out: list[Any] = []
@@ -43,6 +50,7 @@ class _Conn:
                 data = await self.reader.read(65536)
                 if not data:
                     raise ConnectionResetError("redis closed the connection")
+                self.answered = True
                 self.parser.feed(data)
                 continue
             out.append(reply)
@@ -64,19 +72,40 @@ class RespPipe:
     async def run(self, packed: bytes, n: int) -> list[Any]:
         """Send `n` packed commands, return their `n` replies in order."""
         async with self._slots:
-            conn = self._idle.pop() if self._idle else None
-            try:
-                async with asyncio.timeout(self._timeout_s):
-                    if conn is None:
-                        conn = await self._connect()
-                    conn.writer.write(packed)
-                    replies = await conn.replies(n)
-            except BaseException:
-                if conn is not None:
-                    conn.close()  # its state is unknown: never reuse it
-                raise
-            self._idle.append(conn)
-            return replies
+            reused = self._take_idle()
+            if reused is not None:
+                try:
+                    return await self._send(reused, packed, n)
+                except ConnectionError:
+                    if reused.answered:
+                        raise  # Redis was alive and ran part of the batch: never resend
+                    # No reply at all: Redis went away while the connection was idle. Had it
+                    # run the batch before dying, a resend can only find nonces used (a 401
+                    # the client re-signs), never admit a request twice.
+            return await self._send(None, packed, n)
+
+    def _take_idle(self) -> _Conn | None:
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed_by_peer():
+                return conn
+            conn.close()
+        return None
+
+    async def _send(self, conn: _Conn | None, packed: bytes, n: int) -> list[Any]:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                if conn is None:
+                    conn = await self._connect()
+                conn.answered = False
+                conn.writer.write(packed)
+                replies = await conn.replies(n)
+        except BaseException:
+            if conn is not None:
+                conn.close()  # its state is unknown: never reuse it
+            raise
+        self._idle.append(conn)
+        return replies
 
     async def _connect(self) -> _Conn:
         kw = self._kw

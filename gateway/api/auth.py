@@ -55,8 +55,8 @@ async def verify_signature(
     request: web.Request,
     secret_for: Callable[[str], Awaitable[str | None]],
     window_s: int,
-) -> tuple[str, str]:
-    """Check a signed request's headers, window and signature; returns (key, nonce).
+) -> tuple[str, str, int]:
+    """Check a signed request's headers, window and signature; returns (key, nonce, timestamp).
 
     The nonce is not consumed here: the caller does that (with the rate limit, for merchants).
     """
@@ -82,7 +82,7 @@ async def verify_signature(
     expected = signing.sign(secret or "-", ts, nonce, request.method, request.raw_path, body)
     if not signing.signature_matches(expected, signature) or secret is None:
         raise Unauthorized("signature does not match")
-    return key, nonce
+    return key, nonce, int(ts)
 
 
 async def verify_signed(
@@ -92,7 +92,7 @@ async def verify_signed(
     window_s: int,
 ) -> str:
     """Signature, then the nonce (banks: no rate limit); returns the key it was signed with."""
-    key, nonce = await verify_signature(request, secret_for, window_s)
+    key, nonce, _ = await verify_signature(request, secret_for, window_s)
     if not await nonces.first_use(key, nonce):
         raise Unauthorized("nonce already used", code="replayed_request")
     return key
@@ -116,12 +116,12 @@ async def authenticate_merchant(
         found[key] = merchant
         return merchant.secret
 
-    key, nonce = await verify_signature(request, secret_for, window_s)
+    key, nonce, signed_at_s = await verify_signature(request, secret_for, window_s)
     merchant = found[key]
     try:
-        verdict = await admissions.submit(
-            AdmissionCheck(merchant.id, nonce, merchant.rate_limit_rps, merchant.rate_limit_burst)
-        )
+        verdict = await admissions.submit(AdmissionCheck(
+            merchant.id, nonce, merchant.rate_limit_rps, merchant.rate_limit_burst, signed_at_s
+        ))  # fmt: skip
     except (RedisError, OSError) as exc:
         if not fail_open:
             log.error("rate limiter unavailable, failing closed", extra={"error": repr(exc)})
@@ -131,6 +131,11 @@ async def authenticate_merchant(
         log.warning("rate limiter unavailable, failing open", extra={"error": repr(exc)})
     else:
         request[EXTRA_HEADERS_KEY] = ratelimit.headers(verdict)
+        if verdict.stale:  # its nonce may have been used before Redis restarted
+            raise Unauthorized(
+                "signed before the nonce store last started; sign the request again",
+                code="stale_request",
+            )
         if verdict.replayed:
             raise Unauthorized("nonce already used", code="replayed_request")
         if verdict.rate_limited:

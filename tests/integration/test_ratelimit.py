@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
 from gateway.batching import GroupCommitter
-from risk.ratelimit import Admission, AdmissionCheck, MerchantAdmission
+from risk.ratelimit import Admission, AdmissionCheck, MerchantAdmission, boot_key
 from tests.harness import unique_name, wait_until
 
 WINDOW_S = 300
@@ -17,6 +18,11 @@ WINDOW_S = 300
 
 def fresh_nonce() -> str:
     return uuid.uuid4().hex
+
+
+def now_s() -> int:
+    """A signature timestamp: now, in whole seconds like the header."""
+    return int(time.time())
 
 
 async def server_time_s(redis: aioredis.Redis) -> float:
@@ -27,7 +33,7 @@ async def server_time_s(redis: aioredis.Redis) -> float:
 async def burst_of(
     limiter: MerchantAdmission, merchant: str, n: int, rps: int, burst: int
 ) -> list[Admission]:
-    calls = (limiter.admit(merchant, fresh_nonce(), rps, burst) for _ in range(n))
+    calls = (limiter.admit(merchant, fresh_nonce(), rps, burst, now_s()) for _ in range(n))
     return list(await asyncio.gather(*calls))
 
 
@@ -43,7 +49,7 @@ async def test_concurrent_burst_admits_exactly_burst(redis_client: aioredis.Redi
 
 async def test_figures_count_down_then_refuse(redis_client: aioredis.Redis) -> None:
     limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
-    seen = [await limiter.admit(merchant, fresh_nonce(), 1, 4) for _ in range(5)]
+    seen = [await limiter.admit(merchant, fresh_nonce(), 1, 4, now_s()) for _ in range(5)]
     assert [a.allowed for a in seen] == [True, True, True, True, False]
     assert [a.remaining for a in seen] == [3, 2, 1, 0, 0]
     # k requests owed at 1 rps, less the few ms drained since: full again in k seconds.
@@ -61,7 +67,7 @@ async def test_first_refill_takes_at_least_one_emission_interval(
     admitted = sum(a.allowed for a in await burst_of(limiter, merchant, 9, rps, burst))
 
     async def one() -> Admission:
-        return await limiter.admit(merchant, fresh_nonce(), rps, burst)
+        return await limiter.admit(merchant, fresh_nonce(), rps, burst, now_s())
 
     await wait_until(one, lambda a: a.allowed, timeout_s=10.0, interval_s=0.005)
     elapsed_s = await server_time_s(redis_client) - started_s
@@ -92,12 +98,12 @@ async def test_replayed_nonce_is_refused_without_taking_a_token(
     redis_client: aioredis.Redis,
 ) -> None:
     limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
-    first = await limiter.admit(merchant, "nonce-abcdefgh-1234", 1, 5)
-    again = await limiter.admit(merchant, "nonce-abcdefgh-1234", 1, 5)
+    first = await limiter.admit(merchant, "nonce-abcdefgh-1234", 1, 5, now_s())
+    again = await limiter.admit(merchant, "nonce-abcdefgh-1234", 1, 5, now_s())
     assert first.allowed and not first.replayed
     assert again.replayed and not again.allowed and not again.rate_limited
     assert again.remaining == 4
-    after = await limiter.admit(merchant, fresh_nonce(), 1, 5)
+    after = await limiter.admit(merchant, fresh_nonce(), 1, 5, now_s())
     assert after.allowed and after.remaining == 3
 
 
@@ -105,25 +111,26 @@ async def test_replay_of_a_rate_refused_request_is_still_a_replay(
     redis_client: aioredis.Redis,
 ) -> None:
     limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
-    assert (await limiter.admit(merchant, fresh_nonce(), 1, 1)).allowed
-    refused = await limiter.admit(merchant, "nonce-refused-000001", 1, 1)
+    assert (await limiter.admit(merchant, fresh_nonce(), 1, 1, now_s())).allowed
+    refused = await limiter.admit(merchant, "nonce-refused-000001", 1, 1, now_s())
     assert refused.rate_limited
-    assert (await limiter.admit(merchant, "nonce-refused-000001", 1, 1)).replayed
+    assert (await limiter.admit(merchant, "nonce-refused-000001", 1, 1, now_s())).replayed
 
 
 async def test_nonce_is_per_merchant(redis_client: aioredis.Redis) -> None:
     limiter = MerchantAdmission(redis_client, WINDOW_S)
-    a = await limiter.admit(unique_name("m"), "shared-nonce-000001", 1, 1)
-    b = await limiter.admit(unique_name("m"), "shared-nonce-000001", 1, 1)
+    a = await limiter.admit(unique_name("m"), "shared-nonce-000001", 1, 1, now_s())
+    b = await limiter.admit(unique_name("m"), "shared-nonce-000001", 1, 1, now_s())
     assert a.allowed and b.allowed
 
 
 async def test_keys_share_a_cluster_slot_and_expire(redis_client: aioredis.Redis) -> None:
     limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
-    await limiter.admit(merchant, "nonce-expiry-000001", 2, 3)
+    await limiter.admit(merchant, "nonce-expiry-000001", 2, 3, now_s())
     nonce_key = f"pg:{{{merchant}}}:nonce:nonce-expiry-000001"
     state_key = f"pg:{{{merchant}}}:rl"
     assert key_slot(nonce_key.encode()) == key_slot(state_key.encode())
+    assert key_slot(boot_key(merchant).encode()) == key_slot(state_key.encode())
     nonce_ttl_s = await redis_client.ttl(nonce_key)
     state_ttl_ms = await redis_client.pttl(state_key)
     assert 0 < nonce_ttl_s <= WINDOW_S
@@ -133,10 +140,36 @@ async def test_keys_share_a_cluster_slot_and_expire(redis_client: aioredis.Redis
 
 async def test_script_is_loaded_again_after_a_flush(redis_client: aioredis.Redis) -> None:
     limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
-    assert (await limiter.admit(merchant, fresh_nonce(), 1, 2)).allowed
+    assert (await limiter.admit(merchant, fresh_nonce(), 1, 2, now_s())).allowed
     await redis_client.script_flush()
-    after = await limiter.admit(merchant, fresh_nonce(), 1, 2)
+    after = await limiter.admit(merchant, fresh_nonce(), 1, 2, now_s())
     assert after.allowed and after.remaining == 0
+
+
+async def test_boot_key_is_the_servers_start(redis_client: aioredis.Redis) -> None:
+    limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
+    before = await redis_client.info("server")
+    assert (await limiter.admit(merchant, fresh_nonce(), 1, 2, now_s())).allowed
+    after = await redis_client.info("server")
+    boot_s = int(await redis_client.get(boot_key(merchant)))
+    # Whole seconds: TIME - uptime, bracketed by the same figure read before and after.
+    starts = [int(i["server_time_usec"]) // 1_000_000 - int(i["uptime_in_seconds"])
+              for i in (before, after)]  # fmt: skip
+    assert min(starts) - 1 <= boot_s <= max(starts) + 1
+
+
+async def test_request_signed_before_redis_started_is_stale_and_burns_nothing(
+    redis_client: aioredis.Redis,
+) -> None:
+    limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
+    boot_s = now_s()
+    await redis_client.set(boot_key(merchant), boot_s)  # as if Redis had just started
+    stale = await limiter.admit(merchant, "nonce-stale-0000001", 1, 3, boot_s - 1)
+    assert stale.stale and not stale.allowed and not stale.replayed and not stale.rate_limited
+    assert stale.remaining == 3 and stale.retry_after_s == 0
+    # Signed again (in the boot second or later), the same nonce is still unused.
+    again = await limiter.admit(merchant, "nonce-stale-0000001", 1, 3, boot_s)
+    assert again.allowed and not again.stale and again.remaining == 2
 
 
 async def coalesced(
@@ -167,7 +200,7 @@ async def test_coalesced_checks_admit_exactly_burst_under_64_way_concurrency(
 ) -> None:
     limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
     burst = 40
-    checks = [AdmissionCheck(merchant, fresh_nonce(), 1, burst) for _ in range(3 * burst)]
+    checks = [AdmissionCheck(merchant, fresh_nonce(), 1, burst, now_s()) for _ in range(3 * burst)]
     results, pipelines = await coalesced(limiter, checks, concurrency=64)
     assert sum(a.allowed for a in results) == burst
     # First come, first served: the pipeline keeps the order the checks were gathered in.
@@ -181,8 +214,8 @@ async def test_coalesced_replay_in_the_same_pipeline_is_refused_without_a_token(
 ) -> None:
     limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
     nonce = "nonce-same-pipe-0001"
-    checks = [AdmissionCheck(merchant, nonce, 1, 5) for _ in range(3)]
-    checks.append(AdmissionCheck(merchant, fresh_nonce(), 1, 5))
+    checks = [AdmissionCheck(merchant, nonce, 1, 5, now_s()) for _ in range(3)]
+    checks.append(AdmissionCheck(merchant, fresh_nonce(), 1, 5, now_s()))
     results, _ = await coalesced(limiter, checks, concurrency=64)
     assert [a.replayed for a in results] == [False, True, True, False]
     assert [a.allowed for a in results] == [True, False, False, True]
@@ -195,7 +228,7 @@ async def test_coalesced_checks_load_the_script_again_after_a_flush(
     limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
     await redis_client.script_flush()
     try:
-        results = await limiter.admit_many([AdmissionCheck(merchant, fresh_nonce(), 1, 2)])
+        results = await limiter.admit_many([AdmissionCheck(merchant, fresh_nonce(), 1, 2, now_s())])
     finally:
         await limiter.aclose()
     assert results[0].allowed and results[0].remaining == 1

@@ -63,6 +63,12 @@ def test_replay_is_not_a_rate_refusal() -> None:
     assert a.remaining == 3
 
 
+def test_stale_signature_is_not_a_rate_refusal() -> None:
+    a = admission_from_backlog(False, False, 5 * ONE, rps=1, burst=5, stale=True)
+    assert a.stale and not a.rate_limited and a.retry_after_s == 0
+    assert "Retry-After" not in headers(a)
+
+
 @given(rps=st.integers(1, 100_000), burst=st.integers(1, 100_000), data=st.data())
 def test_figures_follow_the_backlog(rps: int, burst: int, data: st.DataObject) -> None:
     backlog = data.draw(st.integers(0, burst * ONE))
