@@ -102,6 +102,9 @@ class ProcessGroup:
     def pids(self) -> dict[str, int]:
         return {c.name: c.proc.pid for c in self._children}
 
+    def running(self) -> dict[str, bool]:
+        return {c.name: c.proc.poll() is None for c in self._children}
+
     def tend(
         self, now: float, max_crashes: int = MAX_CRASHES, window_s: float = CRASH_WINDOW_S
     ) -> bool:
