@@ -16,6 +16,10 @@ T = TypeVar("T")
 _AT_RE = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _FIELD_RE = re.compile(r"(?:unknown|required) field `(?P<name>[^`]+)`")
 RAW_BODY_KEY = web.RequestKey("raw_body", bytes)
+# A JSON `\u0000` escape (not an escaped backslash followed by "u0000"): PostgreSQL cannot
+# store NUL in text or jsonb, so it is refused at the edge, never a 500 later.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+NUL_MESSAGE = "text must not contain NUL characters (\\u0000)"
 
 
 def _field_from_message(message: str) -> str | None:
@@ -35,6 +39,8 @@ def decode(body: bytes, type_: type[T]) -> T:
     """Decode and validate; every failure is a 400 naming the field when there is one."""
     if not body.strip():
         raise InvalidRequest("request body must be a JSON object")
+    if b"\\u0000" in body and _NUL_ESCAPE.search(body):
+        raise InvalidRequest(NUL_MESSAGE)
     try:
         return msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as exc:

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.api.jsonio import json_response
-from gateway.errors import ApiError, PayloadTooLarge
+from gateway.api.jsonio import NUL_MESSAGE, json_response
+from gateway.errors import ApiError, InvalidRequest, PayloadTooLarge
 from gateway.ids import new_id
 from gateway.storage.pools import storage_down
 
@@ -51,6 +51,9 @@ def make_error_middleware(
         try:
             if (request.content_length or 0) > max_body_bytes:
                 raise PayloadTooLarge(f"body over {max_body_bytes} bytes")
+            raw = request.raw_path  # path and query, as sent
+            if "%00" in raw or "\x00" in raw:
+                raise InvalidRequest(NUL_MESSAGE)  # PostgreSQL cannot store NUL
             response = await handler(request)
         except ApiError as exc:
             extra_headers: dict[str, str] = request[EXTRA_HEADERS_KEY]

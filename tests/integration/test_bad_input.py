@@ -100,3 +100,30 @@ async def test_healthz_and_readyz(gateway: LiveGateway) -> None:
     ready = await gateway.admin.get("/readyz")
     assert ready.status == 200
     assert ready.json()["checks"] == {"postgres": "ok", "redis": "ok"}
+
+
+async def test_nul_characters_are_400_never_500(gateway: LiveGateway) -> None:
+    """PostgreSQL cannot store NUL: refused at the edge, in a query, a path or a JSON body."""
+    _, client = await gateway.merchant(1_000_000)
+
+    def nul_refused(resp: ApiResponse) -> None:
+        assert_error(resp, 400, "invalid_request")
+        assert "NUL" in resp.json()["error"]["message"]
+
+    for path in (
+        "/v1/payouts?merchant_order_id=%00",
+        "/v1/payouts/po_%00x",
+        "/v1/events?cursor=a%00",
+    ):
+        nul_refused(await client.get(path))
+    body = (b'{"merchant_order_id": "nul-1", "amount": 100, "currency": "CNY", "payee": '
+            b'{"account_no": "6222020200112233445", "account_name": "Zhang\\u0000San", '
+            b'"bank_code": "102100099996", "account_type": "personal"}}')  # fmt: skip
+    nul_refused(await client.post("/v1/payouts", body=body))
+    meta = body.replace(b"Zhang\\u0000San", b"Zhang San")[:-1] + b', "metadata": {"k": "v\\u0000"}}'
+    nul_refused(await client.post("/v1/payouts", body=meta))
+    # An escaped backslash followed by "u0000" is just text.
+    fine = b'{"name": "back\\\\u0000slash"}'
+    made = await gateway.admin.post("/admin/merchants", body=fine)
+    assert made.status == 201, made.body
+    assert made.json()["name"] == "back\\u0000slash"
