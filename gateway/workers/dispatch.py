@@ -213,12 +213,13 @@ class Dispatcher:
                 assert rec is not None
                 expected_s = self._clock.wall_delay_s(channels[channel_id].expected_ms / 1000)
                 changes[p.id] = DispatchChange(
-                    state="acked", bank_ref=rec.bank_ref, submitted_at=now,
-                    poll_at=now + timedelta(seconds=expected_s),
+                    state="acked", bank_ref=rec.bank_ref, bank_date=rec.business_date,
+                    submitted_at=now, poll_at=now + timedelta(seconds=expected_s),
                 )  # fmt: skip
                 finals += events_for(p.id, rec.status, bank_id=channel_id, bank_ref=rec.bank_ref,
                                      failure_code=rec.failure_code,
-                                     failure_message=rec.failure_message)  # fmt: skip
+                                     failure_message=rec.failure_message,
+                                     bank_date=rec.business_date)  # fmt: skip
             elif res.outcome is SubmitOutcome.REFUSED:
                 backoff = res.retry_after_s or min(0.1 * 2**p.attempts, REFUSED_BACKOFF_MAX_S)
                 again = now + timedelta(seconds=backoff)

@@ -88,7 +88,8 @@ class StatusPoller:
             if res.outcome is QueryOutcome.FOUND and rec is not None:
                 events += events_for(p.id, rec.status, bank_id=p.bank_id, bank_ref=rec.bank_ref,
                                      failure_code=rec.failure_code,
-                                     failure_message=rec.failure_message)  # fmt: skip
+                                     failure_message=rec.failure_message,
+                                     bank_date=rec.business_date)  # fmt: skip
                 if rec.status == "processing":
                     ch = channels.get(p.bank_id)
                     expected_ms = ch.expected_ms if ch else 5000
@@ -96,6 +97,7 @@ class StatusPoller:
                     # The bank has it: now it is only late.
                     again = now + timedelta(seconds=self._backoff_s(wait_s, p.poll_count))
                     changes[p.id] = DispatchChange(state="acked", bank_ref=rec.bank_ref,
+                                                   bank_date=rec.business_date,
                                                    poll_at=again)  # fmt: skip
                 continue
             if (
