@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -31,7 +31,6 @@ class DispatchChange:
     state: str | None = None  # queued | sending | acked | unknown
     bank_id: str | None = None  # the channel it goes to (the payout's bank_id)
     bank_ref: str | None = None
-    bank_date: date | None = None  # the bank's business date, when its answer tells it
     attempt: bool = False  # one more submission
     poll_at: datetime | None = None  # with `state`: when to query (None: never)
     next_at: datetime | None = None  # when it is due for dispatch again

@@ -157,9 +157,12 @@ async def write(
     locked: Locked,
     events: Sequence[PayoutEvent],
     dispatch: Mapping[str, DispatchChange],
+    bank_dates: Mapping[str, date | None] | None = None,
 ) -> list[Applied]:
     """Statement 2: step `events` through the table against the locked rows and write every
-    change (rows, ledger, outbox, dispatch bookkeeping) as one statement."""
+    change (rows, ledger, outbox, dispatch bookkeeping) as one statement. `bank_dates`: the
+    business dates banks' answers told (kept on rows that have none, whatever their status:
+    reconciliation finds a payout's statement by it)."""
     rows = locked.rows
     original = {pid: (row["status"], row["version"]) for pid, row in rows.items()}
     now = datetime.now(UTC)
@@ -179,6 +182,7 @@ async def write(
         try:
             new_status, effect = transition(Status(row["status"]), ev.event)
         except IllegalTransition as exc:
+            row["bank_date"] = row["bank_date"] or ev.bank_date  # a late word still tells it
             results.append(Applied(ev.payout_id, False, row["status"], model.public(row),
                                    str(exc)))  # fmt: skip
             continue
@@ -213,7 +217,9 @@ async def write(
     for pid, c in dispatch.items():  # a (re)submission names the bank, an answer its ref
         rows[pid]["bank_id"] = c.bank_id or rows[pid]["bank_id"]
         rows[pid]["bank_ref"] = c.bank_ref or rows[pid]["bank_ref"]
-        rows[pid]["bank_date"] = rows[pid]["bank_date"] or c.bank_date
+    for pid, day in (bank_dates or {}).items():
+        if pid in rows:
+            rows[pid]["bank_date"] = rows[pid]["bank_date"] or day
     moved = {
         pid
         for pid, row in rows.items()
