@@ -63,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     bank.add_argument("--host", default=None)
     bank.add_argument("--port", type=int, default=None, help="(default 8090)")
     bank.add_argument("--seed", type=int, default=None)
+    bank.add_argument(
+        "--books", type=Path, default=None,
+        help="the bank's books, a SQLite file that survives restarts "
+        "(default <state dir>/bank-books.sqlite3)",
+    )  # fmt: skip
     _add_common(bank)
 
     demo = sub.add_parser("demo", help="up + ~30 s of mixed load + summary + HTML report")
@@ -138,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if command == "worker":
         sys.exit(cmd_worker(settings))
     if command == "bank-sim":
-        sys.exit(cmd_bank_sim(settings))
+        sys.exit(cmd_bank_sim(settings, args.books))
     if command == "webhook-sink":
         sys.exit(cmd_webhook_sink(settings, args.port or settings.sink_port, args.secrets_file))
     if command == "migrate":
@@ -350,7 +355,7 @@ def cmd_worker(settings: Settings) -> int:
     return 0
 
 
-def cmd_bank_sim(settings: Settings) -> int:
+def cmd_bank_sim(settings: Settings, books: Path | None = None) -> int:
     from channels.bank_sim.app import build_bank_sim_app
     from channels.bank_sim.config import BankSimConfig
     from gateway.server import run, serve_until_stopped
@@ -358,6 +363,7 @@ def cmd_bank_sim(settings: Settings) -> int:
     app = build_bank_sim_app(BankSimConfig(
         seed=settings.seed, time_scale=settings.time_scale, callback_url=settings.callback_url,
         master_secret=settings.bank_master_secret, preset=settings.bank_profile_preset,
+        books_path=books or settings.state_dir / "bank-books.sqlite3",
     ))  # fmt: skip
     run(serve_until_stopped(app, settings.host, settings.bank_port, name="bank-sim"))
     return 0
@@ -450,7 +456,8 @@ def cmd_up(settings: Settings) -> int:
                 "gateway",
                 ["serve", "--port", str(settings.port), "--workers", str(settings.workers)],
             ).pid
-            bank_args = ["bank-sim", "--port", str(settings.bank_port)]
+            bank_args = ["bank-sim", "--port", str(settings.bank_port),
+                         "--books", str(state_dir / "bank-books.sqlite3")]  # fmt: skip
             if settings.seed is not None:
                 bank_args += ["--seed", str(settings.seed)]
             # Background work yields the CPU to acceptance when they compete: the worker

@@ -20,6 +20,7 @@ from gateway.server import start_site
 from gateway.settings import Settings
 from gateway.workers.runner import Workers, running_workers
 from tests.harness import LiveGateway, free_port, live_gateway, wait_until
+from tests.payloads import spread_payouts
 
 FINAL_STATUSES = {s.value for s in FINAL}
 
@@ -121,18 +122,89 @@ async def bank_world(
         callback_url=f"http://127.0.0.1:{gateway_port}", preset=preset,
     ))  # fmt: skip
     runner, port = await start_site(sim_app, "127.0.0.1", 0)
-    sim_url = f"http://127.0.0.1:{port}"
-    world_settings = settings.with_(**FAST, bank_sim_url=sim_url)
     try:
-        async with (
-            live_gateway(world_settings, gateway_port) as gw,
-            aiohttp.ClientSession() as http,
-        ):
-            if fast_channels:
-                for ch in ("102", "103", "104", "105", "308", "ibps"):
-                    resp = await gw.admin.patch(f"/admin/channels/{ch}", FAST_CHANNEL)
-                    assert resp.status == 200, resp.body
-            async with running_workers(world_settings) as workers:
-                yield BankWorld(gw, sim_url, http, workers, settings.bank_master_secret)
+        async with world_at(settings, f"http://127.0.0.1:{port}", gateway_port,
+                            fast_channels=fast_channels) as world:  # fmt: skip
+            yield world
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def world_at(
+    settings: Settings, sim_url: str, gateway_port: int, *, fast_channels: bool = True
+) -> AsyncIterator[BankWorld]:
+    """A gateway on `gateway_port` and its workers, in front of a simulator already at
+    `sim_url` (in this process or its own)."""
+    world_settings = settings.with_(**FAST, bank_sim_url=sim_url)
+    async with (
+        live_gateway(world_settings, gateway_port) as gw,
+        aiohttp.ClientSession() as http,
+    ):
+        if fast_channels:
+            for ch in ("102", "103", "104", "105", "308", "ibps"):
+                resp = await gw.admin.patch(f"/admin/channels/{ch}", FAST_CHANNEL)
+                assert resp.status == 200, resp.body
+        async with running_workers(world_settings) as workers:
+            yield BankWorld(gw, sim_url, http, workers, settings.bank_master_secret)
+
+
+async def submit_spread_run(world: BankWorld, per_merchant: int) -> set[str]:
+    """Two prefunded and two advance merchants each submit `per_merchant` payouts to spread
+    payees (one payout batch each); returns the accepted payout ids."""
+    clients: list[MerchantClient] = []
+    for _ in range(2):
+        _, c = await world.gw.merchant(1_000_000_000, fee_fixed=50, fee_bps=10)
+        clients.append(c)
+        _, c = await world.gw.merchant(0, funding_mode="advance",
+                                       advance_limit=1_000_000_000, fee_fixed=30)  # fmt: skip
+        clients.append(c)
+    accepted: set[str] = set()
+    for n, client in enumerate(clients):
+        resp = await client.post("/v1/payout-batches",
+                                 {"items": spread_payouts(per_merchant, f"{n}")})  # fmt: skip
+        assert resp.status == 200, resp.body
+        body = resp.json()
+        assert body["accepted"] == per_merchant, body["refused"]
+        accepted |= {item["payout"]["id"] for item in body["items"]}
+    return accepted
+
+
+async def wait_all_final(world: BankWorld, timeout_s: float) -> dict[str, dict[str, Any]]:
+    """Poll (with a deadline) until no payout is open; every payout row by id."""
+    conn = await world.gw.db()
+    try:
+
+        async def open_count() -> int:
+            n: int = await conn.fetchval(
+                "SELECT count(*) FROM payouts WHERE NOT (status = ANY($1::text[]))",
+                sorted(FINAL_STATUSES),
+            )
+            return n
+
+        await wait_until(open_count, lambda n: n == 0, timeout_s=timeout_s, interval_s=0.5)
+        rows = await conn.fetch("SELECT id, status, failure_code FROM payouts")
+    finally:
+        await conn.close()
+    return {r["id"]: dict(r) for r in rows}
+
+
+async def assert_bank_agrees(
+    world: BankWorld, accepted: set[str], gateway: dict[str, dict[str, Any]]
+) -> None:
+    """Nothing lost, nothing submitted twice, the bank's paid set is the gateway's settled
+    set, every failure the bank reported is a failure here, and the ledger holds."""
+    status = {pid: row["status"] for pid, row in gateway.items()}
+    assert set(status) == accepted
+    records = await world.records()
+    bank_paid = {r["ref"] for r in records if r["status"] in ("succeeded", "returned")}
+    gateway_paid = {pid for pid, s in status.items() if s in ("succeeded", "returned")}
+    assert bank_paid == gateway_paid
+    assert all(r["submissions"] == 1 for r in records), "a payout was submitted twice"
+    assert {r["ref"] for r in records} <= accepted
+    # Every failure the bank reported is a failure here too (the rest never reached it).
+    bank_failed = {r["ref"] for r in records if r["status"] == "failed"}
+    assert all(status[ref] == "failed" for ref in bank_failed)
+    assert {"succeeded", "failed"} <= set(status.values())
+    check = await world.gw.ledger_ok()
+    assert check["ok"], [c for c in check["checks"] if not c["ok"]]

@@ -5,7 +5,7 @@ keeps the records. The bank's live profile decides maintenance, clearing terms a
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -46,6 +46,15 @@ class B2BDesk:
     @property
     def bank(self) -> Bank:
         return self._bank
+
+    @property
+    def sequence(self) -> int:
+        return self._sequence
+
+    def restore(self, records: Iterable[B2BRecord], sequence: int) -> None:
+        """Take back the records the books kept (at start-up, before any traffic)."""
+        self._records = {r.ref: r for r in records}
+        self._sequence = max(sequence, len(self._records))
 
     def check_supported(self) -> None:
         # Only a single bank runs a B2B gateway; the interbank clearing channel has none.

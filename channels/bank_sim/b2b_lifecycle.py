@@ -11,6 +11,7 @@ from __future__ import annotations
 from channels.bank_sim.b2b_fate import B2BFate
 from channels.bank_sim.b2b_records import B2BRecord, move_b2b
 from channels.bank_sim.bank import Bank
+from channels.bank_sim.books import Books
 from channels.bank_sim.callback_queue import CallbackItem
 from channels.bank_sim.callbacks import CallbackSender, status_item
 from channels.bank_sim.profile import B2B_FAILURE_MESSAGES
@@ -33,14 +34,25 @@ def b2b_callback_item(record: B2BRecord) -> CallbackItem:
 
 
 class B2BLifecycle:
-    def __init__(self, clock: SimClock, timers: Timers, sender: CallbackSender) -> None:
+    def __init__(
+        self, clock: SimClock, timers: Timers, sender: CallbackSender, books: Books
+    ) -> None:
         self._clock = clock
         self._timers = timers
         self._sender = sender
+        self._books = books
 
     def start(self, bank: Bank, record: B2BRecord, fate: B2BFate) -> None:
         """Schedule the payer's payment for a newly registered record."""
         wall_s = self._clock.wall_delay_s(fate.pay_after_ms / 1000)
+        self._timers.call_later(wall_s, lambda: self._pay(bank, record, fate))
+
+    def resume(self, bank: Bank, record: B2BRecord, fate: B2BFate) -> None:
+        """Schedule the payment of a pending record restored from the books."""
+        if record.status != "pending":
+            return
+        due_s = record.created_at.timestamp() + fate.pay_after_ms / 1000
+        wall_s = self._clock.wall_delay_s(due_s - self._clock.now_s())
         self._timers.call_later(wall_s, lambda: self._pay(bank, record, fate))
 
     def _pay(self, bank: Bank, record: B2BRecord, fate: B2BFate) -> None:
@@ -52,6 +64,7 @@ class B2BLifecycle:
             move_b2b(
                 record, "failed", now, failure_code=code, failure_message=B2B_FAILURE_MESSAGES[code]
             )
+        self._books.mark_b2b(record)
         self._sender.send_with_fault(
             bank.bank_id,
             b2b_callback_item(record),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -79,6 +79,16 @@ class Bank:
     @property
     def rng(self) -> random.Random:
         return self._rng
+
+    @property
+    def sequence(self) -> int:
+        """The number in the newest bank_ref this bank issued."""
+        return self._sequence
+
+    def restore(self, records: Iterable[BankRecord], sequence: int) -> None:
+        """Take back the records the books kept (at start-up, before any traffic)."""
+        self._records = {r.ref: r for r in records}
+        self._sequence = max(sequence, len(self._records))
 
     def set_profile(self, profile: BankProfile) -> None:
         assert profile.bank_id == self.bank_id, "a bank keeps its id"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -13,6 +14,7 @@ class BankSimConfig:
     master_secret: str  # each bank's key is bank_secret(master_secret, bank_id)
     preset: str = "default"  # the profile preset every bank starts with
     callback_timeout_s: float = 5.0  # wall-clock limit on one callback POST
+    books_path: Path | None = None  # the bank's books (SQLite); None keeps them in memory
 
     def __post_init__(self) -> None:
         if not self.time_scale > 0:

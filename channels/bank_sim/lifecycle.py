@@ -2,6 +2,8 @@
 
 accepted --complete_after_ms--> succeeded|failed (query shows it) + callback
 succeeded --return_after_ms--> returned + `returned` callback (when the fate says so)
+A record restored from the books after a restart carries on from where its fate says it is
+now (`resume`): a completion or return that fell due while the bank was down happens at once.
 Callback faults: lost (never sent), duplicate (sent twice at once), very_late (sent after
 very_late_after_ms instead), out_of_order (with a return: `returned` is sent before
 `succeeded`; otherwise sent now and again after resend_after_ms).
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from channels.bank_sim.bank import Bank
+from channels.bank_sim.books import Books
 from channels.bank_sim.callback_queue import CallbackItem
 from channels.bank_sim.callbacks import CallbackSender, status_item
 from channels.bank_sim.fate import Fate
@@ -30,7 +33,8 @@ from gateway.clock import SimClock
 def callback_item(record: BankRecord) -> CallbackItem:
     """The callback for the record's current status."""
     occurred_at = record.returned_at if record.status == "returned" else record.completed_at
-    return {"kind": "payout"} | status_item(
+    head = {"kind": "payout", "business_date": record.business_date.isoformat()}
+    return head | status_item(
         bank_ref=record.bank_ref,
         ref=record.ref,
         status=record.status,
@@ -48,14 +52,27 @@ def failure_message(code: str) -> str:
 
 
 class Lifecycle:
-    def __init__(self, clock: SimClock, timers: Timers, sender: CallbackSender) -> None:
+    def __init__(
+        self, clock: SimClock, timers: Timers, sender: CallbackSender, books: Books
+    ) -> None:
         self._clock = clock
         self._timers = timers
         self._sender = sender
+        self._books = books
 
     def start(self, bank: Bank, record: BankRecord, fate: Fate) -> None:
         """Schedule what happens to a newly accepted record."""
         self._after(fate.complete_after_ms, lambda: self._complete(bank, record, fate))
+
+    def resume(self, bank: Bank, record: BankRecord, fate: Fate) -> None:
+        """Schedule what is still to happen to a record restored from the books."""
+        now_ms = self._clock.now_s() * 1000
+        if record.status == "processing":
+            due_ms = record.accepted_at.timestamp() * 1000 + fate.complete_after_ms
+            self._after(due_ms - now_ms, lambda: self._complete(bank, record, fate))
+        elif record.status == "succeeded" and fate.returned and record.completed_at:
+            due_ms = record.completed_at.timestamp() * 1000 + fate.return_after_ms
+            self._after(due_ms - now_ms, lambda: self._return(bank, record, None))
 
     def _after(self, sim_ms: float, fn: Callable[[], None]) -> None:
         self._timers.call_later(self._clock.wall_delay_s(sim_ms / 1000), fn)
@@ -66,6 +83,7 @@ class Lifecycle:
             move(record, "succeeded", now)
         else:
             move(record, "failed", now, fate.outcome, failure_message(fate.outcome))
+        self._books.mark_payout(record)
         item = callback_item(record)
         held: CallbackItem | None = None
         if fate.callback_fault == "out_of_order" and fate.returned:
@@ -83,6 +101,7 @@ class Lifecycle:
 
     def _return(self, bank: Bank, record: BankRecord, held: CallbackItem | None) -> None:
         move(record, "returned", self._clock.now(), RETURN_CODE, FAILURE_MESSAGES[RETURN_CODE])
+        self._books.mark_payout(record)
         items = [callback_item(record)]
         if held is not None:
             items.append(held)

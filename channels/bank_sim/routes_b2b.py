@@ -44,6 +44,8 @@ async def register_b2b(request: web.Request) -> web.Response:
         raise maintenance_error(desk.bank) from None
     except RefConflict as exc:
         raise SimError(409, "ref_conflict", str(exc)) from None
+    sim.books.mark_b2b(registration.record, registration.fate, desk.sequence)
+    sim.books.write_now()  # on disk before the bank answers
     if registration.fate is not None:
         sim.b2b_lifecycle.start(desk.bank, registration.record, registration.fate)
     return json_response(registration.record.to_json() | {"replayed": registration.replayed})

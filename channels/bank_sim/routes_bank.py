@@ -21,6 +21,7 @@ from channels.bank_sim.errors import SimError, json_response
 from channels.bank_sim.profile import SyncFault
 from channels.bank_sim.schemas import PayoutBatch, PayoutSubmission, decode
 from channels.bank_sim.sim import BankSim, RouteKind
+from channels.bank_sim.statement import statement_lines, to_csv
 
 routes = web.RouteTableDef()
 
@@ -100,8 +101,7 @@ async def submit_payout(request: web.Request) -> web.Response:
         raise SimError(503, "bank_busy", str(exc), headers=busy) from None
     except RefConflict as exc:
         raise SimError(409, "ref_conflict", str(exc)) from None
-    if submission.fate is not None:
-        sim.lifecycle.start(bank, submission.record, submission.fate)
+    sim.accepted(bank, [submission])
     await _delay_answer(request, sim, bank, submission.sync_fault, submission.ack_ms)
     # Rendered after the wait: a payout that completed meanwhile is answered as it is now.
     return json_response(_record_json(submission))
@@ -135,9 +135,7 @@ async def submit_payout_batch(request: web.Request) -> web.Response:
         raise SimError(400, "batch_too_large", str(exc)) from None
     except InMaintenance:
         raise maintenance_error(bank) from None
-    for item in answer.items:
-        if isinstance(item, Submission) and item.fate is not None:
-            sim.lifecycle.start(bank, item.record, item.fate)
+    sim.accepted(bank, (item for item in answer.items if isinstance(item, Submission)))
     await _delay_answer(request, sim, bank, answer.sync_fault, answer.ack_ms)
     headers = None if answer.retry_after_s is None else _retry_after(answer.retry_after_s)
     return json_response(_batch_json(answer), headers=headers)
@@ -156,7 +154,8 @@ async def get_payout(request: web.Request) -> web.Response:
 
 @routes.get("/banks/{bank_id}/statements/{date}")
 async def get_statement(request: web.Request) -> web.Response:
-    _, bank, _ = await signed_bank(request, "statement")
+    """The day's lines as JSON, or with `Accept: text/csv` as the CSV a bank would send."""
+    sim, bank, _ = await signed_bank(request, "statement")
     raw_date = request.match_info["date"]
     try:
         day = date.fromisoformat(raw_date)
@@ -164,9 +163,7 @@ async def get_statement(request: web.Request) -> web.Response:
         raise SimError(400, "invalid_request", "date must be YYYY-MM-DD") from None
     if raw_date != day.isoformat():
         raise SimError(400, "invalid_request", "date must be YYYY-MM-DD")
-    records = sorted(
-        (r for r in bank.records() if r.business_date == day),
-        key=lambda r: (r.accepted_at, r.bank_ref),
-    )
-    items = [r.to_json() for r in records]
-    return json_response({"bank_id": bank.bank_id, "date": day.isoformat(), "items": items})
+    lines = statement_lines(bank.records(), day, sim.books.statement_faults(bank.bank_id))
+    if "text/csv" in request.headers.get("Accept", ""):
+        return web.Response(text=to_csv(lines), content_type="text/csv", charset="utf-8")
+    return json_response({"bank_id": bank.bank_id, "date": day.isoformat(), "items": lines})

@@ -1,8 +1,9 @@
-"""Unsigned operator and test endpoints: health, profiles, presets, records (payouts and B2B)
-and stats."""
+"""Unsigned operator and test endpoints: health, profiles, presets, records (payouts and B2B),
+planted statement faults and stats."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,11 +13,13 @@ from aiohttp import web
 
 from channels.bank_sim.appkeys import SIM_KEY
 from channels.bank_sim.b2b_records import B2B_STATUSES
-from channels.bank_sim.bank import Bank
+from channels.bank_sim.bank import Bank, ref_prefix
 from channels.bank_sim.errors import SimError, json_response
 from channels.bank_sim.presets import UnknownPreset, identity_of, preset_profile
 from channels.bank_sim.profile import patched
-from channels.bank_sim.records import STATUSES
+from channels.bank_sim.records import STATUSES, iso
+from channels.bank_sim.statement import StatementFault, bank_refs
+from gateway.clock import BUSINESS_TZ
 
 routes = web.RouteTableDef()
 
@@ -104,6 +107,43 @@ async def list_b2b(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
     bank_id, status = _record_filters(request, B2B_STATUSES)
     return json_response({"data": [r.to_json() for r in sim.b2b_records(bank_id, status)]})
+
+
+@routes.post("/sim/banks/{bank_id}/statement-faults")
+async def add_statement_fault(request: web.Request) -> web.Response:
+    """Plant a difference in the bank's statements (SPEC 9); the records stay true."""
+    sim = request.app[SIM_KEY]
+    bank = _bank(request)
+    try:
+        fault = msgspec.json.decode(await request.read(), type=StatementFault)
+    except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
+        raise SimError(400, "invalid_request", str(exc)) from None
+    now = sim.clock.now()
+    stored: dict[str, Any] = {"kind": fault.kind}
+    if fault.kind == "extra_line":
+        day = fault.date or now.astimezone(BUSINESS_TZ).date().isoformat()
+        tag = secrets.token_hex(4).upper()
+        stored |= {
+            "date": day,
+            "amount": fault.amount,
+            "bank_ref": f"{ref_prefix(bank.profile.name)}X{tag}",
+            "merchant_ref": f"ext_{tag.lower()}",
+            "booked_at": iso(now),
+        }
+    else:
+        if not any(fault.bank_ref in bank_refs(r) for r in bank.records()):
+            raise SimError(404, "not_found", f"no statement line {fault.bank_ref!r} at this bank")
+        stored |= {"bank_ref": fault.bank_ref}
+        if fault.kind == "amount_change":
+            stored |= {"amount": fault.amount}
+    fault_id = sim.books.add_statement_fault(bank.bank_id, stored)
+    return json_response({"id": fault_id, "bank_id": bank.bank_id} | stored, status=201)
+
+
+@routes.get("/sim/banks/{bank_id}/statement-faults")
+async def list_statement_faults(request: web.Request) -> web.Response:
+    bank = _bank(request)
+    return json_response({"data": request.app[SIM_KEY].books.statement_faults(bank.bank_id)})
 
 
 @routes.get("/sim/stats")

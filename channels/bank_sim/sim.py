@@ -1,12 +1,15 @@
-"""The whole simulator's state: the banks (with their B2B and batch desks), the clock, the
-nonce cache, timers, callbacks and the counters `/sim/stats` reports.
+"""The whole simulator's state: the banks (with their B2B and batch desks), their books on
+disk, the clock, the nonce cache, timers, callbacks and the counters `/sim/stats` reports.
 
-Built once from BankSimConfig by the app; `start` and `close` bracket its life.
+Built once from BankSimConfig by the app; `start` (which takes back what the books kept and
+carries on every record's life) and `close` bracket its life.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -14,8 +17,9 @@ from channels.bank_sim.auth import SIGNATURE_WINDOW_S
 from channels.bank_sim.b2b_desk import B2BDesk
 from channels.bank_sim.b2b_lifecycle import B2BLifecycle
 from channels.bank_sim.b2b_records import B2BRecord
-from channels.bank_sim.bank import Bank, bank_rng
+from channels.bank_sim.bank import Bank, Submission, bank_rng
 from channels.bank_sim.batch_desk import BatchDesk
+from channels.bank_sim.books import Books
 from channels.bank_sim.callbacks import CallbackSender
 from channels.bank_sim.config import BankSimConfig
 from channels.bank_sim.lifecycle import Lifecycle
@@ -25,6 +29,8 @@ from channels.bank_sim.records import STATUSES, BankRecord
 from channels.bank_sim.timers import Timers
 from channels.keys import bank_secret
 from gateway.clock import SimClock
+
+log = logging.getLogger("paygate.bank_sim")
 
 # A timestamp may be up to the window in the future, so a nonce must be kept twice as long.
 NONCE_WINDOW_S: Final = 2 * SIGNATURE_WINDOW_S
@@ -70,6 +76,7 @@ class BankSim:
         self.secrets = {
             bank_id: bank_secret(config.master_secret, bank_id) for bank_id in self.banks
         }
+        self.books = Books(config.books_path)
         self.nonces = NonceCache(NONCE_WINDOW_S, MAX_NONCES)
         self.timers = Timers()
         self.sender = CallbackSender(
@@ -80,18 +87,46 @@ class BankSim:
             self.timers,
             lambda bank_id: self.banks[bank_id].profile,
         )
-        self.lifecycle = Lifecycle(self.clock, self.timers, self.sender)
-        self.b2b_lifecycle = B2BLifecycle(self.clock, self.timers, self.sender)
+        self.lifecycle = Lifecycle(self.clock, self.timers, self.sender, self.books)
+        self.b2b_lifecycle = B2BLifecycle(self.clock, self.timers, self.sender, self.books)
         # Set when the app shuts down: ends artificial hangs so the server can stop promptly.
         self.closing = asyncio.Event()
 
     async def start(self) -> None:
         await self.sender.start()
+        restored = 0
+        for bank_id, bank in self.banks.items():
+            books = self.books.restore(bank_id)
+            bank.restore((r for r, _ in books.payouts), books.payout_sequence)
+            desk = self.b2b_desks[bank_id]
+            desk.restore((r for r, _ in books.b2b), books.b2b_sequence)
+            for record, fate in books.payouts:
+                if fate is not None:
+                    self.lifecycle.resume(bank, record, fate)
+            for b2b_record, b2b_fate in books.b2b:
+                if b2b_fate is not None:
+                    self.b2b_lifecycle.resume(bank, b2b_record, b2b_fate)
+            restored += len(books.payouts) + len(books.b2b)
+        if restored:
+            log.info("bank books restored", extra={"records": restored})
 
     async def close(self) -> None:
         self.closing.set()
         await self.timers.close()
         await self.sender.close()
+        self.books.close()
+
+    def accepted(self, bank: Bank, submissions: Iterable[Submission]) -> None:
+        """Write what the bank just took to its books, then start each new record's life.
+        Called before the bank answers: an acknowledged payout is on disk."""
+        started = []
+        for sub in submissions:
+            self.books.mark_payout(sub.record, sub.fate, bank.sequence)
+            if sub.fate is not None:
+                started.append((sub.record, sub.fate))
+        self.books.write_now()
+        for record, fate in started:
+            self.lifecycle.start(bank, record, fate)
 
     def apply_preset(self, preset: str) -> None:
         """Reset every bank to `preset` (raises UnknownPreset before changing any)."""
@@ -143,4 +178,8 @@ class BankSim:
                     "skipped": callbacks.skipped,
                 },
             }
-        return {"banks": banks, "pending_timers": self.timers.pending}
+        return {
+            "banks": banks,
+            "pending_timers": self.timers.pending,
+            "books_writes": self.books.writes,
+        }

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
@@ -186,8 +188,10 @@ def payout(ref: str, account_no: str = "6222020200112233445", **over: Any) -> di
     return body | over
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[LiveSim]:
+@asynccontextmanager
+async def running_sim(books: Path | None = None) -> AsyncIterator[LiveSim]:
+    """The simulator (seeded, `instant` preset) and a receiver for its callbacks; `books`
+    keeps its books in that file across runs."""
     receiver = Receiver()
     rx_runner, rx_port = await start_site(receiver.app(), "127.0.0.1", 0)
     config = BankSimConfig(
@@ -195,6 +199,7 @@ async def sim() -> AsyncIterator[LiveSim]:
         callback_url=f"http://127.0.0.1:{rx_port}",
         master_secret=MASTER,
         preset="instant",
+        books_path=books,
     )
     runner, port = await start_site(build_bank_sim_app(config), "127.0.0.1", 0)
     http = aiohttp.ClientSession()
@@ -204,6 +209,12 @@ async def sim() -> AsyncIterator[LiveSim]:
         await http.close()
         await runner.cleanup()
         await rx_runner.cleanup()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[LiveSim]:
+    async with running_sim() as live:
+        yield live
 
 
 # --- submit, callback, idempotency ---------------------------------------------------------
@@ -424,7 +435,9 @@ async def test_statement_lists_the_records_of_the_business_date(sim: LiveSim) ->
     reply = await sim.signed("GET", f"/banks/102/statements/{day}")
     assert reply.status == 200
     assert (reply.body["bank_id"], reply.body["date"]) == ("102", day)
-    assert [item["ref"] for item in reply.body["items"]] == ["po_stmt_1", "po_stmt_2"]
+    assert [item["merchant_ref"] for item in reply.body["items"]] == ["po_stmt_1", "po_stmt_2"]
+    assert set(reply.body["items"][0]) == {
+        "bank_ref", "merchant_ref", "amount", "status", "booked_at", "return_of"}  # fmt: skip
     other_day = date.fromisoformat(day).replace(year=2001).isoformat()
     empty = await sim.signed("GET", f"/banks/102/statements/{other_day}")
     assert empty.body["items"] == []

@@ -1,0 +1,223 @@
+"""The bank's books on disk (SPEC 9: a bank does not forget a payment because it restarted).
+
+Payout and B2B records with the fate each was drawn, the reference sequences and planted
+statement faults live in a SQLite file of the simulator's own (never the gateway's tables);
+Profiles are configuration, not books: a restarted bank starts from its preset again.
+`path=None` keeps the books in memory, for tests that never restart the simulator.
+
+Write rule: a new record is on disk before the bank answers for it (`write_now`), so an
+acknowledged payout is never forgotten. A later change (completion, return, the payer's
+payment) is marked and written at the start of the next loop iteration, in one transaction
+with every other change of that iteration, ahead of the callback that reports it (the callback
+sender runs after). Even a change lost to a crash is re-derived: the fate is on disk with the
+record, so a restarted bank completes the payout the same way (`resume` in lifecycle.py).
+
+WAL mode with `synchronous=NORMAL`: a commit survives the process being killed (SIGKILL); an
+operating-system crash may lose the last commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sqlite3
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+import orjson
+
+from channels.bank_sim.b2b_fate import B2BFate
+from channels.bank_sim.b2b_records import B2BRecord
+from channels.bank_sim.fate import Fate
+from channels.bank_sim.records import BankRecord
+from channels.bank_sim.schemas import Payee
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS payouts (
+    bank_id TEXT NOT NULL, ref TEXT NOT NULL, record BLOB NOT NULL, fate BLOB,
+    PRIMARY KEY (bank_id, ref));
+CREATE TABLE IF NOT EXISTS b2b (
+    bank_id TEXT NOT NULL, ref TEXT NOT NULL, record BLOB NOT NULL, fate BLOB,
+    PRIMARY KEY (bank_id, ref));
+CREATE TABLE IF NOT EXISTS statement_faults (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, bank_id TEXT NOT NULL, fault BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS sequences (
+    bank_id TEXT NOT NULL, kind TEXT NOT NULL, value INTEGER NOT NULL,
+    PRIMARY KEY (bank_id, kind));
+"""
+
+# The same fields a record is made of, as builtins (datetimes and dates as ISO strings).
+_RECORD_DATETIMES: Final = ("accepted_at", "completed_at", "returned_at", "created_at")
+
+
+def _record_builtins(record: BankRecord | B2BRecord) -> dict[str, Any]:
+    data = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+    for key, value in data.items():
+        if isinstance(value, datetime | date):
+            data[key] = value.isoformat()
+        elif isinstance(value, msgspec.Struct):
+            data[key] = msgspec.to_builtins(value)
+    return data
+
+
+def _restore_times(data: dict[str, Any]) -> dict[str, Any]:
+    for key in _RECORD_DATETIMES:
+        if data.get(key) is not None:
+            data[key] = datetime.fromisoformat(data[key])
+    data["business_date"] = date.fromisoformat(data["business_date"])
+    return data
+
+
+def payout_from_builtins(data: dict[str, Any]) -> BankRecord:
+    data = _restore_times(data)
+    data["payee"] = msgspec.convert(data["payee"], Payee)
+    return BankRecord(**data)
+
+
+def b2b_from_builtins(data: dict[str, Any]) -> B2BRecord:
+    return B2BRecord(**_restore_times(data))
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    """What one bank's books held when the simulator started."""
+
+    payouts: list[tuple[BankRecord, Fate | None]]
+    b2b: list[tuple[B2BRecord, B2BFate | None]]
+    payout_sequence: int
+    b2b_sequence: int
+
+
+class Books:
+    def __init__(self, path: Path | None) -> None:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._payouts: dict[tuple[str, str], tuple[BankRecord, Fate | None]] = {}
+        self._b2b: dict[tuple[str, str], tuple[B2BRecord, B2BFate | None]] = {}
+        self._sequences: dict[tuple[str, str], int] = {}
+        self._flush_scheduled = False
+        self.writes = 0  # transactions committed (for /sim/stats)
+
+    # --- reading back -------------------------------------------------------------------
+
+    def restore(self, bank_id: str) -> Restored:
+        payouts = [
+            (payout_from_builtins(orjson.loads(r)), Fate(**orjson.loads(f)) if f else None)
+            for r, f in self._db.execute(
+                "SELECT record, fate FROM payouts WHERE bank_id = ?", (bank_id,)
+            )
+        ]
+        b2b = [
+            (b2b_from_builtins(orjson.loads(r)), B2BFate(**orjson.loads(f)) if f else None)
+            for r, f in self._db.execute(
+                "SELECT record, fate FROM b2b WHERE bank_id = ?", (bank_id,)
+            )
+        ]
+        sequences = dict(
+            self._db.execute("SELECT kind, value FROM sequences WHERE bank_id = ?", (bank_id,))
+        )
+        return Restored(
+            payouts=payouts,
+            b2b=b2b,
+            payout_sequence=int(sequences.get("payout", 0)),
+            b2b_sequence=int(sequences.get("b2b", 0)),
+        )
+
+    def statement_faults(self, bank_id: str) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT id, fault FROM statement_faults WHERE bank_id = ? ORDER BY id", (bank_id,)
+        )
+        return [{"id": i} | orjson.loads(fault) for i, fault in rows]
+
+    # --- writing ------------------------------------------------------------------------
+
+    def mark_payout(self, record: BankRecord, fate: Fate | None = None, seq: int = 0) -> None:
+        """Write `record` (with its fate, when new) at the next flush."""
+        key = (record.bank_id, record.ref)
+        kept = self._payouts.get(key)
+        self._payouts[key] = (record, fate if fate is not None else kept[1] if kept else None)
+        if seq:
+            self._sequences[(record.bank_id, "payout")] = seq
+        self._schedule()
+
+    def mark_b2b(self, record: B2BRecord, fate: B2BFate | None = None, seq: int = 0) -> None:
+        key = (record.bank_id, record.ref)
+        kept = self._b2b.get(key)
+        self._b2b[key] = (record, fate if fate is not None else kept[1] if kept else None)
+        if seq:
+            self._sequences[(record.bank_id, "b2b")] = seq
+        self._schedule()
+
+    def write_now(self) -> None:
+        """Flush what is marked, now: before the bank answers for a new record."""
+        self.flush()
+
+    def add_statement_fault(self, bank_id: str, fault: dict[str, Any]) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO statement_faults (bank_id, fault) VALUES (?, ?)",
+            (bank_id, orjson.dumps(fault)),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        if not (self._payouts or self._b2b or self._sequences):
+            return
+        payouts, self._payouts = self._payouts, {}
+        b2b, self._b2b = self._b2b, {}
+        sequences, self._sequences = self._sequences, {}
+        with self._transaction():
+            for table, items in (("payouts", payouts), ("b2b", b2b)):
+                self._db.executemany(
+                    f"INSERT INTO {table} (bank_id, ref, record, fate) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (bank_id, ref) DO UPDATE SET record = excluded.record, "
+                    f"fate = coalesce(excluded.fate, {table}.fate)",
+                    [
+                        (bank_id, ref, orjson.dumps(_record_builtins(rec)), _fate_json(fate))
+                        for (bank_id, ref), (rec, fate) in items.items()
+                    ],
+                )
+            self._db.executemany(
+                "INSERT INTO sequences (bank_id, kind, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (bank_id, kind) DO UPDATE SET value = max(value, excluded.value)",
+                [(bank_id, kind, value) for (bank_id, kind), value in sequences.items()],
+            )
+        self.writes += 1
+
+    def close(self) -> None:
+        self.flush()
+        self._db.close()
+
+    def _schedule(self) -> None:
+        if self._flush_scheduled:
+            return
+        self._flush_scheduled = True
+        try:
+            asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:  # no loop (a unit test): write at once
+            self.flush()
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+def _fate_json(fate: Fate | B2BFate | None) -> bytes | None:
+    return None if fate is None else orjson.dumps(dataclasses.asdict(fate))
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
