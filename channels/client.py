@@ -226,19 +226,20 @@ class BankClient:
         # A 5xx, or an answer we cannot read: any of them may be recorded.
         return [SubmitResult(SubmitOutcome.UNKNOWN, code=code or f"http_{status}")] * len(payouts)
 
+    async def _get(self, bank_id: str, path: str, limit: aiohttp.ClientTimeout) -> tuple[int, Any]:
+        """A signed GET: (status, parsed body); transport failures raise as aiohttp's."""
+        async with self._session.get(
+            self._base + path, timeout=limit, headers=self._headers(bank_id, "GET", path, b"")
+        ) as resp:
+            return resp.status, _json(await resp.read())
+
     async def query(self, bank_id: str, ref: str) -> QueryResult:
-        path = f"/banks/{bank_id}/payouts/{ref}"
         self._count("bank_query")
         try:
-            async with self._session.get(
-                self._base + path, timeout=self._query_timeout,
-                headers=self._headers(bank_id, "GET", path, b""),
-            ) as resp:  # fmt: skip
-                raw = await resp.read()
-                status = resp.status
+            status, data = await self._get(bank_id, f"/banks/{bank_id}/payouts/{ref}",
+                                           self._query_timeout)  # fmt: skip
         except (TimeoutError, aiohttp.ClientError) as exc:
             return QueryResult(QueryOutcome.UNAVAILABLE, code=type(exc).__name__)
-        data = _json(raw)
         if status == 200 and isinstance(data, dict) and "ref" in data:
             return QueryResult(QueryOutcome.FOUND, record=BankRecord.from_json(data))
         if status == 404:
@@ -253,16 +254,10 @@ class BankClient:
         path = f"/banks/{bank_id}/statements/{day.isoformat()}"
         self._count("bank_statement")
         try:
-            async with self._session.get(
-                self._base + path, timeout=self._statement_timeout,
-                headers=self._headers(bank_id, "GET", path, b""),
-            ) as resp:  # fmt: skip
-                raw = await resp.read()
-                status = resp.status
+            status, data = await self._get(bank_id, path, self._statement_timeout)
         except (TimeoutError, aiohttp.ClientError) as exc:
             log.warning("statement request failed", extra={"bank_id": bank_id, "error": repr(exc)})
             raise BankUnavailable(type(exc).__name__) from None
-        data = _json(raw)
         if status == 200 and isinstance(data, dict) and isinstance(data.get("items"), list):
             return data
         code = str(data.get("code", "")) if isinstance(data, dict) else ""

@@ -94,6 +94,20 @@ async def wait_bank_status(world: BankWorld, payout_id: str, status: str) -> Non
     await wait_until(probe, lambda r: r["status"] == status, timeout_s=15)
 
 
+async def lost_return(world: BankWorld, client: MerchantClient, return_after_ms: float) -> str:
+    """A payout bank 102 pays and later returns, losing every callback: the poller finishes it
+    as succeeded (the return has not happened yet) and nobody tells the gateway of the
+    return. Returns once the bank has returned it."""
+    to = payee()
+    delay = {"median_ms": return_after_ms, "p99_ms": return_after_ms}
+    await world.profile("102", outcomes={"succeeded": 1.0}, return_delay=delay)
+    await world.script("102", to["account_no"], returned=True, callback="lost")
+    pid = await pay(client, to)
+    assert (await world.wait_payout(client, pid))["status"] == "succeeded"
+    await wait_bank_status(world, pid, "returned")
+    return pid
+
+
 async def assert_ledger_ok(gw: LiveGateway) -> None:
     check = await gw.ledger_ok()
     assert check["ok"], [c for c in check["checks"] if not c["ok"]]
@@ -124,15 +138,7 @@ async def test_a_clean_day_reconciles_with_no_exceptions(world: BankWorld) -> No
 
 async def test_a_lost_return_notice_is_found_and_applied(world: BankWorld) -> None:
     _, client = await world.gw.merchant(CREDIT, fee_fixed=FEE)
-    to = payee()
-    await world.profile("102", outcomes={"succeeded": 1.0},
-                        return_delay={"median_ms": 1500, "p99_ms": 1500})  # fmt: skip
-    # `lost` loses every callback of the payout: the poller finishes it as succeeded (the
-    # return has not happened yet), and nobody tells the gateway of the return.
-    await world.script("102", to["account_no"], returned=True, callback="lost")
-    pid = await pay(client, to)
-    assert (await world.wait_payout(client, pid))["status"] == "succeeded"
-    await wait_bank_status(world, pid, "returned")
+    pid = await lost_return(world, client, 1500)
     row = await books(world, pid)
     day = row["bank_date"].isoformat()
 
@@ -281,13 +287,7 @@ async def test_the_cli_prints_the_table_and_fails_without_a_gateway(world: BankW
 
 async def test_the_nightly_run_reconciles_every_bank_once_after_1am(world: BankWorld) -> None:
     _, client = await world.gw.merchant(CREDIT, fee_fixed=FEE)
-    to = payee()
-    await world.profile("102", outcomes={"succeeded": 1.0},
-                        return_delay={"median_ms": 1000, "p99_ms": 1000})  # fmt: skip
-    await world.script("102", to["account_no"], returned=True, callback="lost")
-    pid = await pay(client, to)
-    assert (await world.wait_payout(client, pid))["status"] == "succeeded"
-    await wait_bank_status(world, pid, "returned")
+    pid = await lost_return(world, client, 1000)
     day = (await books(world, pid))["bank_date"]
     # A day and an hour later (simulated), D's statements are ready.
     resp = await world.gw.admin.post("/admin/clock/advance", {"advance_s": 25 * 3600})
