@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -45,6 +46,7 @@ class BankRecord:
     amount: int
     failure_code: str | None
     failure_message: str | None
+    business_date: date | None = None  # the bank's business date for the payout
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BankRecord:
@@ -55,7 +57,19 @@ class BankRecord:
             amount=int(data["amount"]),
             failure_code=data.get("failure_code"),
             failure_message=data.get("failure_message"),
+            business_date=business_date(data.get("business_date")),
         )
+
+
+def business_date(raw: Any) -> date | None:
+    """A bank's `YYYY-MM-DD` business date; None when absent or unreadable (it is only
+    bookkeeping for reconciliation: a bad one must not sink the word that carries it)."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +103,14 @@ class QueryResult:
     code: str = ""
 
 
+class BankUnavailable(Exception):
+    """The bank gave no usable answer (unreachable, timeout, an error status, unreadable)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 class BankClient:
     """Owns no session: the worker creates and closes the aiohttp session in its lifecycle."""
 
@@ -100,6 +122,7 @@ class BankClient:
         *,
         submit_timeout_s: float,
         query_timeout_s: float,
+        statement_timeout_s: float = 30.0,
         metrics: Metrics | None = None,
     ) -> None:
         self._metrics = metrics
@@ -108,6 +131,7 @@ class BankClient:
         self._master = master_secret
         self._submit_timeout = aiohttp.ClientTimeout(total=submit_timeout_s)
         self._query_timeout = aiohttp.ClientTimeout(total=query_timeout_s)
+        self._statement_timeout = aiohttp.ClientTimeout(total=statement_timeout_s)
 
     def _count(self, kind: str) -> None:
         if self._metrics is not None:
@@ -202,25 +226,42 @@ class BankClient:
         # A 5xx, or an answer we cannot read: any of them may be recorded.
         return [SubmitResult(SubmitOutcome.UNKNOWN, code=code or f"http_{status}")] * len(payouts)
 
+    async def _get(self, bank_id: str, path: str, limit: aiohttp.ClientTimeout) -> tuple[int, Any]:
+        """A signed GET: (status, parsed body); transport failures raise as aiohttp's."""
+        async with self._session.get(
+            self._base + path, timeout=limit, headers=self._headers(bank_id, "GET", path, b"")
+        ) as resp:
+            return resp.status, _json(await resp.read())
+
     async def query(self, bank_id: str, ref: str) -> QueryResult:
-        path = f"/banks/{bank_id}/payouts/{ref}"
         self._count("bank_query")
         try:
-            async with self._session.get(
-                self._base + path, timeout=self._query_timeout,
-                headers=self._headers(bank_id, "GET", path, b""),
-            ) as resp:  # fmt: skip
-                raw = await resp.read()
-                status = resp.status
+            status, data = await self._get(bank_id, f"/banks/{bank_id}/payouts/{ref}",
+                                           self._query_timeout)  # fmt: skip
         except (TimeoutError, aiohttp.ClientError) as exc:
             return QueryResult(QueryOutcome.UNAVAILABLE, code=type(exc).__name__)
-        data = _json(raw)
         if status == 200 and isinstance(data, dict) and "ref" in data:
             return QueryResult(QueryOutcome.FOUND, record=BankRecord.from_json(data))
         if status == 404:
             return QueryResult(QueryOutcome.NOT_FOUND)
         code = str(data.get("code", "")) if isinstance(data, dict) else ""
         return QueryResult(QueryOutcome.UNAVAILABLE, code=code or f"http_{status}")
+
+    async def statement(self, bank_id: str, day: date) -> dict[str, Any]:
+        """The bank's statement for business date `day` (SPEC 9): `{"bank_id", "date",
+        "items": [...]}` as the bank sent it (reconciliation checks the lines). Raises
+        BankUnavailable when there is no such answer."""
+        path = f"/banks/{bank_id}/statements/{day.isoformat()}"
+        self._count("bank_statement")
+        try:
+            status, data = await self._get(bank_id, path, self._statement_timeout)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("statement request failed", extra={"bank_id": bank_id, "error": repr(exc)})
+            raise BankUnavailable(type(exc).__name__) from None
+        if status == 200 and isinstance(data, dict) and isinstance(data.get("items"), list):
+            return data
+        code = str(data.get("code", "")) if isinstance(data, dict) else ""
+        raise BankUnavailable(code or f"http_{status}")
 
 
 class B2BBank:

@@ -1,4 +1,4 @@
-"""The `paygate` command: up, serve, worker, bank-sim, migrate (SPEC 3)."""
+"""The `paygate` command: up, serve, worker, bank-sim, migrate, reconcile (SPEC 3, 10)."""
 
 from __future__ import annotations
 
@@ -100,6 +100,13 @@ def _parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply schema migrations")
     _add_common(migrate)
+
+    recon = sub.add_parser("reconcile", help="reconcile a bank's statement (the running gateway)")
+    recon.add_argument("--bank", required=True, help="bank channel id, e.g. 102")
+    recon.add_argument("--date", required=True, help="business date, YYYY-MM-DD")
+    recon.add_argument("--apply", action="store_true", help="apply the safe differences")
+    recon.add_argument("--json", action="store_true", help="print the JSON report")
+    _add_common(recon)
     return parser
 
 
@@ -147,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(cmd_bench(settings, args.quick, args.workers, args.generators))
     if command == "demo":
         sys.exit(cmd_demo(settings, args.duration, args.rate, args.time_scale))
+    if command == "reconcile":
+        sys.exit(cmd_reconcile(settings, args.bank, args.date, args.apply, args.json))
     raise AssertionError(command)
 
 
@@ -164,6 +173,18 @@ def cmd_migrate(settings: Settings) -> int:
         applied = asyncio.run(migrate_url(storage.database_url))
     print(f"migrations applied: {len(applied)} {applied}")
     return 0
+
+
+def cmd_reconcile(settings: Settings, bank_id: str, day: str, apply: bool, as_json: bool) -> int:
+    from gateway.recon.command import NOT_RUNNING, reconcile_command
+
+    try:
+        info = read_run_file(settings.state_dir)
+    except FileNotFoundError:
+        print(f"paygate reconcile: no {settings.state_dir / 'run.json'}: start `paygate up` "
+              "first", file=sys.stderr)  # fmt: skip
+        return NOT_RUNNING
+    return reconcile_command(info, bank_id, day, apply=apply, as_json=as_json)
 
 
 def _stamp() -> str:

@@ -114,6 +114,11 @@ class Settings:
     # round is a lease query, so fewer, fuller rounds cost less than 50 small ones a second.
     notify_idle_ms: float = 50.0
 
+    # Reconciliation (SPEC 10): how often (wall seconds) the worker looks whether a nightly
+    # run is due; a bank that gave no statement is asked again after recon_retry_s.
+    recon_check_s: float = 5.0
+    recon_retry_s: float = 60.0
+
     # Defaults for merchants created without these fields (documented in README).
     extra: dict[str, Any] = field(default_factory=dict)
 

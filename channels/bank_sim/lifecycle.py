@@ -4,9 +4,10 @@ accepted --complete_after_ms--> succeeded|failed (query shows it) + callback
 succeeded --return_after_ms--> returned + `returned` callback (when the fate says so)
 A record restored from the books after a restart carries on from where its fate says it is
 now (`resume`): a completion or return that fell due while the bank was down happens at once.
-Callback faults: lost (never sent), duplicate (sent twice at once), very_late (sent after
-very_late_after_ms instead), out_of_order (with a return: `returned` is sent before
-`succeeded`; otherwise sent now and again after resend_after_ms).
+Callback faults: lost (no callback of the payout is ever sent, its return's neither),
+duplicate (sent twice at once), very_late (sent after very_late_after_ms instead),
+out_of_order (with a return: `returned` is sent before `succeeded`; otherwise sent now and
+again after resend_after_ms).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class Lifecycle:
             self._after(due_ms - now_ms, lambda: self._complete(bank, record, fate))
         elif record.status == "succeeded" and fate.returned and record.completed_at:
             due_ms = record.completed_at.timestamp() * 1000 + fate.return_after_ms
-            self._after(due_ms - now_ms, lambda: self._return(bank, record, None))
+            self._after(due_ms - now_ms, lambda: self._return(bank, record, fate, None))
 
     def _after(self, sim_ms: float, fn: Callable[[], None]) -> None:
         self._timers.call_later(self._clock.wall_delay_s(sim_ms / 1000), fn)
@@ -97,11 +98,15 @@ class Lifecycle:
                 fate.resend_after_ms,
             )
         if fate.returned:
-            self._after(fate.return_after_ms, lambda: self._return(bank, record, held))
+            self._after(fate.return_after_ms, lambda: self._return(bank, record, fate, held))
 
-    def _return(self, bank: Bank, record: BankRecord, held: CallbackItem | None) -> None:
+    def _return(
+        self, bank: Bank, record: BankRecord, fate: Fate, held: CallbackItem | None
+    ) -> None:
         move(record, "returned", self._clock.now(), RETURN_CODE, FAILURE_MESSAGES[RETURN_CODE])
         self._books.mark_payout(record)
+        if fate.callback_fault == "lost":
+            return  # `lost` loses every callback of the payout: its 退票 notice never arrives
         items = [callback_item(record)]
         if held is not None:
             items.append(held)

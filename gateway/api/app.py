@@ -15,6 +15,7 @@ from gateway.api import (
     routes_events,
     routes_merchant,
     routes_payouts,
+    routes_recon,
     routes_reviews,
     routes_risk,
     routes_service,
@@ -92,4 +93,5 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(routes_b2b.routes)
     app.add_routes(routes_clock.routes)
     app.add_routes(routes_callbacks.routes)
+    app.add_routes(routes_recon.routes)
     return app

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from channels.client import business_date
 from channels.keys import bank_secret
 from gateway.api.auth import verify_signed
 from gateway.api.jsonio import decode, json_response, read_json
@@ -109,7 +110,8 @@ async def _payout_words(
         events += events_for(item.ref, item.status, bank_id=bank_id, bank_ref=item.bank_ref,
                              failure_code=item.failure_code,
                              failure_message=item.failure_message,
-                             expect_bank_id=bank_id, expect_amount_fen=item.amount)  # fmt: skip
+                             expect_bank_id=bank_id, expect_amount_fen=item.amount,
+                             bank_date=business_date(item.business_date))  # fmt: skip
         spans.append((start, len(events)))
     applied = await services.payout_events.submit(events) if events else []
     silent = [item.ref for item, (a, b) in zip(items, spans, strict=True) if a == b]

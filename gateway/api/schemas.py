@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 import msgspec
@@ -153,3 +154,22 @@ class BlocklistEntry(Struct, forbid_unknown_fields=True):
 
 class ClockAdvance(Struct, forbid_unknown_fields=True):
     advance_s: Annotated[float, Meta(gt=0, le=86_400 * 366)]
+
+
+class ReconcileRequest(Struct, forbid_unknown_fields=True):
+    """`POST /admin/reconcile` (SPEC 10): one bank's statement for one business date."""
+
+    bank_id: BankId
+    day: date = msgspec.field(name="date")
+    apply: bool = False
+
+
+class ReconAdjustment(Struct, forbid_unknown_fields=True):
+    merchant_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    # Non-zero fen: positive credits the merchant's available, negative debits it.
+    amount: Annotated[int, Meta(ge=-MAX_AMOUNT_FEN, le=MAX_AMOUNT_FEN)]
+
+
+class ReconResolve(Struct, forbid_unknown_fields=True):
+    note: Annotated[str, Meta(min_length=1, max_length=2000, pattern=r"\S")]
+    adjustment: ReconAdjustment | None = None

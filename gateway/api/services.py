@@ -38,6 +38,7 @@ class Services:
     admission: MerchantAdmission
     admissions: GroupCommitter[AdmissionCheck, Admission]  # admission.admit_many, gathered
     risk_rules: RiskRules
+    bank: BankClient | None  # None without a bank simulator URL (reconciliation answers 503)
     b2b_bank: B2BBank | None  # None without a bank simulator URL: B2B answers 503
     accepts: GroupCommitter[AcceptItem, AcceptResult]
     payout_events: GroupCommitter[Sequence[PayoutEvent], list[Applied]]  # bank callbacks
@@ -73,13 +74,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     try:
         clock = await load_clock(pool, settings.time_scale)
         clock_task = asyncio.create_task(follow_clock(pool, clock, stop_clock), name="clock")
-        b2b_bank = None
+        bank = b2b_bank = None
         if settings.bank_sim_url:
-            b2b_bank = B2BBank(BankClient(
+            bank = BankClient(
                 bank_http, settings.bank_sim_url, settings.bank_master_secret,
                 submit_timeout_s=settings.submit_timeout_s,
                 query_timeout_s=settings.query_timeout_s,
-            ))  # fmt: skip
+            )  # fmt: skip
+            b2b_bank = B2BBank(bank)
 
         risk_rules = RiskRules(payee_velocity_per_hour=settings.payee_velocity_per_hour)
 
@@ -136,6 +138,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 admission=admission,
                 admissions=admissions,
                 risk_rules=risk_rules,
+                bank=bank,
                 b2b_bank=b2b_bank,
             )
         finally:

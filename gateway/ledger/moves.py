@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 FEE_INCOME = "platform:fee_income"
 DEPOSITS = "platform:deposits"
 B2B_IN_TRANSIT = "platform:b2b_in_transit"
+RECON_ADJUSTMENTS = "platform:recon_adjustments"
 
 
 def reserve_account(bank_id: str) -> str:
@@ -168,4 +169,17 @@ def b2b_reversed(merchant_id: str, b2b_id: str, amount_fen: int) -> Move:
         b2b_id,
         BalanceDelta(pending_in_fen=-amount_fen),
         ((B2B_IN_TRANSIT, amount_fen),),
+    )
+
+
+def recon_adjustment(merchant_id: str, exception_id: str, amount_fen: int) -> Move:
+    """An operator's correction when resolving a reconciliation exception: positive credits the
+    merchant's available, negative debits it, against the platform's adjustments account."""
+    assert amount_fen != 0, "an adjustment moves money"
+    return Move(
+        "recon_adjustment",
+        merchant_id,
+        exception_id,
+        BalanceDelta(available_fen=amount_fen),
+        ((RECON_ADJUSTMENTS, -amount_fen),),
     )

@@ -8,6 +8,8 @@ duplicate and changes nothing.
 
 from __future__ import annotations
 
+from datetime import date
+
 from gateway.payouts.state import Event
 from gateway.payouts.transitions import PayoutEvent
 
@@ -24,12 +26,17 @@ def events_for(
     failure_message: str | None = None,
     expect_bank_id: str | None = None,
     expect_amount_fen: int | None = None,
+    bank_date: date | None = None,
 ) -> list[PayoutEvent]:
+    """`bank_date`: the bank's business date for the payout, when the word tells it (kept on
+    the row for reconciliation; a date already there stays)."""
+
     def ev(event: Event, code: str | None = None, message: str | None = None) -> PayoutEvent:
         return PayoutEvent(payout_id, event, bank_id=bank_id, bank_ref=bank_ref,
                            failure_code=code, failure_message=message,
                            expect_bank_id=expect_bank_id,
-                           expect_amount_fen=expect_amount_fen)  # fmt: skip
+                           expect_amount_fen=expect_amount_fen,
+                           bank_date=bank_date)  # fmt: skip
 
     if bank_status == "succeeded":
         return [ev(Event.SUCCEED)]

@@ -11,7 +11,7 @@ from gateway.fingerprint import request_fingerprint
 COLUMNS = (
     "id, merchant_id, merchant_order_id, request_hash, amount_fen, fee_fen, currency, status,"
     " version, payee, purpose, metadata, funding_balance_fen, funding_advance_fen, bank_id,"
-    " bank_ref, failure_code, failure_message, business_date, created_at, updated_at"
+    " bank_ref, failure_code, failure_message, business_date, created_at, updated_at, bank_date"
 )
 
 

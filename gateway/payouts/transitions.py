@@ -48,6 +48,8 @@ class PayoutEvent:
     # A bank's word applies only to a payout sent to that bank, for that amount.
     expect_bank_id: str | None = None
     expect_amount_fen: int | None = None
+    # The bank's business date for the payout, when its word tells it (kept once set).
+    bank_date: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +83,7 @@ class Locked:
     rows: dict[str, dict[str, Any]]
     usage_date: dict[str, date | None]
     balances_locked: bool
-    bank: dict[str, tuple[str | None, str | None]]  # (bank_id, bank_ref) as locked
+    bank: dict[str, tuple[str | None, str | None, date | None]]  # bank id, ref, date as locked
 
 
 async def apply_events(conn: asyncpg.Connection, events: Sequence[PayoutEvent]) -> list[Applied]:
@@ -146,7 +148,7 @@ def _locked(records: Sequence[Any], *, balances: bool) -> Locked:
         row = dict(r)
         usage_date[row["merchant_id"]] = row.pop("usage_date", None)
         rows[row["id"]] = row
-    bank = {pid: (row["bank_id"], row["bank_ref"]) for pid, row in rows.items()}
+    bank = {pid: (row["bank_id"], row["bank_ref"], row["bank_date"]) for pid, row in rows.items()}
     return Locked(rows, usage_date, balances, bank)
 
 
@@ -155,9 +157,12 @@ async def write(
     locked: Locked,
     events: Sequence[PayoutEvent],
     dispatch: Mapping[str, DispatchChange],
+    bank_dates: Mapping[str, date | None] | None = None,
 ) -> list[Applied]:
     """Statement 2: step `events` through the table against the locked rows and write every
-    change (rows, ledger, outbox, dispatch bookkeeping) as one statement."""
+    change (rows, ledger, outbox, dispatch bookkeeping) as one statement. `bank_dates`: the
+    business dates banks' answers told (kept on rows that have none, whatever their status:
+    reconciliation finds a payout's statement by it)."""
     rows = locked.rows
     original = {pid: (row["status"], row["version"]) for pid, row in rows.items()}
     now = datetime.now(UTC)
@@ -177,6 +182,7 @@ async def write(
         try:
             new_status, effect = transition(Status(row["status"]), ev.event)
         except IllegalTransition as exc:
+            row["bank_date"] = row["bank_date"] or ev.bank_date  # a late word still tells it
             results.append(Applied(ev.payout_id, False, row["status"], model.public(row),
                                    str(exc)))  # fmt: skip
             continue
@@ -187,6 +193,7 @@ async def write(
             row["bank_id"] = ev.bank_id
         if ev.bank_ref is not None:
             row["bank_ref"] = ev.bank_ref
+        row["bank_date"] = row["bank_date"] or ev.bank_date
         if new_status in (Status.FAILED, Status.REJECTED, Status.RETURNED):
             row["failure_code"] = ev.failure_code or new_status.value
             row["failure_message"] = ev.failure_message or ""
@@ -210,8 +217,13 @@ async def write(
     for pid, c in dispatch.items():  # a (re)submission names the bank, an answer its ref
         rows[pid]["bank_id"] = c.bank_id or rows[pid]["bank_id"]
         rows[pid]["bank_ref"] = c.bank_ref or rows[pid]["bank_ref"]
+    for pid, day in (bank_dates or {}).items():
+        if pid in rows:
+            rows[pid]["bank_date"] = rows[pid]["bank_date"] or day
     moved = {
-        pid for pid, row in rows.items() if locked.bank[pid] != (row["bank_id"], row["bank_ref"])
+        pid
+        for pid, row in rows.items()
+        if locked.bank[pid] != (row["bank_id"], row["bank_ref"], row["bank_date"])
     }
     touched = sorted(set(changed) | moved)
     if not touched and not dispatch:
@@ -264,16 +276,18 @@ def _add_updates(
         col([r["bank_ref"] for r in touched], "text[]"),
         col([r["failure_code"] for r in touched], "text[]"),
         col([r["failure_message"] for r in touched], "text[]"),
+        col([r["bank_date"] for r in touched], "date[]"),
     ))  # fmt: skip
     # No indexed column changes here, so the row is updated in place (HOT, migration 0008).
     w.add("updated", f"""
         UPDATE payouts p SET status = u.status, version = u.version,
             bank_id = u.bank_id, bank_ref = u.bank_ref,
             failure_code = u.failure_code, failure_message = u.failure_message,
+            bank_date = coalesce(p.bank_date, u.bank_date),
             updated_at = CASE WHEN u.version = p.version THEN p.updated_at
                               ELSE {w.arg(now, "timestamptz")} END
         FROM unnest({u}) AS u (id, from_status, from_version, status, version, bank_id,
-                               bank_ref, failure_code, failure_message)
+                               bank_ref, failure_code, failure_message, bank_date)
         WHERE p.id = u.id AND p.id = ANY({ids}) AND p.status = u.from_status
           AND p.version = u.from_version
         RETURNING 1""", counted=True)  # fmt: skip

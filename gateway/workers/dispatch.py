@@ -24,7 +24,7 @@ import logging
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -204,6 +204,7 @@ class Dispatcher:
         now = datetime.now(UTC)
         changes: dict[str, DispatchChange] = {}
         finals: list[PayoutEvent] = []
+        bank_dates: dict[str, date | None] = {}
         health: dict[str, Counter[str]] = defaultdict(Counter)
         for (p, channel_id), res in done:
             if res.code != "bank_busy":  # capacity, not health: the quota handles it
@@ -211,6 +212,7 @@ class Dispatcher:
             rec = res.record
             if res.outcome is SubmitOutcome.ACKED:
                 assert rec is not None
+                bank_dates[p.id] = rec.business_date
                 expected_s = self._clock.wall_delay_s(channels[channel_id].expected_ms / 1000)
                 changes[p.id] = DispatchChange(
                     state="acked", bank_ref=rec.bank_ref, submitted_at=now,
@@ -218,7 +220,8 @@ class Dispatcher:
                 )  # fmt: skip
                 finals += events_for(p.id, rec.status, bank_id=channel_id, bank_ref=rec.bank_ref,
                                      failure_code=rec.failure_code,
-                                     failure_message=rec.failure_message)  # fmt: skip
+                                     failure_message=rec.failure_message,
+                                     bank_date=rec.business_date)  # fmt: skip
             elif res.outcome is SubmitOutcome.REFUSED:
                 backoff = res.retry_after_s or min(0.1 * 2**p.attempts, REFUSED_BACKOFF_MAX_S)
                 again = now + timedelta(seconds=backoff)
@@ -236,7 +239,7 @@ class Dispatcher:
             rows = locked.rows
             still = {pid: c for pid, c in changes.items()
                      if pid in rows and rows[pid]["queue_state"] == "sending"}  # fmt: skip
-            await write(conn, locked, finals, still)
+            await write(conn, locked, finals, still, bank_dates)
         states = [c.state for c in changes.values()]
         self.submitted += sum(1 for s in states if s != "queued")
         await self._health.record(health, channels, now)

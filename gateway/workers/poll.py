@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
@@ -83,12 +83,15 @@ class StatusPoller:
         channels = await channel_repo.load(self._pool)
         events: list[PayoutEvent] = []
         changes: dict[str, DispatchChange] = {}
+        bank_dates: dict[str, date | None] = {}
         for p, res in done:
             rec = res.record
             if res.outcome is QueryOutcome.FOUND and rec is not None:
+                bank_dates[p.id] = rec.business_date
                 events += events_for(p.id, rec.status, bank_id=p.bank_id, bank_ref=rec.bank_ref,
                                      failure_code=rec.failure_code,
-                                     failure_message=rec.failure_message)  # fmt: skip
+                                     failure_message=rec.failure_message,
+                                     bank_date=rec.business_date)  # fmt: skip
                 if rec.status == "processing":
                     ch = channels.get(p.bank_id)
                     expected_ms = ch.expected_ms if ch else 5000
@@ -120,4 +123,4 @@ class StatusPoller:
             pending = {pid for pid, row in locked.rows.items()
                        if row["queue_state"] in queue.WAITING_FOR_BANK}  # fmt: skip
             still = {pid: c for pid, c in changes.items() if pid in pending}
-            await write(conn, locked, events, still)
+            await write(conn, locked, events, still, bank_dates)

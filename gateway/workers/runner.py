@@ -26,6 +26,7 @@ from gateway.workers.clearing import ClearingWorker
 from gateway.workers.dispatch import Dispatcher
 from gateway.workers.notify import Notifier
 from gateway.workers.poll import StatusPoller
+from gateway.workers.recon_nightly import NightlyRecon
 
 log = logging.getLogger("paygate.workers")
 
@@ -36,6 +37,7 @@ class Workers:
     poller: StatusPoller
     notifier: Notifier
     clearing: ClearingWorker
+    recon: NightlyRecon
     metrics: Metrics
 
 
@@ -80,6 +82,7 @@ async def running_workers(settings: Settings) -> AsyncIterator[Workers]:
             poller=StatusPoller(settings, pool, bank, clock),
             notifier=Notifier(settings, pool, notify_session, clock, metrics),
             clearing=ClearingWorker(settings, pool, B2BBank(bank), clock),
+            recon=NightlyRecon(settings, pool, bank, clock),
             metrics=metrics,
         )
         tasks = [
@@ -87,6 +90,7 @@ async def running_workers(settings: Settings) -> AsyncIterator[Workers]:
             asyncio.create_task(workers.poller.run(stop), name="poller"),
             asyncio.create_task(workers.notifier.run(stop), name="notifier"),
             asyncio.create_task(workers.clearing.run(stop), name="clearing"),
+            asyncio.create_task(workers.recon.run(stop), name="recon"),
             asyncio.create_task(follow_clock(pool, clock, stop), name="clock"),
         ]
         log.info("workers started", extra={"bank_sim_url": settings.bank_sim_url})

@@ -1,0 +1,71 @@
+"""Reconciliation for operators (SPEC 10): run one (`POST /admin/reconcile`), list the
+exceptions it left (`GET /admin/recon-exceptions`), resolve one
+(`POST /admin/recon-exceptions/{id}/resolve`, with a note and maybe an adjustment)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from channels.client import BankUnavailable
+from gateway.api.jsonio import json_response, read_json
+from gateway.api.paging import cursor, page_limit, refuse_unknown_params
+from gateway.api.schemas import ReconcileRequest, ReconResolve
+from gateway.api.services import SERVICES
+from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
+from gateway.recon import exceptions
+from gateway.recon.reconcile import reconcile
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/admin/reconcile")
+async def run_reconcile(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = await read_json(request, ReconcileRequest)
+    if body.bank_id not in await services.channel_ids():
+        raise NotFound(f"no bank channel {body.bank_id}", field="bank_id")
+    if services.bank is None:
+        raise ServiceUnavailable("no bank simulator configured", code="bank_unavailable")
+    try:
+        report = await reconcile(services.pool, services.bank, body.bank_id, body.day,
+                                 apply=body.apply)  # fmt: skip
+    except BankUnavailable as exc:
+        raise ServiceUnavailable(f"no statement from bank {body.bank_id}: {exc.code}",
+                                 code="bank_unavailable") from None  # fmt: skip
+    return json_response(report)
+
+
+@routes.get("/admin/recon-exceptions")
+async def list_exceptions(request: web.Request) -> web.Response:
+    """`?status=open|resolved|all` (default open), `?bank_id=`, `?limit=&cursor=`."""
+    refuse_unknown_params(request, {"status", "bank_id", "limit", "cursor"})
+    status = request.query.get("status", "open")
+    if status not in (*exceptions.STATUSES, "all"):
+        raise InvalidRequest("status must be open, resolved or all", field="status")
+    limit = page_limit(request)
+    items = await exceptions.list_page(
+        request.app[SERVICES].pool,
+        None if status == "all" else status,
+        request.query.get("bank_id") or None,
+        cursor(request),
+        limit + 1,
+    )
+    more = len(items) > limit
+    items = items[:limit]
+    return json_response({"data": items, "next_cursor": items[-1]["id"] if more else None})
+
+
+@routes.post("/admin/recon-exceptions/{exception_id}/resolve")
+async def resolve_exception(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = await read_json(request, ReconResolve)
+    adjustment = None
+    if body.adjustment is not None:
+        if body.adjustment.amount == 0:
+            raise InvalidRequest("an adjustment moves a non-zero amount", field="adjustment.amount")
+        adjustment = exceptions.Adjustment(body.adjustment.merchant_id, body.adjustment.amount)
+    async with services.pool.acquire() as conn:
+        resolved = await exceptions.resolve(
+            conn, request.match_info["exception_id"], body.note, adjustment
+        )
+    return json_response(resolved)
