@@ -1,4 +1,5 @@
-"""Merchant B2B payments in (SPEC 7/11): POST /v1/b2b-payments, GET /v1/b2b-payments/{id}."""
+"""Merchant B2B payments in (SPEC 7/11): POST /v1/b2b-payments, GET /v1/b2b-payments/{id},
+GET /v1/b2b-payments (by merchant_order_id, or a page filtered by status)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ from aiohttp import web
 
 from gateway.api.auth import current_merchant
 from gateway.api.jsonio import json_response, read_json
+from gateway.api.paging import cursor, page_limit, refuse_unknown_params
 from gateway.api.schemas import B2BRequest
 from gateway.api.services import SERVICES
+from gateway.b2b import queries
 from gateway.b2b.create import create_b2b, get_for_merchant
+from gateway.b2b.state import B2BStatus
 from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
 
 routes = web.RouteTableDef()
@@ -32,6 +36,27 @@ async def create(request: web.Request) -> web.Response:
         services.settings.realtime_clear_delay_s,
     )  # fmt: skip
     return json_response(payment, status=status)
+
+
+@routes.get("/v1/b2b-payments")
+async def list_payments(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    merchant = current_merchant(request)
+    refuse_unknown_params(request, {"merchant_order_id", "status", "limit", "cursor"})
+    order_id = request.query.get("merchant_order_id")
+    if order_id is not None:
+        found = await queries.get_by_order_id(services.pool, merchant.id, order_id)
+        return json_response({"data": [found] if found else [], "next_cursor": None})
+    status = request.query.get("status")
+    if status is not None and status not in {s.value for s in B2BStatus}:
+        raise InvalidRequest(f"unknown status {status}", field="status")
+    limit = page_limit(request)
+    rows = await queries.list_for_merchant(
+        services.pool, merchant.id, status, cursor(request), limit + 1
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return json_response({"data": rows, "next_cursor": rows[-1]["id"] if more else None})
 
 
 @routes.get("/v1/b2b-payments/{b2b_id}")

@@ -217,3 +217,28 @@ async def test_b2b_bad_input_and_idempotency(world: BankWorld) -> None:
     assert other.status == 409 and other.error_code == "idempotency_conflict"
     _, stranger = await world.gw.merchant(0)
     assert (await stranger.get(f"/v1/b2b-payments/{first.json()['id']}")).status == 404
+
+
+async def test_b2b_list_by_order_id_status_and_pages(world: BankWorld) -> None:
+    _, client = await world.gw.merchant(0)
+    made = [await fund(client, 1_000 + n, REALTIME_BANK, f"Lister {n}", f"b2b-list-{n}")
+            for n in range(3)]  # fmt: skip
+    await b2b(client, made[0]["id"], "cleared")
+    by_order = await client.get("/v1/b2b-payments?merchant_order_id=b2b-list-1")
+    assert by_order.status == 200, by_order.body
+    assert [p["id"] for p in by_order.json()["data"]] == [made[1]["id"]]
+    assert (await client.get("/v1/b2b-payments?merchant_order_id=nope")).json()["data"] == []
+    first = (await client.get("/v1/b2b-payments?limit=2")).json()
+    assert [p["id"] for p in first["data"]] == [made[2]["id"], made[1]["id"]]  # newest first
+    rest = (await client.get(f"/v1/b2b-payments?limit=2&cursor={first['next_cursor']}")).json()
+    assert [p["id"] for p in rest["data"]] == [made[0]["id"]] and rest["next_cursor"] is None
+    cleared = (await client.get("/v1/b2b-payments?status=cleared")).json()["data"]
+    assert made[0]["id"] in {p["id"] for p in cleared}
+    assert all(p["status"] == "cleared" for p in cleared)
+    for bad in ("status=done", "limit=0", "cursor=%2F", "surprise=1"):
+        resp = await client.get(f"/v1/b2b-payments?{bad}")
+        assert resp.status == 400 and resp.error_code == "invalid_request", (bad, resp.body)
+    _, stranger = await world.gw.merchant(0)
+    assert (await stranger.get("/v1/b2b-payments?merchant_order_id=b2b-list-1")).json()[
+        "data"
+    ] == []
