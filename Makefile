@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench fmt clean
+.PHONY: run test lint bench fuzz fmt clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Paygate needs Python >= 3.11"'
@@ -26,6 +26,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/paygate bench
+
+# A longer fuzz run than the one in `make test` (300 examples per operation and mode).
+fuzz: $(STAMP)
+	PAYGATE_FUZZ_CASES=300 $(BIN)/python -m pytest -s tests/integration/test_fuzz.py
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -14,6 +14,7 @@ from gateway.api import (
     routes_clock,
     routes_events,
     routes_merchant,
+    routes_openapi,
     routes_payouts,
     routes_recon,
     routes_reviews,
@@ -83,6 +84,7 @@ def build_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.add_routes(routes_service.routes)
+    app.add_routes(routes_openapi.routes)
     app.add_routes(routes_admin.routes)
     app.add_routes(routes_merchant.routes)
     app.add_routes(routes_payouts.routes)

@@ -1,0 +1,441 @@
+"""`GET /openapi.json` (SPEC 11): OpenAPI 3.1, generated from the msgspec structs that decode
+the requests (`schemas.py`) and describe the answers (`answers.py`), and from the table of
+operations below, which names every route of the app (a test holds the two together).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import msgspec
+
+from gateway.api import answers, schemas
+from gateway.b2b.state import B2BStatus
+from gateway.payouts.state import Status
+
+Auth = Literal["merchant", "admin", "bank", "none"]
+REF: Final = "#/components/schemas/{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    schema: dict[str, Any]
+    where: Literal["query", "path"] = "query"
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    method: str
+    path: str
+    summary: str
+    auth: Auth
+    ok: dict[int, type | None]  # success status -> answer struct (None: any JSON object)
+    body: type | None = None
+    params: tuple[Param, ...] = ()
+    errors: tuple[int, ...] = ()  # beyond those every operation of its kind may answer
+    example: dict[str, Any] | None = None  # a request body that decodes with `body`
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _id(name: str, pattern: str = r"^[A-Za-z0-9_]{1,64}$") -> Param:
+    return Param(name, {"type": "string", "pattern": pattern}, "path")
+
+
+LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": 200}, description="1-200")
+CURSOR = Param("cursor", {"type": "string", "pattern": r"^[A-Za-z0-9_]{1,64}$"},
+               description="next_cursor of the previous page")  # fmt: skip
+ORDER_ID = Param("merchant_order_id", {"type": "string", "minLength": 1, "maxLength": 64})
+PAYOUT_STATUS = Param("status", {"type": "string", "enum": [s.value for s in Status]})
+LEDGER_CURSOR = Param("cursor", {"type": "string", "pattern": r"^[0-9]{1,18}$"})
+B2B_STATUS = Param("status", {"type": "string", "enum": [s.value for s in B2BStatus]})
+
+PAYOUT_EXAMPLE: Final = {
+    "merchant_order_id": "o-1",
+    "amount": 10000,
+    "currency": "CNY",
+    "payee": {
+        "account_no": "6222020200112233445",
+        "account_name": "Zhang San",
+        "bank_code": "102100099996",
+        "account_type": "personal",
+    },
+}
+
+OPERATIONS: Final[tuple[Op, ...]] = (
+    # Merchants (signed, SPEC 11).
+    Op(
+        "post",
+        "/v1/payouts",
+        "Create a payout (代付)",
+        "merchant",
+        {201: answers.Payout, 200: answers.Payout},
+        schemas.PayoutRequest,
+        errors=(409, 422),
+        example=PAYOUT_EXAMPLE,
+    ),
+    Op(
+        "post",
+        "/v1/payout-batches",
+        "Create up to 1,000 payouts, each answered on its own",
+        "merchant",
+        {200: answers.PayoutBatchResult},
+        schemas.PayoutBatchRequest,
+        example={"items": [PAYOUT_EXAMPLE]},
+    ),
+    Op(
+        "get",
+        "/v1/payouts/{payout_id}",
+        "One payout",
+        "merchant",
+        {200: answers.Payout},
+        params=(_id("payout_id"),),
+        errors=(404,),
+    ),
+    Op(
+        "get",
+        "/v1/payouts",
+        "Payouts: by merchant_order_id, or a page by status",
+        "merchant",
+        {200: answers.PayoutPage},
+        params=(ORDER_ID, PAYOUT_STATUS, LIMIT, CURSOR),
+    ),
+    Op(
+        "get",
+        "/v1/ledger",
+        "The merchant's journal lines",
+        "merchant",
+        {200: answers.Page},
+        params=(LIMIT, Param("cursor", {"type": "string", "pattern": r"^[0-9]{1,18}$"})),
+    ),
+    Op(
+        "post",
+        "/v1/b2b-payments",
+        "Fund the account by a B2B payment",
+        "merchant",
+        {201: answers.B2BPayment, 200: answers.B2BPayment},
+        schemas.B2BRequest,
+        errors=(409,),
+        example={
+            "merchant_order_id": "b-1",
+            "amount": 100000,
+            "currency": "CNY",
+            "payer_bank": "102",
+        },
+    ),
+    Op(
+        "get",
+        "/v1/b2b-payments/{b2b_id}",
+        "One B2B payment",
+        "merchant",
+        {200: answers.B2BPayment},
+        params=(_id("b2b_id"),),
+        errors=(404,),
+    ),
+    Op(
+        "get",
+        "/v1/b2b-payments",
+        "B2B payments: by merchant_order_id, or a page by status",
+        "merchant",
+        {200: answers.B2BPage},
+        params=(ORDER_ID, B2B_STATUS, LIMIT, CURSOR),
+    ),
+    Op(
+        "get",
+        "/v1/balance",
+        "Balance: available, held, pending_in, advance",
+        "merchant",
+        {200: answers.Balance},
+    ),
+    Op(
+        "get",
+        "/v1/events",
+        "Notification events",
+        "merchant",
+        {200: answers.EventPage},
+        params=(LIMIT, CURSOR),
+    ),
+    Op(
+        "get",
+        "/v1/events/{event_id}",
+        "One event with its delivery history",
+        "merchant",
+        {200: answers.Event},
+        params=(_id("event_id"),),
+        errors=(404,),
+    ),
+    Op(
+        "post",
+        "/v1/events/{event_id}/redeliver",
+        "Deliver an event again",
+        "merchant",
+        {202: answers.Event},
+        params=(_id("event_id"),),
+        errors=(404,),
+    ),
+    Op(
+        "post",
+        "/v1/noop",
+        "A signed no-op (the benchmark's ceiling)",
+        "merchant",
+        {200: answers.Ok},
+    ),
+    # Banks (signed with the bank's key).
+    Op(
+        "post",
+        "/callbacks/{bank_id}",
+        "Bank results (批量回盘), each item applied on its own",
+        "bank",
+        {200: None},
+        schemas.BankCallback,
+        params=(_id("bank_id", r"^[0-9]{3}$|^ibps$"),),
+        errors=(404,),
+    ),
+    # Operators (bearer token).
+    Op(
+        "post",
+        "/admin/merchants",
+        "Create a merchant (returns its secret)",
+        "admin",
+        {201: None},
+        schemas.MerchantCreate,
+        example={"name": "Acme"},
+    ),
+    Op(
+        "get", "/admin/merchants", "Merchants", "admin", {200: answers.Page}, params=(LIMIT, CURSOR)
+    ),
+    Op(
+        "get",
+        "/admin/merchants/{merchant_id}",
+        "One merchant",
+        "admin",
+        {200: None},
+        params=(_id("merchant_id"),),
+        errors=(404,),
+    ),
+    Op(
+        "patch",
+        "/admin/merchants/{merchant_id}",
+        "Change a merchant",
+        "admin",
+        {200: None},
+        schemas.MerchantPatch,
+        params=(_id("merchant_id"),),
+        errors=(404,),
+    ),
+    Op(
+        "post",
+        "/admin/merchants/{merchant_id}/credits",
+        "Manual deposit (journaled)",
+        "admin",
+        {201: None, 200: None},
+        schemas.CreditRequest,
+        params=(_id("merchant_id"),),
+        errors=(404, 409),
+    ),
+    Op("get", "/admin/ledger/check", "The ledger invariants (SPEC 4)", "admin", {200: None}),
+    Op("get", "/admin/exposure", "Advance (垫资) exposure", "admin", {200: None}),
+    Op(
+        "get",
+        "/admin/reviews",
+        "Payouts waiting for review",
+        "admin",
+        {200: answers.Page},
+        params=(LIMIT, CURSOR),
+    ),
+    Op(
+        "post",
+        "/admin/payouts/{payout_id}/approve",
+        "Approve a reviewed payout",
+        "admin",
+        {200: answers.Payout},
+        schemas.ReviewDecision,
+        params=(_id("payout_id"),),
+        errors=(404, 409),
+    ),
+    Op(
+        "post",
+        "/admin/payouts/{payout_id}/reject",
+        "Reject a reviewed payout",
+        "admin",
+        {200: answers.Payout},
+        schemas.ReviewDecision,
+        params=(_id("payout_id"),),
+        errors=(404, 409),
+    ),
+    Op("get", "/admin/channels", "Bank channels and their breakers", "admin", {200: None}),
+    Op(
+        "patch",
+        "/admin/channels/{channel_id}",
+        "Change a channel",
+        "admin",
+        {200: None},
+        schemas.ChannelPatch,
+        params=(_id("channel_id"),),
+        errors=(404,),
+    ),
+    Op("get", "/admin/dispatch", "Whether dispatch to banks is paused", "admin", {200: None}),
+    Op(
+        "patch",
+        "/admin/dispatch",
+        "Pause or resume dispatch to banks",
+        "admin",
+        {200: None},
+        schemas.DispatchPatch,
+    ),
+    Op("get", "/admin/clock", "The simulated clock", "admin", {200: None}),
+    Op(
+        "post",
+        "/admin/clock/advance",
+        "Move simulated time forward",
+        "admin",
+        {200: None},
+        schemas.ClockAdvance,
+    ),
+    Op(
+        "post",
+        "/admin/blocklist",
+        "Block a payee account",
+        "admin",
+        {201: None, 200: None},
+        schemas.BlocklistEntry,
+    ),
+    Op("get", "/admin/blocklist", "Blocked payee accounts", "admin", {200: None}),
+    Op(
+        "delete",
+        "/admin/blocklist/{account_no}",
+        "Unblock a payee account",
+        "admin",
+        {200: None, 204: None},
+        params=(_id("account_no", r"^[\x21-\x7e]{1,64}$"),),
+        errors=(404,),
+    ),
+    Op(
+        "post",
+        "/admin/reconcile",
+        "Reconcile one bank's statement for one date (对账)",
+        "admin",
+        {200: None},
+        schemas.ReconcileRequest,
+        errors=(404, 503),
+        example={"bank_id": "102", "date": "2026-11-25", "apply": False},
+    ),
+    Op("get", "/admin/recon-exceptions", "Reconciliation exceptions", "admin", {200: None}),
+    Op(
+        "post",
+        "/admin/recon-exceptions/{exception_id}/resolve",
+        "Resolve an exception with a note (and a journaled adjustment)",
+        "admin",
+        {200: None},
+        schemas.ReconResolve,
+        params=(_id("exception_id"),),
+        errors=(404, 409),
+    ),
+    # Service.
+    Op("get", "/healthz", "Liveness", "none", {200: None}),
+    Op(
+        "get",
+        "/readyz",
+        "Readiness (PostgreSQL and Redis answer)",
+        "none",
+        {200: None},
+        errors=(503,),
+    ),
+    Op("get", "/metrics", "Prometheus metrics (text)", "none", {200: None}),
+    Op("get", "/openapi.json", "This document", "none", {200: None}),
+)
+
+# What any operation of a kind may answer besides its own errors.
+_COMMON_ERRORS: Final[dict[Auth, tuple[int, ...]]] = {
+    "merchant": (400, 401, 403, 413, 429, 503),
+    "admin": (400, 401, 413),
+    "bank": (400, 401, 413),
+    "none": (),
+}
+
+SIGNING: Final = (
+    "paygate-hmac-v1: X-Paygate-Signature = 'v1=' + hex HMAC-SHA256(secret, timestamp + '\\n' "
+    "+ nonce + '\\n' + METHOD + '\\n' + path_with_query + '\\n' + hex(sha256(body))); "
+    "timestamps older than 300 s or replayed nonces are refused (401)."
+)
+_SIGNED: Final = ("X-Paygate-Key", "X-Paygate-Timestamp", "X-Paygate-Nonce", "X-Paygate-Signature")
+
+
+def _security_schemes() -> dict[str, Any]:
+    schemes: dict[str, Any] = {
+        header.removeprefix("X-Paygate-").lower(): {
+            "type": "apiKey", "in": "header", "name": header, "description": SIGNING,
+        }
+        for header in _SIGNED
+    }  # fmt: skip
+    schemes["admin"] = {"type": "http", "scheme": "bearer"}
+    return schemes
+
+
+def _responses(op: Op, refs: dict[type, dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for status, shape in op.ok.items():
+        schema = refs[shape] if shape is not None else {"type": "object"}
+        media = "application/json"
+        if op.path == "/metrics":
+            media, schema = "text/plain", {"type": "string"}
+        out[str(status)] = {"description": "OK", "content": {media: {"schema": schema}}}
+    error = {"content": {"application/json": {"schema": refs[answers.ErrorBody]}}}
+    for status in sorted(set(_COMMON_ERRORS[op.auth]) | set(op.errors)):
+        out[str(status)] = {"description": "error (SPEC 11 error body)"} | error
+    return out
+
+
+def _operation(op: Op, refs: dict[type, dict[str, Any]]) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "operationId": f"{op.method}_{op.path.strip('/').replace('/', '_').replace('{', '')}"
+        .replace("}", "").replace("-", "_").replace(".", "_"),
+        "summary": op.summary,
+        "tags": [op.path.split("/")[1]],
+        "responses": _responses(op, refs),
+    }  # fmt: skip
+    if op.params:
+        doc["parameters"] = [
+            {"name": p.name, "in": p.where, "required": p.where == "path", "schema": p.schema}
+            | ({"description": p.description} if p.description else {})
+            for p in op.params
+        ]
+    if op.body is not None:
+        content: dict[str, Any] = {"schema": refs[op.body]}
+        if op.example is not None:
+            content["example"] = op.example
+        doc["requestBody"] = {"required": True, "content": {"application/json": content}}
+    if op.auth in ("merchant", "bank"):
+        doc["security"] = [{h.removeprefix("X-Paygate-").lower(): [] for h in _SIGNED}]
+    elif op.auth == "admin":
+        doc["security"] = [{"admin": []}]
+    else:
+        doc["security"] = []
+    return doc
+
+
+def build_document() -> dict[str, Any]:
+    shapes: list[type] = [answers.ErrorBody]
+    for op in OPERATIONS:
+        shapes += [s for s in op.ok.values() if s is not None]
+        if op.body is not None:
+            shapes.append(op.body)
+    unique = list(dict.fromkeys(shapes))
+    schema_list, components = msgspec.json.schema_components(unique, ref_template=REF)
+    refs = dict(zip(unique, schema_list, strict=True))
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Paygate",
+            "version": "1",
+            "description": "Payouts (代付), B2B funding and reconciliation in front of "
+            "simulated banks. Amounts are integer fen. " + SIGNING,
+        },
+        "paths": paths,
+        "components": {"schemas": components, "securitySchemes": _security_schemes()},
+    }
