@@ -20,7 +20,7 @@ import aiohttp
 import orjson
 
 from channels.keys import GATEWAY_KEY_ID, bank_secret
-from gateway.metrics import Metrics
+from gateway.metrics import BANK_SUBMISSIONS, HTTP_CLIENT_REQUESTS, Metrics
 from gateway.signing import sign_request
 
 log = logging.getLogger("paygate.bank_client")
@@ -135,7 +135,12 @@ class BankClient:
 
     def _count(self, kind: str) -> None:
         if self._metrics is not None:
-            self._metrics.inc("paygate_http_client_requests_total", kind=kind)
+            self._metrics.inc(HTTP_CLIENT_REQUESTS, kind)
+
+    def _count_outcomes(self, bank_id: str, results: list[SubmitResult]) -> None:
+        if self._metrics is not None:
+            for r in results:
+                self._metrics.inc(BANK_SUBMISSIONS, bank_id, r.outcome.value)
 
     def _headers(self, bank_id: str, method: str, path: str, body: bytes) -> dict[str, str]:
         headers = sign_request(GATEWAY_KEY_ID, bank_secret(self._master, bank_id), method, path,
@@ -173,6 +178,11 @@ class BankClient:
             return SubmitResult(SubmitOutcome.UNKNOWN, code=type(exc).__name__)
 
     async def submit(self, bank_id: str, payout: dict[str, Any]) -> SubmitResult:
+        result = await self._submit(bank_id, payout)
+        self._count_outcomes(bank_id, [result])
+        return result
+
+    async def _submit(self, bank_id: str, payout: dict[str, Any]) -> SubmitResult:
         self._count("bank_submit")
         answer = await self._send(bank_id, f"/banks/{bank_id}/payouts", orjson.dumps(payout))
         if isinstance(answer, SubmitResult):
@@ -199,6 +209,14 @@ class BankClient:
         """Many submissions in one request (批量代付, SPEC 9), each answered on its own, in
         order. None when the bank takes no batch of this size (`batch_not_supported`,
         `batch_too_large`): nothing was recorded, send them one by one."""
+        results = await self._submit_batch(bank_id, payouts)
+        if results is not None:
+            self._count_outcomes(bank_id, results)
+        return results
+
+    async def _submit_batch(
+        self, bank_id: str, payouts: list[dict[str, Any]]
+    ) -> list[SubmitResult] | None:
         self._count("bank_submit_batch")
         path = f"/banks/{bank_id}/payout-batches"
         answer = await self._send(bank_id, path, orjson.dumps({"items": payouts}))

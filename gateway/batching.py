@@ -105,9 +105,7 @@ class GroupCommitter(Generic[I, R]):
             self.batches += 1
             self.items += len(batch)
             if self._metrics is not None:
-                self._metrics.inc("paygate_group_commit_batches_total", committer=self.name)
-                self._metrics.inc("paygate_group_commit_items_total", len(batch),
-                                  committer=self.name)  # fmt: skip
+                self._metrics.batch(self.name, len(batch))
             try:
                 results = await self._handler([item for item, _ in batch])
                 assert len(results) == len(batch), "handler must answer every item"

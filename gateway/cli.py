@@ -303,10 +303,14 @@ def cmd_serve(settings: Settings, *, reuse_port: bool = False) -> int:
 
 def _serve_many(settings: Settings) -> int:
     """N gateway processes on one port (SO_REUSEPORT), supervised until SIGINT/SIGTERM."""
+    from gateway.metrics import fresh_multiprocess_dir, multiprocess_dir
     from gateway.supervisor import ProcessGroup, supervise
 
     _terminate_as_interrupt()
-    group = ProcessGroup({"PAYGATE_WORKERS": "1"})
+    env = {"PAYGATE_WORKERS": "1"}
+    if multiprocess_dir() is None:  # under `paygate up` the run's directory is inherited
+        env |= fresh_multiprocess_dir(settings.state_dir / "metrics-serve")
+    group = ProcessGroup(env)
     for i in range(settings.workers):
         group.spawn_paygate(f"gateway-{i}", ["serve", "--port", str(settings.port), "--reuse-port"])
     return supervise(group)
@@ -400,6 +404,7 @@ async def _prepare(settings: Settings, database_url: str, sink_url: str | None) 
 
 
 def cmd_up(settings: Settings) -> int:
+    from gateway.metrics import fresh_multiprocess_dir
     from gateway.storage.embedded import EmbeddedStorage
     from gateway.supervisor import ProcessGroup, supervise
 
@@ -427,8 +432,9 @@ def cmd_up(settings: Settings) -> int:
             "PAYGATE_BANK_SIM_URL": f"http://{settings.host}:{settings.bank_port}",
             "PAYGATE_CALLBACK_URL": f"http://{settings.host}:{settings.port}",
             "PAYGATE_BANK_MASTER_SECRET": settings.bank_master_secret,
+            # Every child writes its metrics here: any gateway's /metrics shows them all.
+            **fresh_multiprocess_dir(state_dir / "metrics"),
         }
-        metrics_port = settings.metrics_port or _free_port()
         group = ProcessGroup(env)
         gateway_url = f"http://{settings.host}:{settings.port}"
         bank_url = f"http://{settings.host}:{settings.bank_port}"
@@ -446,9 +452,7 @@ def cmd_up(settings: Settings) -> int:
             # catches up later, a merchant waiting on its request does not.
             nice = settings.background_nice
             group.spawn_paygate("bank-sim", bank_args, nice=nice)
-            group.spawn_paygate(
-                "worker", ["worker"], {"PAYGATE_METRICS_PORT": str(metrics_port)}, nice=nice
-            )
+            group.spawn_paygate("worker", ["worker"], nice=nice)
             group.spawn_paygate("webhook-sink", [
                 "webhook-sink", "--port", str(settings.sink_port),
                 "--secrets-file", str(secrets_file)], nice=nice)  # fmt: skip
@@ -470,7 +474,6 @@ def cmd_up(settings: Settings) -> int:
                 # Each child's process (with its own children: --workers N) and the embedded
                 # storage's; rewritten whenever the supervisor restarts one.
                 "pids": {"up": os.getpid(), **group.pids(), **storage.pids()},
-                "worker_metrics_url": f"http://{settings.host}:{metrics_port}/metrics",
             }
 
             def write_run_file() -> None:

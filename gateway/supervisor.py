@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
+from gateway.metrics import mark_dead
+
 log = logging.getLogger("paygate.supervisor")
 
 STOP_TIMEOUT_S: Final = 15.0
@@ -113,6 +115,7 @@ class ProcessGroup:
         for child in self._children:
             if child.crashes.restart_at is None and child.proc.poll() is not None:
                 code = child.proc.returncode
+                mark_dead(child.proc.pid, child.env)
                 backoff = child.crashes.crashed(now, child.name, max_crashes, window_s)
                 log.error("process exited; restarting", extra={
                     "proc": child.name, "exit": code, "restart_in_s": backoff,
@@ -139,6 +142,7 @@ class ProcessGroup:
                 log.warning("process did not stop, killing", extra={"proc": child.name})
                 child.proc.kill()
                 child.proc.wait()
+            mark_dead(child.proc.pid, child.env)
         self._children.clear()
 
 

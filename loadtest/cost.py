@@ -18,12 +18,10 @@ import aiohttp
 import asyncpg
 import psutil
 import redis.asyncio as aioredis
-
-from gateway.metrics import parse
+from prometheus_client.parser import text_string_to_metric_families
 
 # The order the table lists them in.
 PROCESSES = ("gateway", "worker", "bank-sim", "webhook-sink", "postgres", "redis", "up")
-SCRAPE_TRIES = 40  # /metrics answers for one gateway process at a time: ask until all seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +55,6 @@ class CostMeter:
     def __init__(self, info: dict[str, Any]) -> None:
         self._info = info
         self._procs: dict[str, psutil.Process] = {}
-        self._gateway_processes = 1
 
     async def locate(self) -> None:
         pids: dict[str, int] = self._info.get("pids", {})
@@ -82,10 +79,6 @@ class CostMeter:
             pass
         finally:
             await client.aclose()
-        gw = self._procs.get("gateway")
-        if gw is not None:
-            serving = [p for p in gw.children(recursive=True) if "serve" in " ".join(p.cmdline())]
-            self._gateway_processes = max(1, len(serving))
 
     def cpu(self) -> dict[str, float]:
         out = {}
@@ -105,22 +98,21 @@ class CostMeter:
 
     async def _counts(self, http: aiohttp.ClientSession) -> dict[str, float]:
         counts: dict[str, float] = {}
-        pages = await self._gateway_pages(http)
-        worker_url = self._info.get("worker_metrics_url")
-        if worker_url:
-            pages.append(await _text(http, worker_url))
-        for page in pages:
-            for (name, labels), value in parse(page).items():
-                label = dict(labels)
-                if name == "paygate_sql_statements_total":
+        # One page is the whole system: every process of `paygate up` writes its metrics to
+        # the run's PROMETHEUS_MULTIPROC_DIR and any gateway process sums them.
+        page = await _text(http, self._info["gateway_url"] + "/metrics")
+        for family in text_string_to_metric_families(page):
+            for sample in family.samples:
+                label = sample.labels
+                if sample.name == "paygate_sql_statements_total":
                     key = f"sql {label.get('hop', '?')}"
-                elif name == "paygate_http_client_requests_total":
+                elif sample.name == "paygate_http_client_requests_total":
                     key = f"out {label.get('kind', '?')}"
-                elif name == "paygate_http_requests_total":
-                    key = f"in {label.get('route', '?')}"
+                elif sample.name == "paygate_http_requests_total":
+                    key = f"in {label.get('method', '?')} {label.get('route', '?')}"
                 else:
                     continue
-                counts[key] = counts.get(key, 0.0) + value
+                counts[key] = counts.get(key, 0.0) + sample.value
         sim = await _json(http, self._info["bank_sim_url"] + "/sim/stats")
         for bank in sim.get("banks", {}).values():
             for route, n in bank.get("http", {}).items():
@@ -132,21 +124,6 @@ class CostMeter:
         sink = await _json(http, self._info["webhook_sink_url"] + "/stats?totals=1")
         counts["sink received"] = float(sink.get("received", 0))
         return counts
-
-    async def _gateway_pages(self, http: aiohttp.ClientSession) -> list[str]:
-        """One page per gateway process (SO_REUSEPORT picks one per connection)."""
-        pages: dict[str, str] = {}
-        url = self._info["gateway_url"] + "/metrics"
-        for _ in range(SCRAPE_TRIES):
-            # A new connection each time, so the kernel may pick another process.
-            async with http.get(url, headers={"Connection": "close"}) as resp:
-                text = await resp.text()
-            pid = next((line.rsplit(" ", 1)[1] for line in text.splitlines()
-                        if line.startswith("paygate_process_pid")), "?")  # fmt: skip
-            pages[pid] = text
-            if len(pages) >= self._gateway_processes:
-                break
-        return list(pages.values())
 
 
 async def _text(http: aiohttp.ClientSession, url: str) -> str:

@@ -44,6 +44,16 @@ class Admission:
         return not self.allowed and not self.replayed and not self.stale
 
 
+def admission_outcome(a: Admission) -> str:
+    """The verdict in one word (the `outcome` label of `paygate_admissions_total`), in the
+    order the gateway answers them (gateway/api/auth.py)."""
+    if a.stale:
+        return "stale"
+    if a.replayed:
+        return "replayed"
+    return "rate_limited" if a.rate_limited else "admitted"
+
+
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 

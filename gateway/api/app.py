@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -27,16 +28,21 @@ from gateway.api.services import SERVICES, open_services
 from gateway.metrics import in_hop
 from gateway.settings import Settings
 
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 @web.middleware
 async def count_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Requests by route and status (the outermost layer, so error answers count too)."""
+    """Requests by route and status, and their latency (the outermost layer, so error
+    answers count too). The route is the resource's canonical path, never the raw URL."""
     in_hop("api")
+    started = time.perf_counter()
     response = await handler(request)
     resource = request.match_info.route.resource
-    route = f"{request.method} {resource.canonical}" if resource is not None else "unmatched"
-    request.app[SERVICES].metrics.inc(
-        "paygate_http_requests_total", route=route, status=str(response.status)
+    route = resource.canonical if resource is not None else "unmatched"
+    method = request.method if request.method in KNOWN_METHODS else "other"  # bounded labels
+    request.app[SERVICES].metrics.request(
+        method, route, response.status, time.perf_counter() - started
     )
     return response
 

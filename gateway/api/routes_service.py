@@ -8,10 +8,10 @@ from aiohttp import web
 
 from gateway.api.jsonio import json_response
 from gateway.api.services import SERVICES
+from gateway.metrics import CONTENT_TYPE
 
 routes = web.RouteTableDef()
 READY_TIMEOUT_S = 2.0
-PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @routes.get("/healthz")
@@ -21,9 +21,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    """This process's counters, Prometheus text format (SPEC 11)."""
-    body = request.app[SERVICES].metrics.render().encode()
-    return web.Response(body=body, headers={"Content-Type": PROMETHEUS_TEXT})
+    """The whole system's metrics (every process's, under `paygate up`), Prometheus text
+    format (SPEC 11; gateway/metrics.py, gateway/system_gauges.py)."""
+    services = request.app[SERVICES]
+    body = services.metrics.render() + await services.gauges.page()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 @routes.get("/readyz")

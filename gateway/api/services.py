@@ -17,12 +17,13 @@ from gateway.api.auth import NonceStore
 from gateway.batching import GroupCommitter
 from gateway.clock import SimClock
 from gateway.merchants.repo import MerchantCache
-from gateway.metrics import Metrics, in_hop
+from gateway.metrics import ADMISSIONS, Metrics, in_hop
 from gateway.payouts.accept import AcceptItem, AcceptResult, accept_batch
 from gateway.payouts.transitions import Applied, PayoutEvent, apply_events
 from gateway.settings import Settings
 from gateway.storage.pools import create_pg_pool, create_redis, follow_clock, load_clock
-from risk.ratelimit import Admission, AdmissionCheck, MerchantAdmission
+from gateway.system_gauges import SystemGauges
+from risk.ratelimit import Admission, AdmissionCheck, MerchantAdmission, admission_outcome
 from risk.rules import RiskRules
 
 
@@ -30,6 +31,7 @@ from risk.rules import RiskRules
 class Services:
     settings: Settings
     metrics: Metrics
+    gauges: SystemGauges  # read from the database when /metrics is scraped
     pool: asyncpg.Pool
     redis: aioredis.Redis
     clock: SimClock
@@ -71,6 +73,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     bank_http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
     stop_clock = asyncio.Event()
     clock_task: asyncio.Task[None] | None = None
+    await metrics.start()
     try:
         clock = await load_clock(pool, settings.time_scale)
         clock_task = asyncio.create_task(follow_clock(pool, clock, stop_clock), name="clock")
@@ -116,9 +119,20 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         )
         await payout_events.start()
         admission = MerchantAdmission(redis, settings.signature_window_s)
+
+        async def admit_counted(checks: Sequence[AdmissionCheck]) -> list[Admission]:
+            try:
+                verdicts = await admission.admit_many(checks)
+            except Exception:
+                metrics.inc(ADMISSIONS, "unavailable", n=len(checks))
+                raise
+            for v in verdicts:
+                metrics.inc(ADMISSIONS, admission_outcome(v))
+            return verdicts
+
         # Concurrent requests' admission checks go to Redis as one pipeline (one round trip).
         admissions: GroupCommitter[AdmissionCheck, Admission] = GroupCommitter(
-            "admission", admission.admit_many, max_items=256, max_concurrent=2,
+            "admission", admit_counted, max_items=256, max_concurrent=2,
             retry_singly=False, metrics=metrics,
         )  # fmt: skip
         await admissions.start()
@@ -126,6 +140,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             yield Services(
                 settings=settings,
                 metrics=metrics,
+                gauges=SystemGauges(pool),
                 pool=pool,
                 redis=redis,
                 clock=clock,
@@ -153,3 +168,4 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await bank_http.close()
         await redis.aclose()
         await pool.close()
+        await metrics.stop()

@@ -24,7 +24,7 @@ import orjson
 
 from gateway.batching import GroupCommitter
 from gateway.clock import SimClock
-from gateway.metrics import Metrics, in_hop
+from gateway.metrics import HTTP_CLIENT_REQUESTS, NOTIFICATIONS, Metrics, in_hop
 from gateway.notifications import repo
 from gateway.notifications.repo import AttemptResult, Due
 from gateway.notifications.schedule import next_delay_s
@@ -112,6 +112,9 @@ class Notifier:
                                 extra={"event_id": d.id, "attempts": attempt})  # fmt: skip
             else:
                 self.delivered += 1
+            if self._metrics is not None:
+                outcome = "delivered" if delivered else "retry" if next_at else "failed"
+                self._metrics.inc(NOTIFICATIONS, outcome)
             await self._results.submit(AttemptResult(
                 event_id=d.id, attempt=attempt, attempted_at=datetime.now(UTC),
                 sim_at=self._clock.now(), http_status=status, latency_ms=latency_ms,
@@ -134,7 +137,7 @@ class Notifier:
         headers = sign_request(d.merchant_id, d.secret, "POST", path, body)
         headers["Content-Type"] = "application/json"
         if self._metrics is not None:
-            self._metrics.inc("paygate_http_client_requests_total", kind="notify")
+            self._metrics.inc(HTTP_CLIENT_REQUESTS, "notify")
         started = time.monotonic()
         try:
             status = await self._http.post(d.notify_url, headers, body)

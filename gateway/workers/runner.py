@@ -17,11 +17,11 @@ from aiohttp import web
 
 from channels.client import B2BBank, BankClient
 from channels.quota import ChannelQuota
-from gateway.api.routes_service import PROMETHEUS_TEXT
-from gateway.metrics import Metrics
+from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.server import start_site
 from gateway.settings import Settings
 from gateway.storage.pools import create_pg_pool, create_redis, follow_clock, load_clock
+from gateway.system_gauges import SystemGauges
 from gateway.workers.clearing import ClearingWorker
 from gateway.workers.dispatch import Dispatcher
 from gateway.workers.notify import Notifier
@@ -41,11 +41,13 @@ class Workers:
     metrics: Metrics
 
 
-def _metrics_app(metrics: Metrics) -> web.Application:
+def _metrics_app(metrics: Metrics, gauges: SystemGauges) -> web.Application:
+    """`paygate worker` with PAYGATE_METRICS_PORT: the gateway's /metrics page (the whole
+    system under a shared PROMETHEUS_MULTIPROC_DIR, else this process's figures)."""
+
     async def serve(request: web.Request) -> web.Response:
-        return web.Response(
-            body=metrics.render().encode(), headers={"Content-Type": PROMETHEUS_TEXT}
-        )
+        body = metrics.render() + await gauges.page()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     app = web.Application()
     app.router.add_get("/metrics", serve)
@@ -68,10 +70,11 @@ async def running_workers(settings: Settings) -> AsyncIterator[Workers]:
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     metrics_site: web.AppRunner | None = None
+    await metrics.start()
     try:
         if settings.metrics_port:
-            metrics_site, _ = await start_site(_metrics_app(metrics), settings.host,
-                                               settings.metrics_port)  # fmt: skip
+            metrics_site, _ = await start_site(_metrics_app(metrics, SystemGauges(pool)),
+                                               settings.host, settings.metrics_port)  # fmt: skip
         clock = await load_clock(pool, settings.time_scale)
         bank = BankClient(session, settings.bank_sim_url, settings.bank_master_secret,
                           submit_timeout_s=settings.submit_timeout_s,
@@ -105,4 +108,5 @@ async def running_workers(settings: Settings) -> AsyncIterator[Workers]:
         await notify_session.close()
         await redis.aclose()
         await pool.close()
+        await metrics.stop()
         log.info("workers stopped")
