@@ -5,7 +5,9 @@ an HTML report.
 2. the banks get a little realism (some returns 退票, duplicate and lost callbacks);
 3. a few large payouts of the reviewed merchant go through review (one approved, one rejected);
 4. the open-loop generator (its own process) sends mixed load — payouts, batches, B2B funding,
-   queries — at a base rate with a spike; two thirds in, simulated time jumps a day so T+1
+   queries — at a base rate with a spike that the reviewed merchant's rate limit (25/s) visibly
+   refuses (429); the advance merchant holds little money, so it pays out on its 垫资 line;
+   two thirds in, simulated time jumps past the next day's 17:00 China-time cut-off, so T+1
    B2B funds clear and repay the advance;
 5. the backlog drains, then the summary table and `.paygate/reports/demo-<time>.html`.
 """
@@ -15,14 +17,17 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 
+from channels.bank_sim.presets import T_PLUS_1_CUTOFF
 from gateway.client import AdminClient, MerchantClient
+from gateway.clock import BUSINESS_TZ
 from loadtest import observe
 from loadtest.processes import run_in_process
 from loadtest.result import LoadResult
@@ -36,6 +41,9 @@ DEMO_BANK_PROFILE = {
     "callback_faults": {"duplicate": 0.02, "lost": 0.01},
 }
 DRAIN_TIMEOUT_S = 20.0
+# The reviewed merchant's rate limit: above its share of the base load, below its share of
+# the spike, so the spike shows 429s for it and for no one else.
+SPIKE_LIMITED = ("m_demo_review", {"rps": 25, "burst": 25})
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +99,33 @@ async def _review_flow(info: dict[str, Any]) -> dict[str, str]:
     return decided
 
 
-async def _jump_a_day_later(info: dict[str, Any], delay_s: float) -> None:
+def seconds_past_next_cutoff(now: datetime, cutoff: str = T_PLUS_1_CUTOFF) -> float:
+    """From `now` to one minute past the next day's T+1 cut-off (China time): every T+1
+    payment notified before `now` is due to clear by then."""
+    hour, minute = (int(x) for x in cutoff.split(":"))
+    local = now.astimezone(BUSINESS_TZ)
+    target = datetime.combine(local.date() + timedelta(days=1), dtime(hour, minute),
+                              BUSINESS_TZ) + timedelta(minutes=1)  # fmt: skip
+    return (target - local).total_seconds()
+
+
+async def _jump_past_the_cutoff(info: dict[str, Any], delay_s: float) -> None:
     await asyncio.sleep(delay_s)  # a timed step of the scripted demo, not synchronisation
     async with AdminClient(info["gateway_url"], info["admin_token"]) as admin:
-        resp = await admin.post("/admin/clock/advance", {"advance_s": 86_400})
-        say(f"simulated time jumps a day -> {resp.json().get('now')} (T+1 funds clear)")
+        now = datetime.fromisoformat((await admin.get("/admin/clock")).json()["now"])
+        resp = await admin.post(
+            "/admin/clock/advance", {"advance_s": seconds_past_next_cutoff(now)}
+        )
+        when = datetime.fromisoformat(resp.json()["now"]).astimezone(BUSINESS_TZ)
+        say(f"simulated time jumps to {when:%Y-%m-%d %H:%M} China time, past the T+1 "
+            f"cut-off: T+1 funds clear and repay the advance")  # fmt: skip
+
+
+async def _limit_for_the_spike(info: dict[str, Any]) -> None:
+    merchant_id, limit = SPIKE_LIMITED
+    async with AdminClient(info["gateway_url"], info["admin_token"]) as admin:
+        resp = await admin.patch(f"/admin/merchants/{merchant_id}", {"rate_limit": limit})
+        assert resp.status == 200, resp.body
 
 
 async def _admin_get(info: dict[str, Any], path: str) -> dict[str, Any]:
@@ -110,6 +140,7 @@ async def drive(info: dict[str, Any], plan: DemoPlan) -> DemoOutcome:
     await _tune_banks(info["bank_sim_url"])
     review = await _review_flow(info)
     say(f"review flow: {len(review)} large payouts decided by an operator")
+    await _limit_for_the_spike(info)
     weights = {"m_demo_prefunded": 4.0, "m_demo_advance": 4.0, "m_demo_review": 1.0}
     spec = LoadSpec(
         base_url=info["gateway_url"],
@@ -131,7 +162,7 @@ async def drive(info: dict[str, Any], plan: DemoPlan) -> DemoOutcome:
     stop = asyncio.Event()
     samples = observe.Samples()
     sampler = asyncio.create_task(observe.sample_until(info["database_url"], stop, samples))
-    jump = asyncio.create_task(_jump_a_day_later(info, plan.duration_s * 2 / 3))
+    jump = asyncio.create_task(_jump_past_the_cutoff(info, plan.duration_s * 2 / 3))
     try:
         rates = f"{plan.base_rate_per_s:.0f}/s, spike to {plan.spike_rate_per_s:.0f}/s"
         say(f"sending mixed load for {plan.duration_s:.0f}s ({rates}) ...")
