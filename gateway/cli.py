@@ -79,6 +79,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--sink-port", type=int, default=None)
     _add_common(demo)
 
+    scenario = sub.add_parser("scenario", help="run or list scenarios (SPEC 12)")
+    scenario.add_argument("action", choices=("run", "list"))
+    scenario.add_argument("file", nargs="?", type=Path, help="run: the scenario's YAML file")
+    fast_help = "fast: the same timeline and assertions in less wall time"
+    scenario.add_argument("--speed", choices=("normal", "fast"), default="normal", help=fast_help)
+    scenario.add_argument("--dir", type=Path, default=Path("scenarios"), help="list: where")
+    _add_common(scenario)
+
     bench = sub.add_parser("bench", help="the benchmark (SPEC 13): ceilings, acceptance, e2e")
     bench.add_argument(
         "--only",
@@ -154,6 +162,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(cmd_bench(settings, args.quick, args.workers, args.generators))
     if command == "demo":
         sys.exit(cmd_demo(settings, args.duration, args.rate, args.time_scale))
+    if command == "scenario":
+        if args.action == "list":
+            sys.exit(cmd_scenario_list(args.dir))
+        if args.file is None:
+            raise SystemExit("paygate scenario run: name the scenario's YAML file")
+        sys.exit(cmd_scenario_run(settings, args.file, args.speed == "fast"))
     if command == "reconcile":
         sys.exit(cmd_reconcile(settings, args.bank, args.date, args.apply, args.json))
     raise AssertionError(command)
@@ -263,6 +277,62 @@ def cmd_bench(settings: Settings, quick: bool, workers: int = 1, generators: int
     data.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
     say(f"took {out['took_s']}s; report: {report.resolve()}; data: {data.resolve()}")
     return 0
+
+
+def cmd_scenario_list(directory: Path) -> int:
+    from loadtest.scenario import ScenarioError, list_scenarios
+
+    try:
+        found = list_scenarios(directory)
+    except ScenarioError as exc:
+        print(f"paygate scenario: {exc}", file=sys.stderr)
+        return 2
+    for name, description, path in found:
+        print(f"{name:<16} {description}  ({path})")
+    return 0
+
+
+def cmd_scenario_run(settings: Settings, path: Path, fast: bool) -> int:
+    from loadtest.run_reports import write_scenario_report
+    from loadtest.scenario import ScenarioError, load_scenario
+    from loadtest.scenario_run import answer_rows, drive, effective_time_scale, last_line, say
+    from loadtest.system import running_system
+
+    try:
+        sc = load_scenario(path)
+    except ScenarioError as exc:
+        print(f"paygate scenario: {exc}", file=sys.stderr)
+        return 2
+    _terminate_as_interrupt()
+    state_dir = settings.state_dir / "scenario-run"
+    # A fresh system each run (its embedded database too): a scenario starts from nothing.
+    shutil.rmtree(state_dir, ignore_errors=True)
+    env = {
+        "PAYGATE_TIME_SCALE": str(effective_time_scale(sc, fast)),
+        "PAYGATE_BANK_PROFILE_PRESET": sc.bank_preset,
+        "PAYGATE_LOG_LEVEL": "WARNING",
+    }
+    say(f"{sc.name}: starting paygate ({'fast' if fast else 'normal'} speed) ...")
+    with running_system(state_dir, port=_free_port(), bank_port=_free_port(),
+                        sink_port=_free_port(), env=env) as info:  # fmt: skip
+        outcome = asyncio.run(drive(info, state_dir, sc, fast))
+    rows = answer_rows(outcome)
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"  {k:<{width}}  {v}")
+    stamp = _stamp()
+    out_dir = settings.state_dir / "reports"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = write_scenario_report(out_dir / f"scenario-{sc.name}-{stamp}.html", outcome, rows)
+    data = out_dir / f"scenario-{sc.name}-{stamp}.json"
+    data.write_bytes(orjson.dumps({"scenario": sc.name, "fast": fast, "answers": outcome.answers,
+                                   "failures": outcome.failures, "timeline": outcome.timeline,
+                                   "recon": outcome.recon, "load": outcome.load.to_dict()},
+                                  option=orjson.OPT_INDENT_2))  # fmt: skip
+    say(f"report: {report.resolve()}")
+    say(f"data:   {data.resolve()}")
+    print(last_line(outcome), flush=True)
+    return 0 if outcome.passed else 1
 
 
 def cmd_bench_ratelimit(settings: Settings, seconds: float, callers: int) -> int:

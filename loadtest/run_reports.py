@@ -148,3 +148,28 @@ def _capacity_section(cap: dict[str, Any]) -> Section:
            s["why_not"]] for s in steps],
     ]  # fmt: skip
     return Section(f"End-to-end capacity: {cap['capacity_per_s']:,} payouts/s", table, plots)
+
+
+def write_scenario_report(path: Path, outcome: Any, answers: list[tuple[str, str]]) -> Path:
+    """The scenario's report: the answers first, then the timeline, the assertions, the load
+    and the system over time."""
+    sc = outcome.scenario
+    checks = [["assertion", "result"]] + [
+        [key, "FAIL" if any(f.startswith(key) for f in outcome.failures) else "ok"]
+        for key in sc.expect
+    ]
+    sections = [
+        Section(f"Answers — {sc.name}", [["question", "answer"], *[[k, v] for k, v in answers]],
+                text=sc.description),
+        Section("Timeline (simulated time, as fired)",
+                [["at", "wall s", "what", "note"],
+                 *[[e["at"], e["wall_s"], e["what"], e["note"]] for e in outcome.timeline]]),
+        Section("Assertions", checks, text="; ".join(outcome.failures) or "all hold"),
+        result_section(outcome.load, "Load: requests as the merchants saw them"),
+        Section("The system under that load", None, _system_plots(outcome.samples, outcome.totals)),
+        Section("Reconciliation per bank and business date",
+                [["bank date", "summary"],
+                 *[[k, ", ".join(f"{a}: {b}" for a, b in v.items())]
+                   for k, v in outcome.recon.items()]]),
+    ]  # fmt: skip
+    return write_report(path, f"Paygate scenario {sc.name}", sections)

@@ -1,0 +1,144 @@
+"""A scenario file (SPEC 12): merchant classes, bank profiles, a load shape, a timeline in
+simulated time, and assertions — read from YAML into typed structs (pure: no I/O but the
+file read).
+
+Times on the timeline are `"day N HH:MM"` China time: day 1 is the day the scenario starts,
+at `start` (the simulated clock jumps forward to it). Durations are simulated minutes; the
+load generator works in wall seconds, `time_scale` simulated seconds per wall second.
+`--speed fast` multiplies `time_scale` by `fast_factor`: the same timeline and the same
+assertions in a fraction of the wall time (request rates stay per wall second).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+import yaml
+
+from gateway.clock import BUSINESS_TZ
+
+_AT_RE = re.compile(r"^day (?P<day>[1-9][0-9]?) (?P<h>[0-2][0-9]):(?P<m>[0-5][0-9])$")
+Name = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")]
+Clock = Annotated[str, msgspec.Meta(pattern=r"^[0-2][0-9]:[0-5][0-9]$")]
+At = Annotated[str, msgspec.Meta(pattern=_AT_RE.pattern)]
+Killable = Literal["gateway", "worker", "bank-sim", "webhook-sink", "postgres", "redis"]
+
+
+class RateLimit(msgspec.Struct, forbid_unknown_fields=True):
+    rps: int
+    burst: int
+
+
+class MerchantClass(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    funding_mode: Literal["prefunded", "advance"] = "prefunded"
+    credit_fen: int = 0
+    advance_limit_fen: int = 0
+    rate_limit: RateLimit = msgspec.field(default_factory=lambda: RateLimit(5000, 5000))
+    weight: float = 1.0  # its share of the load
+
+
+class Load(msgspec.Struct, forbid_unknown_fields=True):
+    workload: Literal["mixed", "payouts"] = "mixed"
+    shape: Literal["constant", "spike"] = "constant"
+    rate_per_s: float = 50.0  # wall-clock requests per second
+    spike_rate_per_s: float = 0.0
+    spike_at: At | None = None  # when the spike starts
+    spike_min: float = 0.0  # how long it lasts, simulated minutes
+
+
+class Event(msgspec.Struct, forbid_unknown_fields=True):
+    """One step of the timeline; exactly one action per event."""
+
+    at: At
+    bank: str | None = None  # with `profile`: a partial bank profile (RFC 7396 merge)
+    profile: dict[str, Any] | None = None
+    kill: Literal["gateway", "worker", "bank-sim", "webhook-sink", "postgres", "redis"] | None = (
+        None
+    )
+    jump_to: At | None = None  # move the simulated clock forward to this time
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        actions = [self.profile is not None, self.kill is not None, self.jump_to is not None]
+        if sum(actions) != 1:
+            raise ValueError(f"event at {self.at}: exactly one of profile, kill, jump_to")
+        if self.profile is not None and not self.bank:
+            raise ValueError(f"event at {self.at}: a profile change names its bank")
+
+
+class Bound(msgspec.Struct, forbid_unknown_fields=True):
+    min: float | None = None
+    max: float | None = None
+
+
+class Scenario(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    description: str
+    duration_min: float  # simulated minutes of load
+    merchants: list[MerchantClass]
+    load: Load
+    start: Clock = "10:00"
+    time_scale: float = 60.0
+    fast_factor: float = 4.0
+    bank_preset: Literal["default", "instant", "fault_heavy"] = "default"
+    banks: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)  # profile patches
+    timeline: list[Event] = msgspec.field(default_factory=list)
+    slo_s: float = 60.0  # a payout not final this long (simulated) after acceptance is stuck
+    expect: dict[str, Bound | bool] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.merchants:
+            raise ValueError("a scenario needs at least one merchant class")
+        if self.duration_min <= 0 or self.time_scale <= 0 or self.fast_factor < 1:
+            raise ValueError("duration_min and time_scale must be positive, fast_factor >= 1")
+        if self.load.shape == "spike" and (self.load.spike_at is None or self.load.spike_min <= 0):
+            raise ValueError("a spike needs spike_at and spike_min")
+
+
+class ScenarioError(Exception):
+    pass
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return msgspec.convert(data, Scenario)
+    except (OSError, yaml.YAMLError, msgspec.ValidationError, ValueError) as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
+
+
+def day_one(now: datetime, start: str) -> datetime:
+    """The scenario's start: the next `start` China time at or after `now`."""
+    local = now.astimezone(BUSINESS_TZ)
+    h, m = (int(x) for x in start.split(":"))
+    begin = datetime.combine(local.date(), dtime(h, m), BUSINESS_TZ)
+    return begin if begin >= local else begin + timedelta(days=1)
+
+
+def at_time(at: str, start: datetime) -> datetime:
+    """`"day N HH:MM"` as a moment, day 1 being `start`'s date (China time)."""
+    found = _AT_RE.match(at)
+    if found is None:
+        raise ScenarioError(f"bad time {at!r}: expected 'day N HH:MM'")
+    first: date = start.astimezone(BUSINESS_TZ).date()
+    day = first + timedelta(days=int(found["day"]) - 1)
+    return datetime.combine(day, dtime(int(found["h"]), int(found["m"])), BUSINESS_TZ)
+
+
+def sim_offset_s(at: str, start: datetime) -> float:
+    """Simulated seconds from the start to `at` (negative: before the start)."""
+    return (at_time(at, start) - start).total_seconds()
+
+
+def list_scenarios(directory: Path) -> list[tuple[str, str, Path]]:
+    out = []
+    for path in sorted(directory.glob("*.yaml")):
+        s = load_scenario(path)
+        out.append((s.name, s.description.strip().splitlines()[0], path))
+    return out

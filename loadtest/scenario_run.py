@@ -1,0 +1,315 @@
+"""`paygate scenario run` (SPEC 12): drive one scenario against a running system, answer the
+operator's questions, check the assertions, write the report.
+
+The system is a fresh `paygate up` (cli.py starts it with the scenario's time scale). Here:
+the clock jumps to day 1's start; merchants are created; the open-loop generator sends the load
+while the timeline's events fire at their simulated times (bank profile changes, kills through
+`faults.py`, clock jumps); the backlog drains; then the answers: peak 垫资 exposure and when,
+uncovered exposure, money lost (the bank's paid set against the gateway's settled set),
+payouts stuck past the SLO, refusals by reason, reconciliation per bank, the ledger check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import orjson
+
+from gateway.client import AdminClient
+from gateway.clock import BUSINESS_TZ
+from loadtest import faults, observe
+from loadtest.processes import run_in_process
+from loadtest.result import LoadResult
+from loadtest.scenario import Bound, Event, Scenario, at_time, day_one, sim_offset_s
+from loadtest.shapes import Shape, constant, spike
+from loadtest.spec import LoadSpec, MerchantCred
+
+DRAIN_MIN_S = 20.0
+OPEN = ("review_pending", "accepted", "processing")
+PAID = ("succeeded", "returned")
+
+
+def say(text: str) -> None:
+    print(f"scenario: {text}", flush=True)
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    fast: bool
+    time_scale: float
+    start: datetime  # day 1's start, simulated
+    load: LoadResult
+    samples: list[dict[str, Any]]
+    totals: dict[str, Any]
+    answers: dict[str, Any]
+    recon: dict[str, dict[str, int]]
+    ledger: dict[str, Any]
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def effective_time_scale(scenario: Scenario, fast: bool) -> float:
+    return scenario.time_scale * (scenario.fast_factor if fast else 1.0)
+
+
+def wall_s(sim_s: float, time_scale: float) -> float:
+    return max(0.0, sim_s / time_scale)
+
+
+def load_shape(scenario: Scenario, time_scale: float, start: datetime) -> Shape:
+    duration = wall_s(scenario.duration_min * 60, time_scale)
+    load = scenario.load
+    if load.shape == "spike" and load.spike_at is not None:
+        at = wall_s(sim_offset_s(load.spike_at, start), time_scale)
+        length = wall_s(load.spike_min * 60, time_scale)
+        return spike(load.rate_per_s, load.spike_rate_per_s, duration, at, length)
+    return constant(load.rate_per_s, duration)
+
+
+def check(expect: dict[str, Bound | bool], answers: dict[str, Any]) -> list[str]:
+    """The assertions that do not hold, each as a reason."""
+    failures = []
+    for key, bound in expect.items():
+        if key not in answers:
+            failures.append(f"{key}: no such answer")
+            continue
+        value = answers[key]
+        if isinstance(bound, bool):
+            if bool(value) != bound:
+                failures.append(f"{key} is {value}, expected {bound}")
+            continue
+        if bound.min is not None and value < bound.min:
+            failures.append(f"{key} {value} < min {bound.min:g}")
+        if bound.max is not None and value > bound.max:
+            failures.append(f"{key} {value} > max {bound.max:g}")
+    return failures
+
+
+async def _admin(info: dict[str, Any]) -> AdminClient:
+    client = AdminClient(info["gateway_url"], info["admin_token"])
+    await client.__aenter__()
+    return client
+
+
+async def _jump_to(admin: AdminClient, when: datetime) -> datetime:
+    now = datetime.fromisoformat((await admin.get("/admin/clock")).json()["now"])
+    if when > now:
+        await admin.post("/admin/clock/advance", {"advance_s": (when - now).total_seconds()})
+    return datetime.fromisoformat((await admin.get("/admin/clock")).json()["now"])
+
+
+async def _set_profile(sim_url: str, bank: str, patch: dict[str, Any]) -> None:
+    url = f"{sim_url}/banks/{bank}/profile"
+    async with aiohttp.ClientSession() as http, http.put(url, data=orjson.dumps(patch)) as r:
+        if r.status != 200:
+            raise RuntimeError(f"bank {bank} profile: {r.status} {await r.text()}")
+
+
+async def _prepare(info: dict[str, Any], sc: Scenario, admin: AdminClient) -> list[MerchantCred]:
+    url = f"{info['bank_sim_url']}/sim/preset/{sc.bank_preset}"
+    async with aiohttp.ClientSession() as http, http.put(url) as r:
+        assert r.status == 200, await r.text()
+    for bank, patch in sc.banks.items():
+        await _set_profile(info["bank_sim_url"], bank, patch)
+    creds = []
+    for m in sc.merchants:
+        made = await admin.create_merchant(
+            name=f"{sc.name} {m.name}", funding_mode=m.funding_mode,
+            advance_limit=m.advance_limit_fen,
+            rate_limit={"rps": m.rate_limit.rps, "burst": m.rate_limit.burst},
+        )  # fmt: skip
+        if m.credit_fen:
+            resp = await admin.credit(made["id"], m.credit_fen, f"scenario-{made['id']}")
+            assert resp.status == 201, resp.body
+        creds.append(MerchantCred(made["id"], made["secret"], m.weight))
+    return creds
+
+
+async def _fire(
+    info: dict[str, Any], state_dir: Path, admin: AdminClient, ev: Event, start: datetime
+) -> str:
+    if ev.profile is not None and ev.bank is not None:
+        await _set_profile(info["bank_sim_url"], ev.bank, ev.profile)
+        return f"bank {ev.bank} profile {orjson.dumps(ev.profile).decode()}"
+    if ev.kill is not None:
+        old = await asyncio.to_thread(faults.kill, state_dir, ev.kill)
+        new = await asyncio.to_thread(faults.wait_restarted, state_dir, ev.kill, old)
+        return f"killed {ev.kill} (pid {old}); restarted as {new}"
+    assert ev.jump_to is not None
+    landed = await _jump_to(admin, at_time(ev.jump_to, start))
+    return f"clock jumped to {landed.astimezone(BUSINESS_TZ):%Y-%m-%d %H:%M} China time"
+
+
+async def _timeline(
+    info: dict[str, Any], state_dir: Path, admin: AdminClient, sc: Scenario, start: datetime,
+    time_scale: float, t0: float, log: list[dict[str, Any]],
+) -> None:  # fmt: skip
+    for ev in sorted(sc.timeline, key=lambda e: sim_offset_s(e.at, start)):
+        due = t0 + wall_s(sim_offset_s(ev.at, start), time_scale)
+        await asyncio.sleep(max(0.0, due - time.monotonic()))  # the event's time, not a sync
+        try:
+            what = await _fire(info, state_dir, admin, ev, start)
+        except Exception as exc:  # an event that fails is reported, the run goes on
+            what = f"FAILED: {exc!r}"
+        fired = round(time.monotonic() - t0, 2)
+        log.append({"at": ev.at, "wall_s": fired, "what": what, "note": ev.note})
+        say(f"{ev.at}: {what}")
+
+
+async def _money_and_stuck(info: dict[str, Any], since: datetime) -> dict[str, int]:
+    url = f"{info['bank_sim_url']}/sim/records"
+    async with aiohttp.ClientSession() as http, http.get(url) as r:
+        records = orjson.loads(await r.read())["data"]
+    conn = await asyncpg.connect(info["database_url"])
+    try:
+        rows = await conn.fetch(
+            "SELECT id, status, amount_fen FROM payouts WHERE created_at >= $1", since
+        )
+    finally:
+        await conn.close()
+    gateway = {r["id"]: (r["status"], r["amount_fen"]) for r in rows}
+    bank_paid = {r["ref"]: r["amount"] for r in records
+                 if r["status"] in PAID and r["ref"] in gateway}  # fmt: skip
+    gw_paid = {pid: amount for pid, (status, amount) in gateway.items() if status in PAID}
+    lost = sum(a for pid, a in bank_paid.items() if pid not in gw_paid)
+    lost += sum(a for pid, a in gw_paid.items() if pid not in bank_paid)
+    twice = sum(1 for r in records if r["ref"] in gateway and r["submissions"] > 1)
+    stuck = sum(1 for status, _ in gateway.values() if status in OPEN)
+    return {"money_lost_fen": lost, "submitted_twice": twice, "stuck_payouts": stuck,
+            "payouts": len(gateway), "paid": len(gw_paid)}  # fmt: skip
+
+
+async def _reconcile(info: dict[str, Any], admin: AdminClient, since: datetime) -> dict[str, Any]:
+    conn = await asyncpg.connect(info["database_url"])
+    try:
+        pairs = await conn.fetch(
+            """SELECT DISTINCT bank_id, bank_date FROM payouts
+               WHERE created_at >= $1 AND bank_date IS NOT NULL ORDER BY 1, 2""",
+            since,
+        )
+    finally:
+        await conn.close()
+    out: dict[str, dict[str, int]] = {}
+    for p in pairs:
+        resp = await admin.post("/admin/reconcile", {"bank_id": p["bank_id"],
+                                "date": p["bank_date"].isoformat(), "apply": False})  # fmt: skip
+        if resp.status != 200:
+            out[f"{p['bank_id']} {p['bank_date']}"] = {"error": resp.status}
+            continue
+        out[f"{p['bank_id']} {p['bank_date']}"] = resp.json()["summary"]
+    return out
+
+
+def _exceptions(summary: dict[str, int]) -> int:
+    kinds = ("status_mismatch", "amount_mismatch", "missing_at_gateway", "missing_at_bank")
+    return sum(int(summary.get(k, 0)) for k in kinds) + (1 if "error" in summary else 0)
+
+
+async def drive(info: dict[str, Any], state_dir: Path, sc: Scenario, fast: bool) -> Outcome:
+    time_scale = effective_time_scale(sc, fast)
+    admin = await _admin(info)
+    try:
+        now = datetime.fromisoformat((await admin.get("/admin/clock")).json()["now"])
+        start = await _jump_to(admin, day_one(now, sc.start))
+        say(f"day 1 starts {start.astimezone(BUSINESS_TZ):%Y-%m-%d %H:%M} China time; "
+            f"simulated time x{time_scale:g}")  # fmt: skip
+        creds = await _prepare(info, sc, admin)
+        since = datetime.now(UTC) - timedelta(seconds=1)
+        spec = LoadSpec(
+            base_url=info["gateway_url"], merchants=tuple(creds), workload=sc.load.workload,
+            shape=load_shape(sc, time_scale, start), seed=7,
+            run_id=f"sc{int(time.time())}", merchant_pick="weighted",
+        )  # fmt: skip
+        stop = asyncio.Event()
+        samples = observe.Samples()
+        sampler = asyncio.create_task(observe.sample_until(info["database_url"], stop, samples))
+        log: list[dict[str, Any]] = []
+        t0 = time.monotonic()
+        events = asyncio.create_task(
+            _timeline(info, state_dir, admin, sc, start, time_scale, t0, log)
+        )
+        try:
+            wall = wall_s(sc.duration_min * 60, time_scale)
+            say(f"{sc.duration_min:g} simulated minutes of load in {wall:.0f}s ...")
+            load = await asyncio.to_thread(run_in_process, spec)
+            await events  # events after the load's end still fire
+            drain_s = max(DRAIN_MIN_S, sc.slo_s / time_scale)
+            left = await observe.wait_quiet(info["database_url"], drain_s)
+            if left:
+                say(f"{left} payouts/notifications still open after the drain")
+        finally:
+            stop.set()
+            events.cancel()
+            await asyncio.gather(sampler, events, return_exceptions=True)
+        totals = await observe.totals(info["database_url"], since)
+        exposure = (await admin.get("/admin/exposure")).json()
+        ledger = (await admin.get("/admin/ledger/check")).json()
+        money = await _money_and_stuck(info, since)
+        recon = await _reconcile(info, admin, since)
+    finally:
+        await admin.close()
+    rows = samples.rows
+    peak = max(rows, key=lambda r: r["advance_used"]) if rows else {"advance_used": 0, "t": 0}
+    peak_at = start + timedelta(seconds=float(peak["t"]) * time_scale)
+    final = {s: n for s, n in totals["status"].items() if s not in OPEN}
+    answers: dict[str, Any] = {
+        "ledger_ok": bool(ledger["ok"]),
+        "money_lost_fen": money["money_lost_fen"],
+        "submitted_twice": money["submitted_twice"],
+        "stuck_payouts": money["stuck_payouts"],
+        "payouts": money["payouts"],
+        "success_ratio": round(final.get("succeeded", 0) / max(1, sum(final.values())), 4),
+        "request_p99_ms": round(load.latency_ms.p99_ms, 1),
+        "rate_limited": int(load.by_code.get("rate_limited", 0)),
+        "peak_advance_used_fen": int(peak["advance_used"]),
+        "peak_advance_at": peak_at.astimezone(BUSINESS_TZ).strftime("day %d %H:%M"),
+        "uncovered_fen": int(exposure.get("uncovered", 0)),
+        "advance_used_end_fen": int(exposure.get("advance_used", 0)),
+        "recon_exceptions": sum(_exceptions(s) for s in recon.values()),
+    }
+    outcome = Outcome(sc, fast, time_scale, start, load, rows, totals, answers, recon, ledger,
+                      log)  # fmt: skip
+    outcome.failures = check(sc.expect, answers)
+    return outcome
+
+
+def yuan(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    return f"{sign}¥{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
+
+
+def answer_rows(o: Outcome) -> list[tuple[str, str]]:
+    a = o.answers
+    refusals = ", ".join(f"{k}: {v}" for k, v in sorted(o.load.by_code.items())) or "none"
+    recon = "; ".join(f"{k}: {_exceptions(v)} exceptions" for k, v in o.recon.items()) or "-"
+    return [
+        ("peak 垫资 exposure (advance used) and when",
+         f"{yuan(a['peak_advance_used_fen'])} at {a['peak_advance_at']} China time"),
+        ("uncovered exposure after reversals", yuan(a["uncovered_fen"])),
+        ("money lost (must be ¥0.00)", yuan(a["money_lost_fen"])),
+        ("payouts submitted to a bank twice", str(a["submitted_twice"])),
+        ("payouts stuck past the SLO (open after the drain)", str(a["stuck_payouts"])),
+        ("payouts / success ratio of final ones", f"{a['payouts']} / {a['success_ratio']:.2%}"),
+        ("request p99", f"{a['request_p99_ms']} ms"),
+        ("refusals by reason", refusals),
+        ("reconciliation per bank and date", recon),
+        ("ledger check", "PASS" if a["ledger_ok"] else "FAIL"),
+    ]  # fmt: skip
+
+
+def last_line(o: Outcome) -> str:
+    if o.passed:
+        return f"scenario {o.scenario.name}: PASS"
+    return f"scenario {o.scenario.name}: FAIL ({'; '.join(o.failures)})"
