@@ -274,7 +274,7 @@ async def drive(info: dict[str, Any], state_dir: Path, sc: Scenario, fast: bool)
         "request_p99_ms": round(load.latency_ms.p99_ms, 1),
         "rate_limited": int(load.by_code.get("rate_limited", 0)),
         "peak_advance_used_fen": int(peak["advance_used"]),
-        "peak_advance_at": peak_at.astimezone(BUSINESS_TZ).strftime("day %d %H:%M"),
+        "peak_advance_at": _day_and_time(peak_at, start),
         "uncovered_fen": int(exposure.get("uncovered", 0)),
         "advance_used_end_fen": int(exposure.get("advance_used", 0)),
         "recon_exceptions": sum(_exceptions(s) for s in recon.values()),
@@ -283,6 +283,12 @@ async def drive(info: dict[str, Any], state_dir: Path, sc: Scenario, fast: bool)
                       log)  # fmt: skip
     outcome.failures = check(sc.expect, answers)
     return outcome
+
+
+def _day_and_time(when: datetime, start: datetime) -> str:
+    """`when` as the timeline writes it: "day N HH:MM" (China time), day 1 being the start's."""
+    local, first = when.astimezone(BUSINESS_TZ), start.astimezone(BUSINESS_TZ)
+    return f"day {(local.date() - first.date()).days + 1} {local:%H:%M}"
 
 
 def yuan(fen: int) -> str:

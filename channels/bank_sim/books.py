@@ -144,9 +144,8 @@ class Books:
         self._flush_scheduled = False
         if not (self._payouts or self._b2b or self._sequences):
             return
-        payouts, self._payouts = self._payouts, {}
-        b2b, self._b2b = self._b2b, {}
-        sequences, self._sequences = self._sequences, {}
+        payouts, b2b, sequences = self._payouts, self._b2b, self._sequences
+        # Taken off the pending set only once committed: a failed write is tried again.
         with self._transaction():
             for table, items in (("payouts", payouts), ("b2b", b2b)):
                 self._db.executemany(
@@ -163,6 +162,7 @@ class Books:
                 "ON CONFLICT (bank_id, kind) DO UPDATE SET value = max(value, excluded.value)",
                 [(bank_id, kind, value) for (bank_id, kind), value in sequences.items()],
             )
+        self._payouts, self._b2b, self._sequences = {}, {}, {}
         self.writes += 1
 
     def close(self) -> None:

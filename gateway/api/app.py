@@ -27,6 +27,7 @@ from gateway.api.middleware import Handler, make_error_middleware
 from gateway.api.services import SERVICES, open_services
 from gateway.metrics import in_hop
 from gateway.settings import Settings
+from gateway.storage.pools import postgres_down
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -66,10 +67,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
-async def replace_connections(request: web.Request) -> None:
-    """A store went down under a request: none of the pool's connections is to be trusted."""
+async def replace_connections(request: web.Request, exc: BaseException) -> None:
+    """PostgreSQL went down under a request: none of the pool's connections is to be trusted."""
     services = request.app.get(SERVICES)
-    if services is not None:
+    if services is not None and postgres_down(exc):
         await services.pool.expire_connections()
 
 

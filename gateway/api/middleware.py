@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 from aiohttp import web
 
 from gateway.api.jsonio import NUL_MESSAGE, json_response
@@ -40,7 +41,7 @@ def error_body(
 
 def make_error_middleware(
     max_body_bytes: int,
-    on_storage_down: Callable[[web.Request], Awaitable[None]] | None = None,
+    on_storage_down: Callable[[web.Request, BaseException], Awaitable[None]] | None = None,
 ) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -81,9 +82,10 @@ def make_error_middleware(
             where = {"request_id": request_id, "path": request.path, "method": request.method}
             if storage_down(exc):
                 # A store is down or restarting (SPEC 14): retry later, not our bug.
-                log.warning("storage unavailable", extra=where | {"error": repr(exc)})
+                log.warning("storage unavailable", extra=where | {"error": repr(exc)},
+                            exc_info=isinstance(exc, asyncpg.InternalClientError))  # fmt: skip
                 if on_storage_down is not None:
-                    await on_storage_down(request)
+                    await on_storage_down(request, exc)
                 response = json_response(
                     error_body("service_unavailable", "storage unavailable; retry", request_id),
                     503,

@@ -31,6 +31,7 @@ _PUBLIC = ", ".join(_FIELDS)
 class Prior:
     id: str
     status: str  # open | resolved
+    action: str = ""  # what the run that opened it said
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,7 @@ async def prior(
         return {}
     rows = await conn.fetch(
         """SELECT DISTINCT ON (e.kind, coalesce(e.bank_ref, e.payout_id))
-                  e.kind, coalesce(e.bank_ref, e.payout_id) AS key, e.id, e.status
+                  e.kind, coalesce(e.bank_ref, e.payout_id) AS key, e.id, e.status, e.action
            FROM recon_exceptions e
            JOIN unnest($2::text[], $3::text[]) AS w (kind, key)
              ON e.kind = w.kind AND coalesce(e.bank_ref, e.payout_id) = w.key
@@ -69,7 +70,7 @@ async def prior(
         [k for k, _ in wanted],
         [name for _, name in wanted],
     )
-    return {(r["kind"], r["key"]): Prior(r["id"], r["status"]) for r in rows}
+    return {(r["kind"], r["key"]): Prior(r["id"], r["status"], r["action"]) for r in rows}
 
 
 def add_new(

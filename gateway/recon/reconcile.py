@@ -57,6 +57,9 @@ async def reconcile(
     """The run's report: `{"id", "bank_id", "date", "apply", "trigger", "summary", "items"}`.
     Raises BankUnavailable (no statement) and AlreadyReconciled (nightly, done before)."""
     assert trigger in TRIGGERS, trigger
+    # The payouts the gateway knows to be on this day *before* the statement is fetched: one
+    # the bank takes while the statement travels is on neither, so it is no 短款.
+    known_before = set(await pool.fetchval(_DATED, bank_id, day) or [])
     data = await bank.statement(bank_id, day)
     if data.get("bank_id") != bank_id or data.get("date") != day.isoformat():
         raise BankUnavailable("statement_of_another_bank_or_date")
@@ -67,6 +70,8 @@ async def reconcile(
                                                     "error": str(exc)})  # fmt: skip
         raise BankUnavailable("unreadable_statement") from None
     books = await load_books(pool, bank_id, day, sorted({line.merchant_ref for line in lines}))
+    on_statement = {line.merchant_ref for line in lines}
+    books = {pid: b for pid, b in books.items() if pid in on_statement or pid in known_before}
     findings = compare(bank_id, day, lines, books)
     run_id = new_id("rec")
     async with pool.acquire() as conn, conn.transaction():
@@ -85,6 +90,9 @@ _BOOKS = """
     UNION
     SELECT id, bank_id, bank_ref, status, amount_fen, failure_code, bank_date FROM payouts
     WHERE bank_id = $2 AND bank_date = $3"""
+
+
+_DATED = "SELECT array_agg(id) FROM payouts WHERE bank_id = $1 AND bank_date = $2"
 
 
 async def load_books(
@@ -151,9 +159,11 @@ async def _open_exceptions(
     for i, k in wanted.items():
         f = findings[i]
         p = known.get(k)
-        if p is not None and p.status == "resolved":
+        if p is not None and p.status == "resolved" and p.action.endswith(f.reason):
+            # The same difference an operator already settled: not reopened. A different one
+            # on the same line (e.g. the bank has paid since) opens a new exception below.
             out[i] = Outcome(f"resolved before ({p.id}): {f.reason}", exception_id=p.id)
-        elif p is not None:
+        elif p is not None and p.status == "open":
             out[i] = Outcome(f"exception (open): {f.reason}", exception_id=p.id)
         else:
             first = k not in opened

@@ -21,13 +21,15 @@ log = logging.getLogger("paygate.storage")
 # What a store that is down or restarting raises (SPEC 14): a request answers 503 and a worker
 # round waits and tries again, each with one line in the log instead of a traceback.
 STORAGE_DOWN: tuple[type[BaseException], ...] = (
-    OSError,  # refused, reset: the server is not there
+    ConnectionError,  # refused, reset, aborted, broken pipe: the server is not there
+    FileNotFoundError,  # its unix socket is gone: the store is restarting
     asyncpg.PostgresConnectionError,  # the connection broke mid-statement
     asyncpg.CannotConnectNowError,  # starting up, crash recovery
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     redis.exceptions.ConnectionError,
 )
+# Not in it: timeouts (a slow statement or a lock wait is not an outage) and anything else.
 
 
 def storage_down(exc: BaseException) -> bool:
@@ -36,8 +38,15 @@ def storage_down(exc: BaseException) -> bool:
     if isinstance(exc, STORAGE_DOWN):
         return True
     if isinstance(exc, asyncpg.InternalClientError):
-        return True  # a connection left in a broken protocol state by a break
+        # A connection left in a broken protocol state by a break (seen after a PostgreSQL
+        # SIGKILL); callers log these with their traceback, in case it is ours.
+        return True
     return isinstance(exc, asyncpg.InterfaceError) and isinstance(exc.__context__, STORAGE_DOWN)
+
+
+def postgres_down(exc: BaseException) -> bool:
+    """A store is down and it is PostgreSQL: its pool's connections are to be replaced."""
+    return storage_down(exc) and not isinstance(exc, redis.exceptions.ConnectionError)
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:

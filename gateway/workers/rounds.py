@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from gateway.metrics import in_hop
-from gateway.storage.pools import storage_down
+from gateway.storage.pools import postgres_down, storage_down
 
 log = logging.getLogger("paygate.worker")
 
@@ -38,8 +38,9 @@ async def run_rounds(
         except Exception as exc:
             if storage_down(exc):
                 where = {"worker": name, "error": repr(exc)}
-                log.warning("worker round: storage unavailable", extra=where)
-                if pool is not None:
+                log.warning("worker round: storage unavailable", extra=where,
+                            exc_info=isinstance(exc, asyncpg.InternalClientError))  # fmt: skip
+                if pool is not None and postgres_down(exc):
                     await pool.expire_connections()  # none of them is to be trusted now
             else:
                 log.exception("worker round failed", extra={"worker": name})
