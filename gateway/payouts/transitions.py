@@ -61,12 +61,22 @@ class Applied:
     reason: str | None = None
 
 
-def _ledger_move(row: dict[str, Any], effect: LedgerEffect) -> moves.Move | None:
+def _ledger_move(
+    row: dict[str, Any], effect: LedgerEffect, advance_used: dict[str, int]
+) -> moves.Move | None:
     m, pid = row["merchant_id"], row["id"]
     if effect is LedgerEffect.SETTLE:
         return moves.settle(m, pid, row["amount_fen"], row["fee_fen"], row["bank_id"])
     if effect is LedgerEffect.RELEASE:
-        return moves.release(m, pid, row["funding_balance_fen"], row["funding_advance_fen"])
+        # The advance part goes back to the credit line, as far as the line still carries it:
+        # a B2B payment that cleared meanwhile repaid the advance first (b2b_cleared) with the
+        # merchant's own money, so that much comes back to available instead. `advance_used`
+        # is the merchant's locked row, kept current across the batch.
+        advance = row["funding_advance_fen"]
+        back_to_line = min(advance, advance_used[m])
+        advance_used[m] -= back_to_line
+        balance = row["funding_balance_fen"] + advance - back_to_line
+        return moves.release(m, pid, balance, back_to_line)
     if effect is LedgerEffect.RETURN:
         return moves.refund_return(m, pid, row["amount_fen"], row["bank_id"])
     return None
@@ -84,6 +94,7 @@ class Locked:
     usage_date: dict[str, date | None]
     balances_locked: bool
     bank: dict[str, tuple[str | None, str | None, date | None]]  # bank id, ref, date as locked
+    advance_used: dict[str, int]  # merchant -> its balance row's advance_used (when locked)
 
 
 async def apply_events(conn: asyncpg.Connection, events: Sequence[PayoutEvent]) -> list[Applied]:
@@ -115,9 +126,10 @@ _LOCK = f"""
 _LOCK_WITH_BALANCES = f"""
     WITH p AS ({_LOCK}),
     b AS (
-        SELECT merchant_id, usage_date FROM merchant_balances
+        SELECT merchant_id, usage_date, advance_used_fen FROM merchant_balances
         WHERE merchant_id IN (SELECT merchant_id FROM p) ORDER BY merchant_id FOR UPDATE)
-    SELECT p.*, b.usage_date FROM p JOIN b USING (merchant_id)"""
+    SELECT p.*, b.usage_date, b.advance_used_fen AS merchant_advance_used
+    FROM p JOIN b USING (merchant_id)"""
 
 # The dispatcher's: only payouts still queued, and none another worker holds right now.
 _LOCK_QUEUED = f"""
@@ -144,12 +156,14 @@ async def lock(conn: asyncpg.Connection, ids: Sequence[str], balances: bool) -> 
 def _locked(records: Sequence[Any], *, balances: bool) -> Locked:
     rows: dict[str, dict[str, Any]] = {}
     usage_date: dict[str, date | None] = {}
+    advance_used: dict[str, int] = {}
     for r in records:
         row = dict(r)
         usage_date[row["merchant_id"]] = row.pop("usage_date", None)
+        advance_used[row["merchant_id"]] = row.pop("merchant_advance_used", 0) or 0
         rows[row["id"]] = row
     bank = {pid: (row["bank_id"], row["bank_ref"], row["bank_date"]) for pid, row in rows.items()}
-    return Locked(rows, usage_date, balances, bank)
+    return Locked(rows, usage_date, balances, bank, advance_used)
 
 
 async def write(
@@ -199,7 +213,7 @@ async def write(
             row["failure_message"] = ev.failure_message or ""
         if effect in (LedgerEffect.SETTLE, LedgerEffect.RETURN):
             assert row["bank_id"], f"{row['id']}: settlement needs the bank"
-        move = _ledger_move(row, effect)
+        move = _ledger_move(row, effect, locked.advance_used)
         if move is not None:
             ledger.append(move)
         m, day = row["merchant_id"], row["business_date"]

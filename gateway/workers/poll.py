@@ -76,7 +76,10 @@ class StatusPoller:
     def _backoff_s(self, base_s: float, poll_count: int) -> float:
         doublings = min(max(poll_count - 1, 0), MAX_BACKOFF_DOUBLINGS)
         wait_s: float = max(base_s, MIN_POLL_S) * 2**doublings
-        return min(wait_s, self._s.poll_max_interval_s)
+        # The cap is simulated time: at --time-scale 120 a silent payout is asked after at
+        # most 30 simulated seconds (0.25 s), not half a simulated hour.
+        cap = max(MIN_POLL_S, self._clock.wall_delay_s(self._s.poll_max_interval_s))
+        return min(wait_s, cap)
 
     async def _record(self, done: list[tuple[Pending, QueryResult]]) -> None:
         now = datetime.now(UTC)

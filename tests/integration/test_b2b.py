@@ -242,3 +242,32 @@ async def test_b2b_list_by_order_id_status_and_pages(world: BankWorld) -> None:
     assert (await stranger.get("/v1/b2b-payments?merchant_order_id=b2b-list-1")).json()[
         "data"
     ] == []
+
+
+async def test_a_payout_fronted_then_repaid_by_clearing_fails_back_to_available(
+    world: BankWorld,
+) -> None:
+    """The advance that fronted a payout was repaid by a B2B clearing before the payout
+    failed: its release cannot give the advance back to the line (it is not used any more);
+    the money comes back to available (was: advance_used below zero, a CHECK violation, and
+    the payout stuck for good)."""
+    _, client = await world.gw.merchant(0, funding_mode="advance", advance_limit=50_000)
+    # The payout's bank answers late and fails it; the B2B payment clears meanwhile.
+    await world.profile("105", callback_delay={"median_ms": 3_000_000, "p99_ms": 3_000_000})
+    await world.script("105", "6227000000000105", outcome="account_frozen")
+    payee = {"account_no": "6227000000000105", "account_name": "Li Si",
+             "bank_code": "105100000017", "account_type": "personal"}  # fmt: skip
+    body = payout_body(10_000, payee=payee)
+    po = await client.post("/v1/payouts", body)
+    assert po.status == 201, po.body
+    assert po.json()["funding"] == {"balance": 0, "advance": 10_000}
+    await script(world, REALTIME_BANK, "Delta Ltd", outcome="succeeded", clearing="cleared")
+    p = await fund(client, 50_000, REALTIME_BANK, "Delta Ltd")
+    await b2b(client, p["id"], "cleared")
+    bal = await balance(client)
+    assert (bal["advance_used"], bal["available"], bal["held"]) == (0, 40_000, 10_000)
+    failed = await world.wait_payout(client, po.json()["id"], timeout_s=30)
+    assert failed["status"] == "failed", failed
+    bal = await balance(client)
+    assert (bal["advance_used"], bal["available"], bal["held"]) == (0, 50_000, 0)
+    assert (await world.gw.ledger_ok())["ok"]
