@@ -9,7 +9,7 @@ import asyncpg
 
 from gateway.accounts import model
 from gateway.api.schemas import CustomerCreate
-from gateway.errors import Conflict
+from gateway.errors import idempotency_conflict
 from gateway.ids import new_id
 
 
@@ -57,8 +57,7 @@ async def create(
     existing = await by_external_id(conn, merchant_id, req.external_id)
     assert existing is not None, "a customer is never deleted"
     if existing["name"] != req.name:
-        raise Conflict("external_id already used with different fields", field="external_id",
-                       code="idempotency_conflict")  # fmt: skip
+        raise idempotency_conflict("external_id")
     return 200, existing
 
 

@@ -12,7 +12,7 @@ import asyncpg
 from gateway.accounts import decide, model, repo
 from gateway.accounts.freeze_state import FreezeEvent, FreezeStatus, IllegalFreezeStep, step
 from gateway.api.schemas import FreezeRequest
-from gateway.errors import BusinessRefusal, Conflict, InvalidRequest, NotFound
+from gateway.errors import BusinessRefusal, Conflict, InvalidRequest, NotFound, idempotency_conflict
 from gateway.fingerprint import request_fingerprint
 from gateway.ids import new_id
 from gateway.ledger import journal, moves
@@ -32,8 +32,7 @@ async def _replay(
     if row is None:
         return None
     if row["request_hash"] != req_hash:
-        raise Conflict("merchant_order_id already used with different fields",
-                       field="merchant_order_id", code="idempotency_conflict")  # fmt: skip
+        raise idempotency_conflict()
     return model.freeze(row)
 
 

@@ -15,28 +15,28 @@ _TABLES: dict[str, tuple[str, Callable[[Any], dict[str, Any]]]] = {
 }
 
 
-async def get(
-    pool: asyncpg.Pool, table: str, merchant_id: str, object_id: str
+async def _one(
+    pool: asyncpg.Pool, table: str, merchant_id: str, column: str, value: str
 ) -> dict[str, Any] | None:
     columns, public = _TABLES[table]
     row = await pool.fetchrow(
-        f"SELECT {columns} FROM {table} WHERE id = $1 AND merchant_id = $2",
-        object_id,
+        f"SELECT {columns} FROM {table} WHERE merchant_id = $1 AND {column} = $2",
         merchant_id,
+        value,
     )
     return public(row) if row else None
+
+
+async def get(
+    pool: asyncpg.Pool, table: str, merchant_id: str, object_id: str
+) -> dict[str, Any] | None:
+    return await _one(pool, table, merchant_id, "id", object_id)
 
 
 async def by_order_id(
     pool: asyncpg.Pool, table: str, merchant_id: str, order_id: str
 ) -> dict[str, Any] | None:
-    columns, public = _TABLES[table]
-    row = await pool.fetchrow(
-        f"SELECT {columns} FROM {table} WHERE merchant_id = $1 AND merchant_order_id = $2",
-        merchant_id,
-        order_id,
-    )
-    return public(row) if row else None
+    return await _one(pool, table, merchant_id, "merchant_order_id", order_id)
 
 
 async def list_page(

@@ -30,7 +30,14 @@ from gateway.accounts import decide, model, repo
 from gateway.accounts.decide import AccountFunds
 from gateway.accounts.freeze_state import FreezeEvent, FreezeStatus, IllegalFreezeStep, step
 from gateway.api.schemas import TransferRequest
-from gateway.errors import ApiError, BusinessRefusal, Conflict, InvalidRequest, NotFound
+from gateway.errors import (
+    ApiError,
+    BusinessRefusal,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    idempotency_conflict,
+)
 from gateway.fingerprint import request_fingerprint
 from gateway.ids import new_id
 from gateway.ledger import journal, moves
@@ -111,6 +118,10 @@ async def _transfer(
     )
     known = await _existing(conn, items)
 
+    def funds(ref: repo.AccountRef) -> AccountFunds:
+        """The locked figures, moved as the batch's items are applied."""
+        return merchant_funds[ref.merchant_id] if ref.kind == "merchant" else account_funds[ref.id]
+
     now = datetime.now(UTC)
     results: list[TransferResult] = []
     rows: list[dict[str, Any]] = []
@@ -125,9 +136,7 @@ async def _transfer(
             if prior_hash == it.request_hash:
                 results.append(TransferResult(200, prior_transfer))
             else:
-                results.append(TransferResult(409, error=Conflict(
-                    "merchant_order_id already used with different fields",
-                    field="merchant_order_id", code="idempotency_conflict")))  # fmt: skip
+                results.append(TransferResult(409, error=idempotency_conflict()))
             continue
         src, dst = refs.get(req.from_account), refs.get(req.to_account)
         refused = _refuse(it, src, dst)
@@ -137,12 +146,6 @@ async def _transfer(
         assert src is not None and dst is not None
         kind = decide.transfer_kind(src.kind, dst.kind)
         assert kind is not None  # two settlement accounts of one merchant are one account
-
-        def funds(ref: repo.AccountRef) -> AccountFunds:
-            return (
-                merchant_funds[ref.merchant_id] if ref.kind == "merchant" else account_funds[ref.id]
-            )
-
         source, target = funds(src), funds(dst)
         frz = None
         if req.from_freeze is not None:
