@@ -37,7 +37,10 @@ def storage_down(exc: BaseException) -> bool:
         return True
     if isinstance(exc, asyncpg.InternalClientError):
         return True  # a connection left in a broken protocol state by a break
-    return isinstance(exc, asyncpg.InterfaceError) and isinstance(exc.__context__, STORAGE_DOWN)
+    # e.g. a transaction's exit on a connection closed by one of the above (InternalClientError
+    # included: a SIGKILLed PostgreSQL can leave the protocol mid-operation).
+    context = exc.__context__
+    return isinstance(exc, asyncpg.InterfaceError) and context is not None and storage_down(context)
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
