@@ -48,6 +48,13 @@ class Conflict(ApiError):
     code = "conflict"
 
 
+def idempotency_conflict(key: str = "merchant_order_id") -> Conflict:
+    """A replay of an idempotency key (`merchant_order_id`, `external_id`, a credit's
+    `reference`) with fields other than the first request's: 409."""
+    return Conflict(f"{key} already used with different fields", field=key,
+                    code="idempotency_conflict")  # fmt: skip
+
+
 class PayloadTooLarge(ApiError):
     status = 413
     code = "payload_too_large"

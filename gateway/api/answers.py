@@ -118,6 +118,85 @@ class Event(Struct):
     delivery: Delivery
 
 
+class Customer(Struct):
+    id: str
+    external_id: str | None  # None for the merchant itself (kind merchant)
+    name: str
+    kind: Literal["personal", "merchant"]
+    created_at: datetime
+
+
+class Figures(Struct):
+    available: int
+    frozen: int
+    total: int  # available + frozen
+
+
+class Account(Struct):
+    """A personal account (金账户) or sub-account, or the merchant's settlement account (its
+    balance: available, and held for payouts as frozen). `rollup`: the account's subtree."""
+
+    id: str
+    customer_id: str
+    parent_id: str | None
+    kind: Literal["personal", "merchant"]
+    purpose: str
+    currency: str
+    available: int
+    frozen: int
+    total: int
+    rollup: Figures
+    created_at: datetime
+
+
+class Transfer(Struct):
+    id: str
+    merchant_order_id: str
+    kind: Literal["personal_to_personal", "personal_to_merchant", "merchant_to_personal"]
+    from_account: str
+    to_account: str
+    amount: int
+    currency: str
+    from_freeze: str | None
+    status: Literal["completed"]
+    created_at: datetime
+
+
+class Freeze(Struct):
+    id: str
+    merchant_order_id: str
+    account_id: str
+    amount: int
+    released: int  # given back to available by unfreezes
+    transferred: int  # consumed by claim transfers (from_freeze)
+    remaining: int  # still frozen
+    currency: str
+    reason: str
+    status: Literal["active", "released", "transferred"]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CustomerPage(Struct):
+    data: list[Customer]
+    next_cursor: str | None
+
+
+class AccountPage(Struct):
+    data: list[Account]
+    next_cursor: str | None
+
+
+class TransferPage(Struct):
+    data: list[Transfer]
+    next_cursor: str | None
+
+
+class FreezePage(Struct):
+    data: list[Freeze]
+    next_cursor: str | None
+
+
 class PayoutPage(Struct):
     data: list[Payout]
     next_cursor: str | None

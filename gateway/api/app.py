@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway.api import (
+    routes_accounts,
     routes_admin,
     routes_b2b,
     routes_callbacks,
@@ -21,6 +22,7 @@ from gateway.api import (
     routes_reviews,
     routes_risk,
     routes_service,
+    routes_transfers,
 )
 from gateway.api.auth import authenticate_merchant, check_admin
 from gateway.api.middleware import Handler, make_error_middleware
@@ -103,4 +105,6 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(routes_clock.routes)
     app.add_routes(routes_callbacks.routes)
     app.add_routes(routes_recon.routes)
+    app.add_routes(routes_accounts.routes)
+    app.add_routes(routes_transfers.routes)
     return app

@@ -93,6 +93,52 @@ class PayoutBatchRequest(Struct, forbid_unknown_fields=True):
     items: Annotated[list[msgspec.Raw], Meta(min_length=1, max_length=1000)]
 
 
+# Accounts (SPEC 16).
+ObjectId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+
+
+class CustomerCreate(Struct, forbid_unknown_fields=True):
+    """A personal customer (客户) of the merchant; `external_id` (the merchant's own id for
+    its user) makes the call idempotent."""
+
+    external_id: OrderId
+    name: Name
+
+
+class AccountOpen(Struct, forbid_unknown_fields=True):
+    """A personal account (金账户), or a sub-account (子账户) under `parent_id`. One account
+    per (customer, parent, purpose): opening it again answers the same account."""
+
+    customer_id: ObjectId
+    purpose: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")]
+    currency: Currency
+    parent_id: ObjectId | None = None
+
+
+class TransferRequest(Struct, forbid_unknown_fields=True):
+    """个转个 / 个转商 / 商转个; `from_freeze` names a freeze of `from_account` whose frozen
+    money the transfer consumes (债权转让)."""
+
+    merchant_order_id: OrderId
+    from_account: ObjectId
+    to_account: ObjectId
+    amount: AmountFen
+    from_freeze: ObjectId | None = None
+
+
+class FreezeRequest(Struct, forbid_unknown_fields=True):
+    merchant_order_id: OrderId
+    account_id: ObjectId
+    amount: AmountFen
+    reason: Annotated[str, Meta(min_length=1, max_length=200, pattern=r"\S")]
+
+
+class UnfreezeRequest(Struct, forbid_unknown_fields=True):
+    """Without `amount`: everything the freeze still holds."""
+
+    amount: AmountFen | None = None
+
+
 class ReviewDecision(Struct, forbid_unknown_fields=True):
     reason: Annotated[str, Meta(max_length=500)] | None = None
 

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from channels.client import B2BBank, BankClient
+from gateway.accounts.transfers import TransferItem, TransferResult, transfer_batch
 from gateway.api.auth import NonceStore
 from gateway.batching import GroupCommitter
 from gateway.clock import SimClock
@@ -44,6 +45,7 @@ class Services:
     b2b_bank: B2BBank | None  # None without a bank simulator URL: B2B answers 503
     accepts: GroupCommitter[AcceptItem, AcceptResult]
     payout_events: GroupCommitter[Sequence[PayoutEvent], list[Applied]]  # bank callbacks
+    transfers: GroupCommitter[TransferItem, TransferResult]  # SPEC 16 internal transfers
     _channels: dict[str, str] | None = None  # id -> kind
 
     async def _channel_kinds(self) -> dict[str, str]:
@@ -63,6 +65,7 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
+TRANSFER_BATCH_MAX = 256  # transfers decided in one transaction
 
 
 @asynccontextmanager
@@ -118,6 +121,19 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             "callbacks", events_handler, max_items=128, max_concurrent=2, metrics=metrics
         )
         await payout_events.start()
+
+        async def transfer_handler(items: Sequence[TransferItem]) -> list[TransferResult]:
+            in_hop("transfer")
+            async with pool.acquire() as conn:
+                return await transfer_batch(conn, items)
+
+        # One batch at a time, like accepts: batches on one hot account would only queue on
+        # its row lock, and one transaction decides a whole batch in order.
+        transfers = GroupCommitter(
+            "transfer", transfer_handler, max_items=TRANSFER_BATCH_MAX, max_concurrent=1,
+            metrics=metrics,
+        )  # fmt: skip
+        await transfers.start()
         admission = MerchantAdmission(redis, settings.signature_window_s)
 
         async def admit_counted(checks: Sequence[AdmissionCheck]) -> list[Admission]:
@@ -150,6 +166,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 ),
                 accepts=accepts,
                 payout_events=payout_events,
+                transfers=transfers,
                 admission=admission,
                 admissions=admissions,
                 risk_rules=risk_rules,
@@ -159,6 +176,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         finally:
             await admissions.stop()
             await admission.aclose()
+            await transfers.stop()
             await payout_events.stop()
             await accepts.stop()
     finally:

@@ -17,7 +17,7 @@ from channels.client import B2BBank
 from gateway.api.schemas import B2BRequest
 from gateway.b2b import model
 from gateway.b2b.clearing_time import expected_clear_at
-from gateway.errors import Conflict, ServiceUnavailable
+from gateway.errors import ServiceUnavailable, idempotency_conflict
 from gateway.ids import new_id
 
 
@@ -33,8 +33,7 @@ async def _existing(
     if row is None:
         return None
     if row["request_hash"] != req_hash:
-        raise Conflict("merchant_order_id already used with different fields",
-                       field="merchant_order_id", code="idempotency_conflict")  # fmt: skip
+        raise idempotency_conflict()
     return 200, model.public(row)
 
 

@@ -6,6 +6,12 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from gateway.accounts.repo import rollup_sql
+
+# Personal accounts' subtrees (a settlement account has none; its own figures are the
+# merchant's balance row, which `cached_balances_equal_postings` checks).
+_PERSONAL_ACCOUNTS = "SELECT id FROM customer_accounts WHERE kind = 'personal'"
+
 _CHECKS: tuple[tuple[str, str], ...] = (
     (
         "entries_sum_to_zero",
@@ -83,6 +89,41 @@ _CHECKS: tuple[tuple[str, str], ...] = (
                WHEN 'failed' THEN k.settles = 0 AND k.releases = 1 AND k.returns = 0
                WHEN 'rejected' THEN k.settles = 0 AND k.releases = 1 AND k.returns = 0
                ELSE k.settles = 0 AND k.releases = 0 AND k.returns = 0 END""",
+    ),
+    # Accounts (SPEC 16): personal accounts' cached rows equal their postings and stay >= 0,
+    # and the rollup the API computes on read equals the same computation over the postings.
+    (
+        "account_balances_equal_postings",
+        """WITH sums AS (
+               SELECT a.account_id,
+                      coalesce(sum(p.amount_fen) FILTER (WHERE a.kind = 'available'), 0) AS av,
+                      coalesce(sum(p.amount_fen) FILTER (WHERE a.kind = 'frozen'), 0) AS fr
+               FROM accounts a LEFT JOIN postings p ON p.account = a.code
+               WHERE a.account_id IS NOT NULL GROUP BY a.account_id)
+           SELECT count(*) FROM account_balances b
+           FULL JOIN sums s ON s.account_id = b.account_id
+           WHERE b.account_id IS NULL OR s.account_id IS NULL
+              OR b.available_fen <> s.av OR b.frozen_fen <> s.fr""",
+    ),
+    (
+        "account_balances_not_negative",
+        "SELECT count(*) FROM account_balances WHERE available_fen < 0 OR frozen_fen < 0",
+    ),
+    (
+        "account_rollups_equal_postings",
+        f"""SELECT count(*) FROM ({rollup_sql(_PERSONAL_ACCOUNTS, "cached")}) c
+            FULL JOIN ({rollup_sql(_PERSONAL_ACCOUNTS, "postings")}) p ON p.root = c.root
+            WHERE c.root IS NULL OR p.root IS NULL
+               OR (c.available_fen, c.frozen_fen, c.rollup_available_fen, c.rollup_frozen_fen)
+                  IS DISTINCT FROM
+                  (p.available_fen, p.frozen_fen, p.rollup_available_fen, p.rollup_frozen_fen)""",
+    ),
+    (
+        # Frozen money is exactly what active freezes still hold (nothing else freezes it).
+        "frozen_equals_active_freezes",
+        """SELECT count(*) FROM account_balances b WHERE b.frozen_fen <> coalesce(
+               (SELECT sum(f.amount_fen - f.released_fen - f.transferred_fen) FROM freezes f
+                WHERE f.account_id = b.account_id AND f.status = 'active'), 0)""",
     ),
 )
 

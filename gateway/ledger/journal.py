@@ -2,8 +2,14 @@
 
 `add_moves` adds them as parts of the caller's `BatchWrite` (one round trip with the rest of
 the state change); `record` writes them on their own. Either runs inside the caller's
-transaction. Lock order everywhere in Paygate: payouts rows, then merchant_balances rows (by
-merchant id), then payee_velocity rows, then the advance_pool row.
+transaction. Lock order everywhere in Paygate: payouts rows (then their payout_queue rows),
+freezes rows (by id), merchant_balances rows (by merchant id), account_balances rows (by
+account id), payee_velocity rows, then the advance_pool row.
+
+A merchant's balance row is updated only by moves that change it (a transfer between two
+personal accounts leaves it alone, unlocked); personal accounts' rows (SPEC 16) are updated
+by the part named `account_balances`, whose row count the caller checks against
+`account_rows(moves)`.
 
 The merchant's balance row also carries today's daily-budget use (SPEC 8): a `UsageChange`
 is applied in the same UPDATE as the balance delta, since a statement may change a row once.
@@ -55,6 +61,13 @@ async def record(conn: asyncpg.Connection, moves: Sequence[Move]) -> None:
     if w:
         counts = await w.run(conn)
         assert counts["balances"] == expected, f"balance rows {counts['balances']}/{expected}"
+        accounts = account_rows(moves)
+        assert counts.get("account_balances", 0) == accounts, (counts, accounts)
+
+
+def account_rows(moves: Sequence[Move]) -> int:
+    """How many account balance rows the part `account_balances` of `add_moves` updates."""
+    return len({a.account_id for m in moves for a in m.accounts})
 
 
 def add_moves(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageChange] = ()) -> int:
@@ -107,6 +120,7 @@ def add_moves(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageChange]
             SELECT * FROM unnest({cols})""",
         )
     rows = _add_balances(w, moves, usage)
+    _add_account_balances(w, moves)
     pool_delta = sum(m.pool_delta_fen for m in moves)
     if pool_delta:
         # The row's CHECK (used <= cap) refuses an over-committed pool: the caller's
@@ -119,6 +133,8 @@ def add_moves(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageChange]
 def _add_balances(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageChange]) -> int:
     deltas: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for move in moves:
+        if move.delta.is_zero():
+            continue
         d = deltas[move.merchant_id]
         d[0] += move.delta.available_fen
         d[1] += move.delta.held_fen
@@ -166,3 +182,28 @@ def _add_balances(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageCha
         WHERE b.merchant_id = d.merchant_id AND b.merchant_id = ANY({merchants})
         RETURNING 1""", counted=True)  # fmt: skip
     return len(ids)
+
+
+def _add_account_balances(w: BatchWrite, moves: Sequence[Move]) -> None:
+    """One UPDATE of the personal accounts' rows the moves change (their CHECKs refuse a
+    negative available or frozen: the caller's decision was wrong, the transaction fails)."""
+    deltas: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for move in moves:
+        for a in move.accounts:
+            d = deltas[a.account_id]
+            d[0] += a.available_fen
+            d[1] += a.frozen_fen
+    if not deltas:
+        return
+    ids = sorted(deltas)
+    accounts = w.arg(ids, "text[]")
+    w.add("account_balances", f"""
+        UPDATE account_balances b SET
+            available_fen = b.available_fen + d.available,
+            frozen_fen = b.frozen_fen + d.frozen,
+            updated_at = now()
+        FROM unnest({accounts}, {w.arg([deltas[a][0] for a in ids], "bigint[]")},
+                    {w.arg([deltas[a][1] for a in ids], "bigint[]")})
+            AS d (account_id, available, frozen)
+        WHERE b.account_id = d.account_id AND b.account_id = ANY({accounts})
+        RETURNING 1""", counted=True)  # fmt: skip

@@ -1,10 +1,12 @@
 """Ledger moves: the only ways money moves (pure; knows nothing of SQL or HTTP).
 
 A move is one journal entry. Its postings sum to zero, asserted on construction. Postings to a
-merchant's own accounts are derived from its balance delta, so the cached balance row and the
-postings cannot disagree. Sign convention: a positive posting credits the account; merchant
-accounts are liabilities (balances >= 0) except the advance receivable, whose balance is
-minus `advance_used`. Platform balances are never cached: they are sums of postings.
+merchant's own accounts are derived from its balance delta, and postings to a customer's
+account (`acc_…:available`, `acc_…:frozen`, SPEC 16) from that account's delta, so no cached
+balance row and its postings can disagree. Sign convention: a positive posting credits the
+account; merchant and customer accounts are liabilities (balances >= 0) except the advance
+receivable, whose balance is minus `advance_used`. Platform balances are never cached: they
+are sums of postings.
 """
 
 from __future__ import annotations
@@ -45,6 +47,35 @@ class BalanceDelta:
         )
         return [(merchant_account(merchant_id, kind), amt) for kind, amt in pairs if amt]
 
+    def is_zero(self) -> bool:
+        return not (
+            self.available_fen or self.held_fen or self.pending_in_fen or self.advance_used_fen
+        )
+
+
+NO_CHANGE = BalanceDelta()
+
+
+def customer_account(account_id: str, kind: str) -> str:
+    """The ledger account of a customer's account (`acc_…`): `available` or `frozen`."""
+    return f"{account_id}:{kind}"
+
+
+CUSTOMER_ACCOUNT_KINDS = ("available", "frozen")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountDelta:
+    """A change to a personal account's cached balance row (both columns stay >= 0)."""
+
+    account_id: str
+    available_fen: int = 0
+    frozen_fen: int = 0
+
+    def postings(self) -> list[tuple[str, int]]:
+        pairs = (("available", self.available_fen), ("frozen", self.frozen_fen))
+        return [(customer_account(self.account_id, kind), amt) for kind, amt in pairs if amt]
+
 
 @dataclass(frozen=True, slots=True)
 class Move:
@@ -54,12 +85,16 @@ class Move:
     delta: BalanceDelta
     platform: tuple[tuple[str, int], ...] = ()
     pool_delta_fen: int = 0  # change to the platform advance pool's used amount
+    accounts: tuple[AccountDelta, ...] = ()  # customers' accounts of this merchant
     postings: tuple[tuple[str, int], ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        postings = tuple(self.delta.merchant_postings(self.merchant_id)) + tuple(
-            (acct, amt) for acct, amt in self.platform if amt
+        postings = (
+            tuple(self.delta.merchant_postings(self.merchant_id))
+            + tuple(p for a in self.accounts for p in a.postings())
+            + tuple((acct, amt) for acct, amt in self.platform if amt)
         )
+        assert len({a.account_id for a in self.accounts}) == len(self.accounts), self.accounts
         total = sum(amt for _, amt in postings)
         assert total == 0, f"unbalanced {self.kind} entry for {self.ref_id}: {postings}"
         assert self.pool_delta_fen == self.delta.advance_used_fen, "pool must track advances"
@@ -183,3 +218,49 @@ def recon_adjustment(merchant_id: str, exception_id: str, amount_fen: int) -> Mo
         BalanceDelta(available_fen=amount_fen),
         ((RECON_ADJUSTMENTS, -amount_fen),),
     )
+
+
+# Accounts (SPEC 16). An endpoint of a transfer is a personal account's id, or None for the
+# merchant's settlement account, whose money is the merchant's `available`.
+
+
+def transfer(
+    merchant_id: str,
+    transfer_id: str,
+    amount_fen: int,
+    from_account: str | None,
+    to_account: str | None,
+    *,
+    from_frozen: bool = False,
+) -> Move:
+    """个转个 / 个转商 / 商转个: the amount leaves the source's available (or, for a claim
+    transfer 债权转让, its frozen money) and arrives in the destination's available."""
+    assert amount_fen > 0 and from_account != to_account
+    assert not (from_frozen and from_account is None), "a settlement account has no freezes"
+    accounts: list[AccountDelta] = []
+    delta = NO_CHANGE
+    if from_account is None:
+        delta = BalanceDelta(available_fen=-amount_fen)
+    elif from_frozen:
+        accounts.append(AccountDelta(from_account, frozen_fen=-amount_fen))
+    else:
+        accounts.append(AccountDelta(from_account, available_fen=-amount_fen))
+    if to_account is None:
+        delta = BalanceDelta(available_fen=amount_fen)
+    else:
+        accounts.append(AccountDelta(to_account, available_fen=amount_fen))
+    return Move("transfer", merchant_id, transfer_id, delta, accounts=tuple(accounts))
+
+
+def freeze(merchant_id: str, freeze_id: str, account_id: str, amount_fen: int) -> Move:
+    """冻结: available -> frozen on one personal account."""
+    assert amount_fen > 0
+    return Move("freeze", merchant_id, freeze_id, NO_CHANGE,
+                accounts=(AccountDelta(account_id, -amount_fen, amount_fen),))  # fmt: skip
+
+
+def unfreeze(merchant_id: str, freeze_id: str, account_id: str, amount_fen: int) -> Move:
+    """解冻: frozen -> available, whole or part of a freeze."""
+    assert amount_fen > 0
+    return Move("unfreeze", merchant_id, freeze_id, NO_CHANGE,
+                accounts=(AccountDelta(account_id, amount_fen, -amount_fen),))  # fmt: skip

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from gateway.accounts.customers import add_merchant_customer
 from gateway.ledger.moves import MERCHANT_ACCOUNT_KINDS, merchant_account
 from gateway.merchants.model import Merchant
 
@@ -43,7 +44,8 @@ def _from_row(row: asyncpg.Record) -> Merchant:
 
 
 async def insert(conn: asyncpg.Connection, merchant: Merchant) -> Merchant:
-    """Create the merchant, its four ledger accounts and its balance row in one transaction."""
+    """Create the merchant, its four ledger accounts, its balance row and, as a customer
+    (SPEC 16), its settlement account, in one transaction."""
     async with conn.transaction():
         row = await conn.fetchrow(
             f"""INSERT INTO merchants ({_COLUMNS.replace(", created_at, updated_at", "")})
@@ -80,6 +82,7 @@ async def insert(conn: asyncpg.Connection, merchant: Merchant) -> Merchant:
             merchant.id,
             merchant.currency,
         )
+        await add_merchant_customer(conn, merchant.id, merchant.name, merchant.currency)
     return _from_row(row)
 
 

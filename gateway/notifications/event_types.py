@@ -13,14 +13,21 @@ ALL = "*"
 MAX_NOTIFY_EVENTS = 32
 
 # payout.<status>: accept writes accepted / review_pending, the transition table the rest;
-# b2b.<status>: each status a B2B transition reaches (a payment is created without an event).
+# b2b.<status>: each status a B2B transition reaches (a payment is created without an event);
+# accounts (SPEC 16): a transfer is final when written, a freeze is created then released
+# (each unfreeze, whole or part; a claim transfer that consumes it reports the transfer).
+ACCOUNT_EVENT_TYPES = ("transfer.completed", "freeze.created", "freeze.released")
 EVENT_TYPES: frozenset[str] = frozenset(
     [f"payout.{s.value}" for s in (Status.ACCEPTED, Status.REVIEW_PENDING)]
     + [f"payout.{to.value}" for to, _ in PAYOUT_TRANSITIONS.values()]
     + [f"b2b.{to.value}" for to in B2B_TRANSITIONS.values()]
+    + list(ACCOUNT_EVENT_TYPES)
 )
 
-# What a merchant is sent unless it chooses: the events it must act on or book.
+# What a merchant is sent unless it chooses: the events it must act on or book, as SPEC 11
+# lists them. Account events are answered synchronously to the merchant's own request (a
+# transfer or freeze is final in its answer), so they are recorded, listed by /v1/events and
+# sent only to a merchant that asks for them (or "*").
 DEFAULT_NOTIFY_EVENTS: tuple[str, ...] = (
     "payout.succeeded",
     "payout.failed",

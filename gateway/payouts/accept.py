@@ -30,7 +30,13 @@ import asyncpg
 
 from gateway.api.schemas import PayoutRequest
 from gateway.clock import BUSINESS_TZ
-from gateway.errors import ApiError, BusinessRefusal, Conflict, Forbidden, InvalidRequest
+from gateway.errors import (
+    ApiError,
+    BusinessRefusal,
+    Forbidden,
+    InvalidRequest,
+    idempotency_conflict,
+)
 from gateway.ids import new_id
 from gateway.ledger import journal, moves
 from gateway.ledger.journal import UsageChange
@@ -135,9 +141,7 @@ async def _accept(
             if prior_hash == item.request_hash:
                 results.append(AcceptResult(200, prior_payout))
             else:
-                results.append(AcceptResult(409, error=Conflict(
-                    "merchant_order_id already used with different fields",
-                    field="merchant_order_id", code="idempotency_conflict")))  # fmt: skip
+                results.append(AcceptResult(409, error=idempotency_conflict()))
             continue
         t = terms.get(item.merchant_id)
         if t is None:

@@ -41,7 +41,10 @@ def storage_down(exc: BaseException) -> bool:
         # A connection left in a broken protocol state by a break (seen after a PostgreSQL
         # SIGKILL); callers log these with their traceback, in case it is ours.
         return True
-    return isinstance(exc, asyncpg.InterfaceError) and isinstance(exc.__context__, STORAGE_DOWN)
+    # e.g. a transaction's exit on a connection closed by one of the above (InternalClientError
+    # included: a SIGKILLed PostgreSQL can leave the protocol mid-operation).
+    context = exc.__context__
+    return isinstance(exc, asyncpg.InterfaceError) and context is not None and storage_down(context)
 
 
 def postgres_down(exc: BaseException) -> bool:

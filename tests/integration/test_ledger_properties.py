@@ -1,6 +1,7 @@
-"""Property: any sequence of credits, payouts and outcomes keeps the ledger check green and
-conserves each merchant's money (credits + advance = available + held + paid out − returned).
-Runs the real accept / transition / credit code against real PostgreSQL."""
+"""Property: any sequence of credits, payouts and outcomes, transfers, freezes and unfreezes
+(SPEC 16) keeps the ledger check green and conserves each merchant's money (credits + advance =
+available + held + paid out − returned + what its customers' accounts hold). Runs the real
+accept / transition / credit / transfer / freeze code against real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,7 +15,17 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from gateway.api.schemas import Payee, PayoutRequest
+from gateway.accounts import customers, freezes, repo
+from gateway.accounts.transfers import item, transfer_batch
+from gateway.api.schemas import (
+    AccountOpen,
+    CustomerCreate,
+    FreezeRequest,
+    Payee,
+    PayoutRequest,
+    TransferRequest,
+)
+from gateway.errors import ApiError
 from gateway.ids import new_id, new_secret
 from gateway.ledger.check import run_checks
 from gateway.ledger.credits import apply_credit
@@ -42,7 +53,32 @@ class MerchantModel:
     paid_out: int = 0
     returned: int = 0
     open: dict[str, dict[str, Any]] = field(default_factory=dict)
-    succeeded: set[str] = field(default_factory=set)
+    # In the order they happened: drawing from them must not depend on random ids' order.
+    succeeded: dict[str, None] = field(default_factory=dict)
+    settlement: str = ""
+    # Personal accounts: id -> [available, frozen]; active freezes: id -> [account, remaining].
+    accounts: dict[str, list[int]] = field(default_factory=dict)
+    freezes: dict[str, list[Any]] = field(default_factory=dict)
+
+    def endpoints(self) -> list[str]:
+        return [self.settlement, *self.accounts]
+
+    def spendable(self, account: str) -> int:
+        """What a transfer may take from an account: its available (the merchant's, for the
+        settlement account)."""
+        return self.available if account == self.settlement else self.accounts[account][0]
+
+
+def _open_accounts(conn: asyncpg.Connection, run: Any, m: MerchantModel) -> None:
+    """One personal customer with a wallet, a sub-account under it, and a second wallet."""
+    _, cus = run(customers.create(conn, m.id, CustomerCreate(new_id("u"), "Prop User")))
+    _, top = run(repo.open_account(conn, m.id, AccountOpen(cus["id"], "wallet", "CNY")))
+    _, sub = run(repo.open_account(conn, m.id, AccountOpen(cus["id"], "loan", "CNY", top["id"])))
+    _, other = run(repo.open_account(conn, m.id, AccountOpen(cus["id"], "savings", "CNY")))
+    for acc in (top, sub, other):
+        m.accounts[acc["id"]] = [0, 0]
+    settlement = "SELECT id FROM customer_accounts WHERE merchant_id = $1 AND kind = 'merchant'"
+    m.settlement = run(conn.fetchval(settlement, m.id))
 
 
 def _merchant(mode: str) -> mmodel.Merchant:
@@ -71,6 +107,21 @@ def test_ledger_invariants_hold_over_random_operation_sequences(storage: Any) ->
             for mode in ("prefunded", "advance"):
                 m = run(merchants_repo.insert(conn, _merchant(mode)))
                 self.merchants.append(MerchantModel(m.id))
+                _open_accounts(conn, run, self.merchants[-1])
+                self._seed(self.merchants[-1])
+
+        def _seed(self, m: MerchantModel) -> None:
+            """Start with money everywhere, so transfers, freezes and claims happen early."""
+            run(apply_credit(conn, m.id, 100_000, "CNY", new_id("ref")))
+            m.available += 100_000
+            m.credits += 100_000
+            items = [item(m.id, TransferRequest(new_id("t"), m.settlement, acc, 20_000))
+                     for acc in m.accounts]  # fmt: skip
+            assert {r.http_status for r in run(transfer_batch(conn, items))} == {201}
+            for acc in m.accounts:
+                m.accounts[acc][0] += 20_000
+                m.available -= 20_000
+            self._freeze(m, next(iter(m.accounts)), 5_000)
 
         @rule(i=st.integers(0, 1), amount=st.integers(1, 200_000))
         def credit(self, i: int, amount: int) -> None:
@@ -106,7 +157,7 @@ def test_ledger_invariants_hold_over_random_operation_sequences(storage: Any) ->
             m = self.merchants[i]
             if not m.open:
                 return
-            pid = data.draw(st.sampled_from(sorted(m.open)))
+            pid = data.draw(st.sampled_from(list(m.open)))
             p = m.open.pop(pid)
             total = p["amount"] + p["fee"]
             if data.draw(st.booleans()):
@@ -114,7 +165,7 @@ def test_ledger_invariants_hold_over_random_operation_sequences(storage: Any) ->
                                         PayoutEvent(pid, Event.SUCCEED)]))  # fmt: skip
                 m.held -= total
                 m.paid_out += total
-                m.succeeded.add(pid)
+                m.succeeded[pid] = None
             else:
                 events = [PayoutEvent(pid, Event.FAIL, failure_code="account_frozen")]
                 if data.draw(st.booleans()):
@@ -129,8 +180,8 @@ def test_ledger_invariants_hold_over_random_operation_sequences(storage: Any) ->
             m = self.merchants[i]
             if not m.succeeded:
                 return
-            pid = data.draw(st.sampled_from(sorted(m.succeeded)))
-            m.succeeded.discard(pid)
+            pid = data.draw(st.sampled_from(list(m.succeeded)))
+            m.succeeded.pop(pid, None)
             (applied,) = run(apply_events(conn, [PayoutEvent(pid, Event.RETURN)]))
             assert applied.applied
             m.available += applied.payout["amount"]
@@ -142,10 +193,109 @@ def test_ledger_invariants_hold_over_random_operation_sequences(storage: Any) ->
             m = self.merchants[i]
             if not m.succeeded:
                 return
-            pid = data.draw(st.sampled_from(sorted(m.succeeded)))
+            pid = data.draw(st.sampled_from(list(m.succeeded)))
             event = data.draw(st.sampled_from([Event.SUCCEED, Event.FAIL, Event.SUBMIT]))
             (applied,) = run(apply_events(conn, [PayoutEvent(pid, event)]))
             assert not applied.applied
+
+        @rule(i=st.integers(0, 1), data=st.data())
+        def transfers(self, i: int, data: st.DataObject) -> None:
+            """A batch of transfers (some claim transfers), decided in order by the model too."""
+            m = self.merchants[i]
+            items, expected = [], []
+            ends = m.endpoints()
+            for _ in range(data.draw(st.integers(1, 4))):
+                # Mostly from an account with money to move (available or a freeze's).
+                held = {acc for acc, _ in m.freezes.values()}
+                funded = [e for e in ends if m.spendable(e) > 0 or e in held]
+                src = data.draw(st.sampled_from(funded or ends))
+                dst = data.draw(st.sampled_from([e for e in ends if e != src]))
+                claims = [f for f, (acc, _) in m.freezes.items() if acc == src]
+                frz = data.draw(st.sampled_from([None, *claims])) if claims else None
+                # Mostly what fits (so money spreads over the accounts), sometimes anything.
+                room = m.freezes[frz][1] if frz is not None else m.spendable(src)
+                amount = data.draw(st.one_of(st.integers(1, max(1, room)),
+                                             st.integers(1, 60_000)))  # fmt: skip
+                items.append(item(m.id, TransferRequest(new_id("t"), src, dst, amount, frz)))
+                fits = amount <= (m.freezes[frz][1] if frz is not None else m.spendable(src))
+                expected.append(fits)
+                if not fits:
+                    continue
+                if frz is not None:
+                    m.freezes[frz][1] -= amount
+                    if m.freezes[frz][1] == 0:
+                        del m.freezes[frz]
+                    m.accounts[src][1] -= amount
+                elif src == m.settlement:
+                    m.available -= amount
+                else:
+                    m.accounts[src][0] -= amount
+                if dst == m.settlement:
+                    m.available += amount
+                else:
+                    m.accounts[dst][0] += amount
+            results = run(transfer_batch(conn, items))
+            assert [r.http_status for r in results] == [201 if f else 422 for f in expected]
+
+        @rule(i=st.integers(0, 1), data=st.data())
+        def freeze(self, i: int, data: st.DataObject) -> None:
+            m = self.merchants[i]
+            funded = [a for a, (available, _) in m.accounts.items() if available > 0]
+            acc = data.draw(st.sampled_from(funded or list(m.accounts)))
+            amount = data.draw(st.one_of(st.integers(1, max(1, m.accounts[acc][0])),
+                                         st.integers(1, 40_000)))  # fmt: skip
+            self._freeze(m, acc, amount)
+
+        def _freeze(self, m: MerchantModel, acc: str, amount: int) -> None:
+            req = FreezeRequest(new_id("f"), acc, amount, "prop")
+            try:
+                status, frz = run(freezes.create_freeze(conn, m.id, req))
+            except ApiError as exc:
+                assert exc.code == "insufficient_funds" and amount > m.accounts[acc][0]
+                return
+            assert status == 201 and amount <= m.accounts[acc][0]
+            m.accounts[acc][0] -= amount
+            m.accounts[acc][1] += amount
+            m.freezes[frz["id"]] = [acc, amount]
+
+        @rule(i=st.integers(0, 1), data=st.data())
+        def unfreeze(self, i: int, data: st.DataObject) -> None:
+            m = self.merchants[i]
+            if not m.freezes:
+                return
+            frz = data.draw(st.sampled_from(list(m.freezes)))
+            acc, remaining = m.freezes[frz]
+            amount = data.draw(st.one_of(st.none(), st.integers(1, remaining)))
+            got = run(freezes.unfreeze(conn, m.id, frz, amount))
+            taken = remaining if amount is None else amount
+            assert got["remaining"] == remaining - taken
+            m.accounts[acc][0] += taken
+            m.accounts[acc][1] -= taken
+            m.freezes[frz][1] -= taken
+            if m.freezes[frz][1] == 0:
+                del m.freezes[frz]
+
+        @rule(i=st.integers(0, 1), data=st.data())
+        def claim(self, i: int, data: st.DataObject) -> None:
+            """债权转让: part or all of a freeze to another account (personal or settlement)."""
+            m = self.merchants[i]
+            if not m.freezes:
+                return
+            frz = data.draw(st.sampled_from(list(m.freezes)))
+            src, remaining = m.freezes[frz]
+            dst = data.draw(st.sampled_from([e for e in m.endpoints() if e != src]))
+            amount = data.draw(st.integers(1, remaining))
+            req = TransferRequest(new_id("t"), src, dst, amount, frz)
+            (result,) = run(transfer_batch(conn, [item(m.id, req)]))
+            assert result.http_status == 201, result.error
+            m.accounts[src][1] -= amount
+            m.freezes[frz][1] -= amount
+            if m.freezes[frz][1] == 0:
+                del m.freezes[frz]
+            if dst == m.settlement:
+                m.available += amount
+            else:
+                m.accounts[dst][0] += amount
 
         @invariant()
         def balances_match_the_model_and_money_is_conserved(self) -> None:
@@ -158,8 +308,15 @@ def test_ledger_invariants_hold_over_random_operation_sequences(storage: Any) ->
                     m.held,
                     m.advance_used,
                 )
+                rows = run(conn.fetch(
+                    "SELECT account_id, available_fen, frozen_fen FROM account_balances"
+                    " WHERE account_id = ANY($1::text[])", sorted(m.accounts)))  # fmt: skip
+                assert {r["account_id"]: [r["available_fen"], r["frozen_fen"]] for r in rows} == (
+                    m.accounts
+                )
+                in_accounts = sum(a + f for a, f in m.accounts.values())
                 assert m.credits + m.advance_used == (
-                    m.available + m.held + m.paid_out - m.returned
+                    m.available + m.held + m.paid_out - m.returned + in_accounts
                 )
 
         def teardown(self) -> None:
@@ -182,6 +339,13 @@ def test_ledger_invariants_hold_over_random_operation_sequences(storage: Any) ->
         )
         total = run(conn.fetchval("SELECT coalesce(sum(amount_fen), 0) FROM postings"))
         assert total == 0
+        # The account rules did run: transfers (claims among them), freezes and unfreezes.
+        counts = run(conn.fetchrow(
+            """SELECT (SELECT count(*) FROM transfers) AS transfers,
+                      (SELECT count(*) FROM transfers WHERE from_freeze IS NOT NULL) AS claims,
+                      (SELECT count(*) FROM freezes WHERE released_fen > 0) AS unfrozen""",
+        ))  # fmt: skip
+        assert counts["transfers"] > 0 and counts["claims"] > 0 and counts["unfrozen"] > 0, counts
     finally:
         run(conn.close())
         run(drop_database(storage.admin_url, name))

@@ -23,6 +23,9 @@ def test_event_types_are_every_payout_status_and_each_b2b_status_a_transition_re
         "b2b.cleared",
         "b2b.failed",
         "b2b.reversed",
+        "transfer.completed",
+        "freeze.created",
+        "freeze.released",
     }
     assert written == EVENT_TYPES
 

@@ -1,0 +1,1 @@
+"""Accounts (三户, SPEC 16): customers, their accounts and sub-accounts, transfers, freezes."""

@@ -1,0 +1,96 @@
+"""Merchant transfers and freezes (SPEC 16): POST/GET /v1/transfers (group-committed),
+GET /v1/transfers/{id}; POST/GET /v1/freezes, GET /v1/freezes/{id},
+POST /v1/freezes/{id}/unfreeze."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.accounts import freezes, queries, transfers
+from gateway.api.auth import current_merchant
+from gateway.api.jsonio import json_response, read_body, read_json
+from gateway.api.paging import cursor, page_limit, refuse_unknown_params
+from gateway.api.routes_accounts import page
+from gateway.api.schemas import FreezeRequest, TransferRequest, UnfreezeRequest
+from gateway.api.services import SERVICES
+from gateway.errors import NotFound
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/v1/transfers")
+async def create_transfer(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    req = await read_json(request, TransferRequest)
+    result = await services.transfers.submit(transfers.item(current_merchant(request).id, req))
+    if result.error is not None:
+        raise result.error
+    return json_response(result.transfer, result.http_status)
+
+
+async def _list(request: web.Request, table: str) -> web.Response:
+    services = request.app[SERVICES]
+    merchant = current_merchant(request)
+    refuse_unknown_params(request, {"merchant_order_id", "limit", "cursor"})
+    order_id = request.query.get("merchant_order_id")
+    if order_id is not None:
+        found = await queries.by_order_id(services.pool, table, merchant.id, order_id)
+        return json_response({"data": [found] if found else [], "next_cursor": None})
+    limit = page_limit(request)
+    return page(
+        await queries.list_page(services.pool, table, merchant.id, cursor(request), limit + 1),
+        limit,
+    )
+
+
+async def _get(request: web.Request, table: str, name: str) -> web.Response:
+    services = request.app[SERVICES]
+    found = await queries.get(
+        services.pool, table, current_merchant(request).id, request.match_info[f"{name}_id"]
+    )
+    if found is None:
+        raise NotFound(f"no such {name}")
+    return json_response(found)
+
+
+@routes.get("/v1/transfers")
+async def list_transfers(request: web.Request) -> web.Response:
+    return await _list(request, "transfers")
+
+
+@routes.get("/v1/transfers/{transfer_id}")
+async def get_transfer(request: web.Request) -> web.Response:
+    return await _get(request, "transfers", "transfer")
+
+
+@routes.post("/v1/freezes")
+async def create_freeze(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    req = await read_json(request, FreezeRequest)
+    async with services.pool.acquire() as conn:
+        status, frozen = await freezes.create_freeze(conn, current_merchant(request).id, req)
+    return json_response(frozen, status)
+
+
+@routes.get("/v1/freezes")
+async def list_freezes(request: web.Request) -> web.Response:
+    return await _list(request, "freezes")
+
+
+@routes.get("/v1/freezes/{freeze_id}")
+async def get_freeze(request: web.Request) -> web.Response:
+    return await _get(request, "freezes", "freeze")
+
+
+@routes.post("/v1/freezes/{freeze_id}/unfreeze")
+async def unfreeze(request: web.Request) -> web.Response:
+    """Body `{"amount"?}`; an empty body releases everything the freeze still holds."""
+    services = request.app[SERVICES]
+    amount = None
+    if (await read_body(request)).strip():
+        amount = (await read_json(request, UnfreezeRequest)).amount
+    async with services.pool.acquire() as conn:
+        released = await freezes.unfreeze(
+            conn, current_merchant(request).id, request.match_info["freeze_id"], amount
+        )
+    return json_response(released)
