@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import asyncpg
 
+from gateway.errors import Conflict
 from gateway.ids import new_secret
 from gateway.ledger.credits import apply_credit
 from gateway.merchants import model
@@ -76,7 +78,9 @@ async def ensure_demo_merchants(
                     notify_url=notify_url,
                 ),
             )
-        await apply_credit(conn, merchant.id, spec["seed_credit_fen"], "CNY", "demo-seed")
+        # Seeded once: a database seeded by an earlier version with another amount keeps it.
+        with contextlib.suppress(Conflict):
+            await apply_credit(conn, merchant.id, spec["seed_credit_fen"], "CNY", "demo-seed")
         out.append(
             {
                 "id": merchant.id,
