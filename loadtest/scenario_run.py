@@ -120,7 +120,8 @@ async def _set_profile(sim_url: str, bank: str, patch: dict[str, Any]) -> None:
 async def _prepare(info: dict[str, Any], sc: Scenario, admin: AdminClient) -> list[MerchantCred]:
     url = f"{info['bank_sim_url']}/sim/preset/{sc.bank_preset}"
     async with aiohttp.ClientSession() as http, http.put(url) as r:
-        assert r.status == 200, await r.text()
+        if r.status != 200:
+            raise RuntimeError(f"bank preset {sc.bank_preset}: {r.status} {await r.text()}")
     for bank, patch in sc.banks.items():
         await _set_profile(info["bank_sim_url"], bank, patch)
     creds = []
@@ -132,7 +133,8 @@ async def _prepare(info: dict[str, Any], sc: Scenario, admin: AdminClient) -> li
         )  # fmt: skip
         if m.credit_fen:
             resp = await admin.credit(made["id"], m.credit_fen, f"scenario-{made['id']}")
-            assert resp.status == 201, resp.body
+            if resp.status != 201:
+                raise RuntimeError(f"credit for {made['id']}: {resp.status} {resp.body!r}")
         creds.append(MerchantCred(made["id"], made["secret"], m.weight))
     return creds
 
