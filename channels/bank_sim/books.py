@@ -31,6 +31,7 @@ from channels.bank_sim.b2b_fate import B2BFate
 from channels.bank_sim.b2b_records import B2BRecord
 from channels.bank_sim.fate import Fate
 from channels.bank_sim.records import BankRecord
+from gateway.clock import ClockAnchor
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS payouts (
@@ -41,6 +42,9 @@ CREATE TABLE IF NOT EXISTS b2b (
     PRIMARY KEY (bank_id, ref));
 CREATE TABLE IF NOT EXISTS statement_faults (
     id INTEGER PRIMARY KEY AUTOINCREMENT, bank_id TEXT NOT NULL, fault BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS clock (
+    id INTEGER PRIMARY KEY CHECK (id = 1), wall_s REAL NOT NULL, sim_s REAL NOT NULL,
+    scale REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS sequences (
     bank_id TEXT NOT NULL, kind TEXT NOT NULL, value INTEGER NOT NULL,
     PRIMARY KEY (bank_id, kind));
@@ -102,6 +106,18 @@ class Books:
             b2b=b2b,
             payout_sequence=int(sequences.get("payout", 0)),
             b2b_sequence=int(sequences.get("b2b", 0)),
+        )
+
+    def clock_anchor(self) -> ClockAnchor | None:
+        """The simulated clock's anchor the bank ran on before, if any."""
+        row = self._db.execute("SELECT wall_s, sim_s, scale FROM clock WHERE id = 1").fetchone()
+        return None if row is None else ClockAnchor(wall_s=row[0], sim_s=row[1], scale=row[2])
+
+    def save_clock_anchor(self, anchor: ClockAnchor) -> None:
+        self._db.execute(
+            "INSERT INTO clock (id, wall_s, sim_s, scale) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO"
+            " UPDATE SET wall_s = excluded.wall_s, sim_s = excluded.sim_s, scale = excluded.scale",
+            (anchor.wall_s, anchor.sim_s, anchor.scale),
         )
 
     def statement_faults(self, bank_id: str) -> list[dict[str, Any]]:

@@ -94,6 +94,13 @@ class BankSim:
 
     async def start(self) -> None:
         await self.sender.start()
+        # Simulated time goes on across a restart: a bank that ran before keeps its anchor
+        # (at the same scale), so its business dates and due completions do not jump back.
+        kept = self.books.clock_anchor()
+        if kept is not None and kept.scale == self.clock.scale:
+            self.clock.set_anchor(kept)
+        else:
+            self.books.save_clock_anchor(self.clock.anchor)
         restored = 0
         for bank_id, bank in self.banks.items():
             books = self.books.restore(bank_id)

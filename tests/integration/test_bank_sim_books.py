@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from channels.bank_sim.config import BankSimConfig
+from channels.bank_sim.sim import BankSim
 from channels.keys import GATEWAY_KEY_ID, bank_secret
 from gateway import signing
 from tests.harness import Reply, wait_until
@@ -124,3 +126,25 @@ async def test_statement_shows_returns_and_planted_faults(sim: LiveSim) -> None:
     by_ref = {row[0]: row for row in rows[1:]}
     assert set(by_ref) == set(lines)
     assert by_ref[ret_ref + "R"][5] == ret_ref and by_ref[plain_ref][2] == "9999"
+
+
+async def test_simulated_time_goes_on_across_a_restart(tmp_path: Path) -> None:
+    """At 3,600× a restarted bank would otherwise start its clock again from wall time, an
+    hour of simulated time back per wall second it ran."""
+    config = BankSimConfig(seed=7, time_scale=3_600, callback_url="", master_secret=MASTER,
+                           preset="instant", books_path=tmp_path / "books.sqlite3")  # fmt: skip
+    first = BankSim(config)
+    await first.start()
+    await wait_until(lambda: _now_s(first), lambda s: s > first.clock.anchor.sim_s + 60)
+    before_s = first.clock.now_s()
+    await first.close()
+    again = BankSim(config)
+    await again.start()
+    try:
+        assert again.clock.now_s() >= before_s
+    finally:
+        await again.close()
+
+
+async def _now_s(sim: BankSim) -> float:
+    return sim.clock.now_s()
