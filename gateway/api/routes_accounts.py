@@ -3,27 +3,18 @@ GET /v1/customers/{id}; POST/GET /v1/accounts, GET /v1/accounts/{id} (with the r
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from gateway.accounts import customers
 from gateway.accounts import repo as accounts
 from gateway.api.auth import current_merchant
 from gateway.api.jsonio import json_response, read_json
-from gateway.api.paging import cursor, page_limit, refuse_unknown_params
+from gateway.api.paging import cursor, found_page, page, page_limit, refuse_unknown_params
 from gateway.api.schemas import AccountOpen, CustomerCreate
 from gateway.api.services import SERVICES
 from gateway.errors import NotFound
 
 routes = web.RouteTableDef()
-
-
-def page(rows: list[dict[str, Any]], limit: int) -> web.Response:
-    """The list shape: `limit` rows of the `limit + 1` read, and the cursor if there is more."""
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return json_response({"data": rows, "next_cursor": rows[-1]["id"] if more else None})
 
 
 @routes.post("/v1/customers")
@@ -42,7 +33,7 @@ async def list_customers(request: web.Request) -> web.Response:
     external_id = request.query.get("external_id")
     if external_id is not None:
         found = await customers.by_external_id(services.pool, merchant.id, external_id)
-        return json_response({"data": [found] if found else [], "next_cursor": None})
+        return found_page(found)
     limit = page_limit(request)
     return page(
         await customers.list_page(services.pool, merchant.id, cursor(request), limit + 1), limit

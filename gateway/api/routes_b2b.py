@@ -7,7 +7,7 @@ from aiohttp import web
 
 from gateway.api.auth import current_merchant
 from gateway.api.jsonio import json_response, read_json
-from gateway.api.paging import cursor, page_limit, refuse_unknown_params
+from gateway.api.paging import cursor, found_page, page, page_limit, refuse_unknown_params
 from gateway.api.schemas import B2BRequest
 from gateway.api.services import SERVICES
 from gateway.b2b import queries
@@ -46,7 +46,7 @@ async def list_payments(request: web.Request) -> web.Response:
     order_id = request.query.get("merchant_order_id")
     if order_id is not None:
         found = await queries.get_by_order_id(services.pool, merchant.id, order_id)
-        return json_response({"data": [found] if found else [], "next_cursor": None})
+        return found_page(found)
     status = request.query.get("status")
     if status is not None and status not in {s.value for s in B2BStatus}:
         raise InvalidRequest(f"unknown status {status}", field="status")
@@ -54,9 +54,7 @@ async def list_payments(request: web.Request) -> web.Response:
     rows = await queries.list_for_merchant(
         services.pool, merchant.id, status, cursor(request), limit + 1
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return json_response({"data": rows, "next_cursor": rows[-1]["id"] if more else None})
+    return page(rows, limit)
 
 
 @routes.get("/v1/b2b-payments/{b2b_id}")

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from gateway.api.auth import current_merchant
 from gateway.api.jsonio import json_response
-from gateway.api.paging import cursor, page_limit
+from gateway.api.paging import cursor, page, page_limit
 from gateway.api.services import SERVICES
 from gateway.errors import NotFound
 from gateway.notifications import repo
@@ -22,9 +22,7 @@ async def list_events(request: web.Request) -> web.Response:
     merchant = current_merchant(request)
     limit = page_limit(request)
     rows = await repo.list_events(services.pool, merchant.id, cursor(request), limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return json_response({"data": rows, "next_cursor": rows[-1]["id"] if more else None})
+    return page(rows, limit)
 
 
 @routes.get("/v1/events/{event_id}")

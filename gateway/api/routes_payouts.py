@@ -9,7 +9,14 @@ from aiohttp import web
 from gateway.api.auth import current_merchant
 from gateway.api.jsonio import decode, json_response, read_json
 from gateway.api.middleware import REQUEST_ID_KEY
-from gateway.api.paging import cursor, int_cursor, page_limit, refuse_unknown_params
+from gateway.api.paging import (
+    cursor,
+    found_page,
+    int_cursor,
+    page,
+    page_limit,
+    refuse_unknown_params,
+)
 from gateway.api.schemas import PayoutBatchRequest, PayoutRequest
 from gateway.api.services import SERVICES, Services
 from gateway.errors import ApiError, InvalidRequest, NotFound
@@ -104,7 +111,7 @@ async def list_payouts(request: web.Request) -> web.Response:
     order_id = request.query.get("merchant_order_id")
     if order_id is not None:
         found = await queries.get_by_order_id(services.pool, merchant.id, order_id)
-        return json_response({"data": [found] if found else [], "next_cursor": None})
+        return found_page(found)
     status = request.query.get("status")
     if status is not None and status not in {s.value for s in Status}:
         raise InvalidRequest(f"unknown status {status}", field="status")
@@ -112,9 +119,7 @@ async def list_payouts(request: web.Request) -> web.Response:
     rows = await queries.list_for_merchant(
         services.pool, merchant.id, status, cursor(request), limit + 1
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return json_response({"data": rows, "next_cursor": rows[-1]["id"] if more else None})
+    return page(rows, limit)
 
 
 @routes.get("/v1/ledger")
@@ -125,6 +130,4 @@ async def ledger(request: web.Request) -> web.Response:
     lines = await queries.ledger_lines(
         services.pool, current_merchant(request).id, int_cursor(request), limit + 1
     )
-    more = len(lines) > limit
-    lines = lines[:limit]
-    return json_response({"data": lines, "next_cursor": lines[-1]["id"] if more else None})
+    return page(lines, limit)

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from channels.client import BankUnavailable
 from gateway.api.jsonio import json_response, read_json
-from gateway.api.paging import cursor, page_limit, refuse_unknown_params
+from gateway.api.paging import cursor, page, page_limit, refuse_unknown_params
 from gateway.api.schemas import ReconcileRequest, ReconResolve
 from gateway.api.services import SERVICES
 from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
@@ -50,9 +50,7 @@ async def list_exceptions(request: web.Request) -> web.Response:
         cursor(request),
         limit + 1,
     )
-    more = len(items) > limit
-    items = items[:limit]
-    return json_response({"data": items, "next_cursor": items[-1]["id"] if more else None})
+    return page(items, limit)
 
 
 @routes.post("/admin/recon-exceptions/{exception_id}/resolve")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.api.jsonio import json_response, read_body, read_json
-from gateway.api.paging import cursor, page_limit
+from gateway.api.paging import cursor, page, page_limit
 from gateway.api.schemas import ReviewDecision
 from gateway.api.services import SERVICES
 from gateway.errors import Conflict, NotFound
@@ -21,9 +21,7 @@ async def list_reviews(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     limit = page_limit(request)
     rows = await queries.list_reviews(services.pool, cursor(request), limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return json_response({"data": rows, "next_cursor": rows[-1]["id"] if more else None})
+    return page(rows, limit)
 
 
 async def _decide(request: web.Request, event: Event) -> web.Response:

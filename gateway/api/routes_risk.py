@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.api.jsonio import json_response, read_json
-from gateway.api.paging import cursor, page_limit
+from gateway.api.paging import cursor, page, page_limit
 from gateway.api.schemas import BlocklistEntry
 from gateway.api.services import SERVICES
 from gateway.errors import NotFound
@@ -37,9 +37,7 @@ async def list_blocked(request: web.Request) -> web.Response:
         cursor(request) or "",
         limit + 1,
     )
-    more = len(rows) > limit
-    data = [dict(r) for r in rows[:limit]]
-    return json_response({"data": data, "next_cursor": data[-1]["account_no"] if more else None})
+    return page([dict(r) for r in rows], limit, key="account_no")
 
 
 @routes.delete("/admin/blocklist/{account_no}")

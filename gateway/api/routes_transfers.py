@@ -9,8 +9,7 @@ from aiohttp import web
 from gateway.accounts import freezes, queries, transfers
 from gateway.api.auth import current_merchant
 from gateway.api.jsonio import json_response, read_body, read_json
-from gateway.api.paging import cursor, page_limit, refuse_unknown_params
-from gateway.api.routes_accounts import page
+from gateway.api.paging import cursor, found_page, page, page_limit, refuse_unknown_params
 from gateway.api.schemas import FreezeRequest, TransferRequest, UnfreezeRequest
 from gateway.api.services import SERVICES
 from gateway.errors import NotFound
@@ -35,7 +34,7 @@ async def _list(request: web.Request, table: str) -> web.Response:
     order_id = request.query.get("merchant_order_id")
     if order_id is not None:
         found = await queries.by_order_id(services.pool, table, merchant.id, order_id)
-        return json_response({"data": [found] if found else [], "next_cursor": None})
+        return found_page(found)
     limit = page_limit(request)
     return page(
         await queries.list_page(services.pool, table, merchant.id, cursor(request), limit + 1),

@@ -82,7 +82,15 @@ async def submit_until_acked(client: MerchantClient, items: list[dict[str, Any]]
             run.statuses[0] = run.statuses.get(0, 0) + 1
         assert time.monotonic() < deadline, "the gateway did not come back"
         run.retries += 1
-        await asyncio.sleep(0.2)  # a client's retry pause, not synchronisation
+        # Retry once the gateway says it is ready again (its stores answer).
+        await wait_until(lambda: _ready(client), bool, timeout_s=deadline - time.monotonic())
+
+
+async def _ready(client: MerchantClient) -> bool:
+    try:
+        return (await client.get("/readyz")).status == 200
+    except (aiohttp.ClientError, TimeoutError):
+        return False
 
 
 async def merchants(info: dict[str, Any]) -> list[MerchantClient]:
