@@ -124,6 +124,7 @@ class Bank:
                 existing.amount_fen == request.amount
                 and existing.currency == request.currency
                 and existing.payee == request.payee
+                and existing.direction == request.direction
             )
             if not same:
                 raise RefConflict(f"ref {request.ref} was submitted with different fields")
@@ -148,12 +149,15 @@ class Bank:
             purpose=request.purpose,
             accepted_at=now,
             business_date=business_date,
+            direction=request.direction,
         )
         self._records[record.ref] = record
         self.counters.submissions += 1
         return Submission(
             record=record,
-            fate=draw_fate(profile, self._rng, request.payee, now.timestamp() * 1000),
+            fate=draw_fate(
+                profile, self._rng, request.payee, now.timestamp() * 1000, request.direction
+            ),
             replayed=False,
             sync_fault=draw_sync_fault(profile, self._rng, request.payee, True),
             ack_ms=delay_ms(profile.ack_latency, self._rng),

@@ -20,7 +20,7 @@ from channels.bank_sim.profile import (
     CallbackFaults,
     SyncFault,
 )
-from channels.bank_sim.schemas import Payee
+from channels.bank_sim.schemas import Direction, Payee
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +57,16 @@ def callback_fault_probs(faults: CallbackFaults) -> dict[CallbackFault, float]:
 
 
 def draw_fate(
-    profile: BankProfile, rng: random.Random, payee: Payee, accepted_sim_ms: float
+    profile: BankProfile,
+    rng: random.Random,
+    payee: Payee,
+    accepted_sim_ms: float,
+    direction: Direction = "credit",
 ) -> Fate:
+    """A debit (collection) draws from `collection_outcomes` and is never returned."""
     faults = profile.callback_faults
-    outcome = weighted_choice(profile.outcomes, rng)
+    debit = direction == "debit"
+    outcome = weighted_choice(profile.collection_outcomes if debit else profile.outcomes, rng)
     fault = pick_one(callback_fault_probs(faults), rng)
     returned = chance(profile.return_prob, rng)
     callback_ms = delay_ms(profile.callback_delay, rng)
@@ -78,7 +84,7 @@ def draw_fate(
     return Fate(
         outcome=outcome,
         callback_fault=fault,
-        returned=returned and outcome == SUCCEEDED,
+        returned=returned and outcome == SUCCEEDED and not debit,
         complete_after_ms=batch_wait_ms(profile, accepted_sim_ms) + callback_ms,
         return_after_ms=return_ms,
         very_late_after_ms=very_late_ms,

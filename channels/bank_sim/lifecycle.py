@@ -20,6 +20,7 @@ from channels.bank_sim.callback_queue import CallbackItem
 from channels.bank_sim.callbacks import CallbackSender, status_item
 from channels.bank_sim.fate import Fate
 from channels.bank_sim.profile import (
+    COLLECTION_FAILURE_MESSAGES,
     FAILURE_MESSAGES,
     INVALID_BANK_CODE,
     INVALID_BANK_CODE_MESSAGE,
@@ -34,7 +35,8 @@ from gateway.clock import SimClock
 def callback_item(record: BankRecord) -> CallbackItem:
     """The callback for the record's current status."""
     occurred_at = record.returned_at if record.status == "returned" else record.completed_at
-    head = {"kind": "payout", "business_date": record.business_date.isoformat()}
+    kind = "collection" if record.direction == "debit" else "payout"
+    head = {"kind": kind, "business_date": record.business_date.isoformat()}
     return head | status_item(
         bank_ref=record.bank_ref,
         ref=record.ref,
@@ -49,7 +51,7 @@ def callback_item(record: BankRecord) -> CallbackItem:
 def failure_message(code: str) -> str:
     if code == INVALID_BANK_CODE:
         return INVALID_BANK_CODE_MESSAGE
-    return FAILURE_MESSAGES[code]
+    return FAILURE_MESSAGES.get(code) or COLLECTION_FAILURE_MESSAGES[code]
 
 
 class Lifecycle:

@@ -3,7 +3,8 @@
 Profiles are immutable values; `PUT /banks/{id}/profile` builds a new one with `patched`, a
 JSON Merge Patch (RFC 7396) over the current profile: objects merge key by key, `null`
 removes a key (a field falls back to its default), anything else replaces the value. One
-exception: `outcomes` is a single distribution, so a given `outcomes` replaces it whole.
+exception: `outcomes` (and `collection_outcomes`) is a single distribution, so a given one
+replaces it whole.
 Every field has a default, and the defaults are the `default` preset.
 """
 
@@ -36,6 +37,15 @@ FAILURE_MESSAGES: Final = MappingProxyType(
     }
 )
 OUTCOME_CODES: Final = frozenset({SUCCEEDED, *FAILURE_MESSAGES})
+# Why a debit of a payer's card (代收, a collection) fails, with the bank's message for each.
+COLLECTION_FAILURE_MESSAGES: Final = MappingProxyType(
+    {
+        "insufficient_balance": "余额不足",
+        "card_frozen": "卡片冻结",
+        "no_debit_agreement": "未签订代扣协议",
+    }
+)
+COLLECTION_OUTCOME_CODES: Final = frozenset({SUCCEEDED, *COLLECTION_FAILURE_MESSAGES})
 # Not drawn: a single bank refuses a payee whose CNAPS code names another bank.
 INVALID_BANK_CODE: Final = "invalid_bank_code"
 INVALID_BANK_CODE_MESSAGE: Final = "收款行行号不属于本行"
@@ -128,7 +138,8 @@ class Script(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     returned: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.outcome is not None and self.outcome not in OUTCOME_CODES | {INVALID_BANK_CODE}:
+        known = OUTCOME_CODES | COLLECTION_OUTCOME_CODES | {INVALID_BANK_CODE}
+        if self.outcome is not None and self.outcome not in known:
             raise ValueError(f"unknown outcome {self.outcome!r}")
 
 
@@ -148,6 +159,15 @@ def _default_outcomes() -> dict[str, float]:
         "account_frozen": 0.006,
         "over_bank_limit": 0.005,
         "account_closed": 0.005,
+    }
+
+
+def _default_collection_outcomes() -> dict[str, float]:
+    return {
+        SUCCEEDED: 0.93,
+        "insufficient_balance": 0.04,
+        "card_frozen": 0.015,
+        "no_debit_agreement": 0.015,
     }
 
 
@@ -176,6 +196,10 @@ class BankProfile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ack_latency: Delay = msgspec.field(default_factory=_default_ack)  # wall time
     callback_delay: Delay = msgspec.field(default_factory=_default_callback_delay)
     outcomes: dict[str, Weight] = msgspec.field(default_factory=_default_outcomes)
+    # Debits of payers' cards (collections): their own distribution.
+    collection_outcomes: dict[str, Weight] = msgspec.field(
+        default_factory=_default_collection_outcomes
+    )
     sync_timeout_prob: Probability = 0.0
     sync_timeout_hang_ms: Annotated[int, msgspec.Meta(ge=0, le=MAX_HANG_MS)] = 30_000  # wall
     connection_reset_prob: Probability = 0.0
@@ -202,12 +226,16 @@ class BankProfile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     b2b_scripted: Annotated[dict[AccountName, B2BScript], msgspec.Meta(max_length=MAX_SCRIPTS)] = {}
 
     def __post_init__(self) -> None:
-        unknown = set(self.outcomes) - OUTCOME_CODES
-        if unknown:
-            raise ValueError(f"unknown outcome codes {sorted(unknown)}")
-        total = sum(self.outcomes.values())
-        if not (total > 0 and math.isfinite(total)):
-            raise ValueError("outcome weights must sum to a positive number")
+        for name, weights, codes in (
+            ("outcome", self.outcomes, OUTCOME_CODES),
+            ("collection outcome", self.collection_outcomes, COLLECTION_OUTCOME_CODES),
+        ):
+            unknown = set(weights) - codes
+            if unknown:
+                raise ValueError(f"unknown {name} codes {sorted(unknown)}")
+            total = sum(weights.values())
+            if not (total > 0 and math.isfinite(total)):
+                raise ValueError(f"{name} weights must sum to a positive number")
         if self.sync_timeout_prob + self.connection_reset_prob > 1.0:
             raise ValueError("sync_timeout_prob + connection_reset_prob must be at most 1")
 
@@ -240,8 +268,9 @@ def profile_from_json(data: Any) -> BankProfile:
 def patched(current: BankProfile, patch: dict[str, Any]) -> BankProfile:
     """`current` with `patch` merged over it; the bank id cannot change."""
     merged = merge_patch(current.to_json(), patch)
-    if isinstance(patch.get("outcomes"), dict):
-        merged["outcomes"] = patch["outcomes"]
+    for whole in ("outcomes", "collection_outcomes"):
+        if isinstance(patch.get(whole), dict):
+            merged[whole] = patch[whole]
     profile = profile_from_json(merged)
     if profile.bank_id != current.bank_id:
         raise ValueError("bank_id cannot be changed")

@@ -1,4 +1,5 @@
-"""The bank's own record of one payout, and the only way its status moves.
+"""The bank's own record of one payout (or collection, a debit), and the only way its status
+moves.
 
 processing -> succeeded | failed;  succeeded -> returned (退票).  A final status never changes
 otherwise.
@@ -13,7 +14,7 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from channels.bank_sim.schemas import Payee
+from channels.bank_sim.schemas import Direction, Payee
 
 RecordStatus = Literal["processing", "succeeded", "failed", "returned"]
 STATUSES: Final = ("processing", "succeeded", "failed", "returned")
@@ -55,6 +56,7 @@ class BankRecord:
     completed_at: datetime | None = None
     returned_at: datetime | None = None
     submissions: int = 1
+    direction: Direction = "credit"  # debit: a collection (代收) from the payee's card
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +74,7 @@ class BankRecord:
             "returned_at": iso(self.returned_at),
             "business_date": self.business_date.isoformat(),
             "submissions": self.submissions,
+            "direction": self.direction,
         }
 
 

@@ -22,12 +22,19 @@ class Payee(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     account_type: Literal["personal", "corporate"]
 
 
+Direction = Literal["credit", "debit"]
+
+
 class PayoutSubmission(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A payout (`credit`: pay the payee's card) or a collection (`debit`: 代收, debit the
+    payer's card, named as `payee`; it needs the payer's debit agreement)."""
+
     ref: Ref
     amount: AmountFen
     currency: Literal["CNY"]
     payee: Payee
     purpose: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    direction: Direction = "credit"
 
 
 class PayoutBatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

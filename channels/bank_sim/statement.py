@@ -67,6 +67,8 @@ def statement_lines(
 ) -> list[dict[str, Any]]:
     lines: list[dict[str, Any]] = []
     for r in records:
+        if r.direction == "debit":
+            continue  # collections (代收) are not on the payouts statement (not reconciled yet)
         if r.business_date == day:
             status = "succeeded" if r.status == "returned" else r.status
             booked = iso(r.completed_at or r.accepted_at)

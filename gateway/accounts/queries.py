@@ -1,4 +1,5 @@
-"""Reading transfers and freezes back (SPEC 16): by id, by merchant_order_id, a page."""
+"""Reading transfers, freezes and collections back (SPEC 16): by id, by merchant_order_id,
+a page."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from typing import Any
 import asyncpg
 
 from gateway.accounts import model
+from gateway.collection import model as collection_model
 
 _TABLES: dict[str, tuple[str, Callable[[Any], dict[str, Any]]]] = {
     "transfers": (model.TRANSFER_COLUMNS, model.transfer),
     "freezes": (model.FREEZE_COLUMNS, model.freeze),
+    "collections": (collection_model.COLUMNS, collection_model.public),
 }
 
 

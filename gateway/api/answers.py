@@ -54,6 +54,7 @@ class Payout(Struct):
     bank_ref: str | None
     funding: Funding
     failure: Failure | None
+    account_id: str | None  # a withdrawal's personal account (提现)
     created_at: datetime
     updated_at: datetime
 
@@ -175,6 +176,40 @@ class Freeze(Struct):
     status: Literal["active", "released", "transferred"]
     created_at: datetime
     updated_at: datetime
+
+
+class Payer(Struct):
+    account_no: str
+    account_name: str
+    bank_code: str
+
+
+class CollectionFailure(Struct):
+    code: str
+    message: str
+
+
+class Collection(Struct):
+    id: str
+    merchant_order_id: str
+    account_id: str
+    amount: int
+    currency: str
+    payer: Payer
+    advance_on_failure: bool
+    status: Literal["pending", "succeeded", "failed"]
+    bank_id: str | None
+    bank_ref: str | None
+    failure: CollectionFailure | None
+    advanced: int  # fronted from the advance line when the debit failed (公司垫付)
+    repaid: int  # of this success, what repaid earlier advances for the same payer
+    created_at: datetime
+    updated_at: datetime
+
+
+class CollectionPage(Struct):
+    data: list[Collection]
+    next_cursor: str | None
 
 
 class CustomerPage(Struct):

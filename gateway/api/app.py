@@ -14,6 +14,7 @@ from gateway.api import (
     routes_callbacks,
     routes_channels,
     routes_clock,
+    routes_collections,
     routes_events,
     routes_merchant,
     routes_openapi,
@@ -107,4 +108,5 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(routes_recon.routes)
     app.add_routes(routes_accounts.routes)
     app.add_routes(routes_transfers.routes)
+    app.add_routes(routes_collections.routes)
     return app

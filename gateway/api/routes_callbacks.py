@@ -26,6 +26,8 @@ from gateway.api.schemas import BankCallback, BankCallbackItem
 from gateway.api.services import SERVICES, Services
 from gateway.b2b.state import B2BEvent
 from gateway.b2b.transitions import B2BWord, apply_b2b_events
+from gateway.collection.state import event_for as collection_event
+from gateway.collection.transitions import CollectionWord, apply_words
 from gateway.errors import ApiError, NotFound
 from gateway.metrics import in_hop
 from gateway.payouts.bank_status import events_for
@@ -52,6 +54,7 @@ async def bank_callback(request: web.Request) -> web.Response:
     results: list[dict[str, Any]] = [{} for _ in body.items]
     payouts: list[tuple[int, BankCallbackItem]] = []
     b2bs: list[tuple[int, BankCallbackItem]] = []
+    collections: list[tuple[int, BankCallbackItem]] = []
     for index, raw in enumerate(body.items):
         try:
             item = decode(bytes(raw), BankCallbackItem)
@@ -60,7 +63,7 @@ async def bank_callback(request: web.Request) -> web.Response:
                 "bank_id": bank_id, "index": index, "error": exc.message})  # fmt: skip
             results[index] = {"result": "invalid", "error": exc.message}
             continue
-        (payouts if item.kind == "payout" else b2bs).append((index, item))
+        {"payout": payouts, "b2b": b2bs, "collection": collections}[item.kind].append((index, item))
     if payouts:
         answers = await _payout_words(services, bank_id, [i for _, i in payouts])
         for (index, _), answer in zip(payouts, answers, strict=True):
@@ -70,6 +73,11 @@ async def bank_callback(request: web.Request) -> web.Response:
             answers = await _b2b_words(conn, bank_id, [i for _, i in b2bs], services.clock.now(),
                                        services.settings.realtime_clear_delay_s)  # fmt: skip
         for (index, _), answer in zip(b2bs, answers, strict=True):
+            results[index] = answer
+    if collections:
+        async with services.pool.acquire() as conn:
+            answers = await _collection_words(conn, bank_id, [i for _, i in collections])
+        for (index, _), answer in zip(collections, answers, strict=True):
             results[index] = answer
     if len(results) == 1 and results[0]["result"] == "not_found":
         raise NotFound(f"no payment {results[0]['ref']}")
@@ -174,4 +182,45 @@ async def _b2b_words(
     applied = await apply_b2b_events(conn, words, sim_now, realtime_clear_delay_s) if words else []
     _settle_results(results, {a.b2b_id for a in applied if a.applied},
                     {a.b2b_id: a.status for a in applied})  # fmt: skip
+    return results
+
+
+async def _collection_words(
+    conn: asyncpg.Connection, bank_id: str, items: list[BankCallbackItem]
+) -> list[dict[str, Any]]:
+    """Debits' words (代收), applied through the collection transition table in one
+    transaction; the bank and amount are checked against the locked rows there."""
+    words: list[CollectionWord] = []
+    word_of: list[int | None] = []  # each item's word (None: it says nothing new)
+    for item in items:
+        event = collection_event(item.status) if item.status != "returned" else None
+        word_of.append(len(words) if event is not None else None)
+        if event is not None:
+            words.append(CollectionWord(item.ref, event, bank_id, item.bank_ref,
+                                        item.failure_code, item.failure_message,
+                                        expect_bank_id=bank_id,
+                                        expect_amount_fen=item.amount))  # fmt: skip
+    applied = await apply_words(conn, words) if words else []
+    silent = [item.ref for item, k in zip(items, word_of, strict=True) if k is None]
+    rows = await conn.fetch("SELECT id FROM collections WHERE id = ANY($1::text[])", silent)
+    exists = {r["id"] for r in rows}
+    results: list[dict[str, Any]] = []
+    for item, k in zip(items, word_of, strict=True):
+        a = applied[k] if k is not None else None
+        if a is None:
+            verdict = "no_change" if item.ref in exists else "not_found"
+        elif a.status is None:
+            verdict = "not_found"
+        elif a.reason == "mismatch":
+            verdict = "mismatch"
+        else:
+            verdict = "applied" if a.applied else "no_change"
+        if verdict in ("not_found", "mismatch"):
+            log.warning("bank callback refused", extra={
+                "bank_id": bank_id, "ref": item.ref, "event_id": item.event_id,
+                "kind": item.kind, "verdict": verdict, "bank_status": item.status})  # fmt: skip
+        result: dict[str, Any] = {"event_id": item.event_id, "ref": item.ref, "result": verdict}
+        if a is not None and verdict in ("applied", "no_change"):
+            result["status"] = a.status
+        results.append(result)
     return results

@@ -27,7 +27,7 @@ async def create_transfer(request: web.Request) -> web.Response:
     return json_response(result.transfer, result.http_status)
 
 
-async def _list(request: web.Request, table: str) -> web.Response:
+async def list_objects(request: web.Request, table: str) -> web.Response:
     services = request.app[SERVICES]
     merchant = current_merchant(request)
     refuse_unknown_params(request, {"merchant_order_id", "limit", "cursor"})
@@ -42,7 +42,7 @@ async def _list(request: web.Request, table: str) -> web.Response:
     )
 
 
-async def _get(request: web.Request, table: str, name: str) -> web.Response:
+async def get_object(request: web.Request, table: str, name: str) -> web.Response:
     services = request.app[SERVICES]
     found = await queries.get(
         services.pool, table, current_merchant(request).id, request.match_info[f"{name}_id"]
@@ -54,12 +54,12 @@ async def _get(request: web.Request, table: str, name: str) -> web.Response:
 
 @routes.get("/v1/transfers")
 async def list_transfers(request: web.Request) -> web.Response:
-    return await _list(request, "transfers")
+    return await list_objects(request, "transfers")
 
 
 @routes.get("/v1/transfers/{transfer_id}")
 async def get_transfer(request: web.Request) -> web.Response:
-    return await _get(request, "transfers", "transfer")
+    return await get_object(request, "transfers", "transfer")
 
 
 @routes.post("/v1/freezes")
@@ -73,12 +73,12 @@ async def create_freeze(request: web.Request) -> web.Response:
 
 @routes.get("/v1/freezes")
 async def list_freezes(request: web.Request) -> web.Response:
-    return await _list(request, "freezes")
+    return await list_objects(request, "freezes")
 
 
 @routes.get("/v1/freezes/{freeze_id}")
 async def get_freeze(request: web.Request) -> web.Response:
-    return await _get(request, "freezes", "freeze")
+    return await get_object(request, "freezes", "freeze")
 
 
 @routes.post("/v1/freezes/{freeze_id}/unfreeze")

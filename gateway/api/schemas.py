@@ -16,6 +16,7 @@ AmountFen = Annotated[int, Meta(ge=1, le=MAX_AMOUNT_FEN)]
 NonNegFen = Annotated[int, Meta(ge=0, le=MAX_AMOUNT_FEN)]
 Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
 OrderId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+ObjectId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"\S")]
 Url = Annotated[str, Meta(max_length=2000, pattern=r"^https?://\S+$")]
 Reference = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
@@ -86,6 +87,9 @@ class PayoutRequest(Struct, forbid_unknown_fields=True):
     payee: Payee
     purpose: Annotated[str, Meta(max_length=140)] | None = None
     metadata: Annotated[dict[MetaKey, MetaValue], Meta(max_length=20)] | None = None
+    # 提现 (SPEC 16): drawn from this personal account instead of the settlement account.
+    # UNSET when absent, so a plain payout's fingerprint is what it always was.
+    account_id: ObjectId | UnsetType = UNSET
 
 
 class PayoutBatchRequest(Struct, forbid_unknown_fields=True):
@@ -94,7 +98,6 @@ class PayoutBatchRequest(Struct, forbid_unknown_fields=True):
 
 
 # Accounts (SPEC 16).
-ObjectId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 
 
 class CustomerCreate(Struct, forbid_unknown_fields=True):
@@ -124,6 +127,26 @@ class TransferRequest(Struct, forbid_unknown_fields=True):
     to_account: ObjectId
     amount: AmountFen
     from_freeze: ObjectId | None = None
+
+
+class Payer(Struct, forbid_unknown_fields=True):
+    """The person whose card a collection debits (代收)."""
+
+    account_no: Annotated[str, Meta(pattern=r"^[0-9]{6,32}$")]
+    account_name: Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
+    bank_code: Annotated[str, Meta(pattern=r"^[0-9]{12}$")]
+
+
+class CollectionRequest(Struct, forbid_unknown_fields=True):
+    """代收 into `account_id`; `advance_on_failure` (还款划扣 with 公司垫付): a failed debit is
+    fronted from the merchant's advance line, repaid by the payer's next successful one."""
+
+    merchant_order_id: OrderId
+    account_id: ObjectId
+    amount: AmountFen
+    currency: Currency
+    payer: Payer
+    advance_on_failure: bool = False
 
 
 class FreezeRequest(Struct, forbid_unknown_fields=True):
@@ -177,7 +200,7 @@ class BankCallbackItem(Struct, forbid_unknown_fields=True):
     ref: BankRef
     status: Literal["processing", "succeeded", "failed", "returned"]
     amount: AmountFen
-    kind: Literal["payout", "b2b"] = "payout"
+    kind: Literal["payout", "b2b", "collection"] = "payout"
     bank_ref: BankRef | None = None
     failure_code: Annotated[str, Meta(max_length=64)] | None = None
     failure_message: Text | None = None

@@ -125,6 +125,46 @@ _CHECKS: tuple[tuple[str, str], ...] = (
                (SELECT sum(f.amount_fen - f.released_fen - f.transferred_fen) FROM freezes f
                 WHERE f.account_id = b.account_id AND f.status = 'active'), 0)""",
     ),
+    # Withdrawals (提现): the account's money left once, and came back once exactly when the
+    # payout gave its money back (failed, rejected, returned); plain payouts touch no account.
+    (
+        "withdrawals_move_the_account_once",
+        """WITH k AS (
+               SELECT ref_id,
+                      count(*) FILTER (WHERE kind = 'withdrawal_out') AS outs,
+                      count(*) FILTER (WHERE kind = 'withdrawal_back') AS backs
+               FROM journal_entries WHERE kind LIKE 'withdrawal_%' GROUP BY ref_id)
+           SELECT count(*) FROM payouts p LEFT JOIN k ON k.ref_id = p.id
+           WHERE coalesce(k.outs, 0) <> (p.account_id IS NOT NULL)::int
+              OR coalesce(k.backs, 0) <> (p.account_id IS NOT NULL
+                  AND p.status IN ('failed', 'rejected', 'returned'))::int""",
+    ),
+    # Collections (代收): one ledger outcome each — a pending one none, a succeeded one its
+    # credit, a failed one its fronting exactly when it says it was fronted — and what each
+    # payer still owes the company is what was fronted for it less what its successes repaid.
+    (
+        "collections_have_one_ledger_outcome",
+        """WITH k AS (
+               SELECT ref_id,
+                      count(*) FILTER (WHERE kind = 'collection_credited') AS credits,
+                      count(*) FILTER (WHERE kind = 'collection_fronted') AS fronts
+               FROM journal_entries WHERE kind LIKE 'collection_%' GROUP BY ref_id)
+           SELECT count(*) FROM collections c LEFT JOIN k ON k.ref_id = c.id
+           WHERE coalesce(k.credits, 0) <> (c.status = 'succeeded')::int
+              OR coalesce(k.fronts, 0) <> (c.status = 'failed' AND c.advanced_fen > 0)::int
+              OR (c.status = 'pending') <> EXISTS (
+                     SELECT 1 FROM collection_queue q WHERE q.collection_id = c.id)""",
+    ),
+    (
+        "collection_advances_equal_fronted_less_repaid",
+        """WITH f AS (
+               SELECT merchant_id, payer_account_no,
+                      sum(advanced_fen - repaid_fen) AS owed
+               FROM collections GROUP BY merchant_id, payer_account_no)
+           SELECT count(*) FROM f
+           FULL JOIN collection_advances a USING (merchant_id, payer_account_no)
+           WHERE coalesce(f.owed, 0) <> coalesce(a.outstanding_fen, 0)""",
+    ),
 )
 
 

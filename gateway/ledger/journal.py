@@ -3,8 +3,9 @@
 `add_moves` adds them as parts of the caller's `BatchWrite` (one round trip with the rest of
 the state change); `record` writes them on their own. Either runs inside the caller's
 transaction. Lock order everywhere in Paygate: payouts rows (then their payout_queue rows),
-freezes rows (by id), merchant_balances rows (by merchant id), account_balances rows (by
-account id), payee_velocity rows, then the advance_pool row.
+collections rows (then collection_queue), freezes rows (by id), merchant_balances rows (by
+merchant id), account_balances rows (by account id), payee_velocity rows, collection_advances
+rows, then the advance_pool row.
 
 A merchant's balance row is updated only by moves that change it (a transfer between two
 personal accounts leaves it alone, unlocked); personal accounts' rows (SPEC 16) are updated

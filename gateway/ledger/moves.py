@@ -264,3 +264,66 @@ def unfreeze(merchant_id: str, freeze_id: str, account_id: str, amount_fen: int)
     assert amount_fen > 0
     return Move("unfreeze", merchant_id, freeze_id, NO_CHANGE,
                 accounts=(AccountDelta(account_id, amount_fen, -amount_fen),))  # fmt: skip
+
+
+def collection_credited(
+    merchant_id: str,
+    collection_id: str,
+    amount_fen: int,
+    repay_fen: int,
+    line_fen: int,
+    account_id: str | None,
+    bank_id: str,
+) -> Move:
+    """代收 succeeded: the payer's money arrived in the bank's reserve. It repays first what
+    the company fronted for this payer (`repay_fen`): `line_fen` of it back to the merchant's
+    advance line, the rest to the merchant's available (a B2B clearing had already repaid the
+    line with the merchant's own money). What is left is credited to the account (None: the
+    merchant's settlement account)."""
+    assert 0 <= line_fen <= repay_fen <= amount_fen and amount_fen > 0
+    rest = amount_fen - repay_fen
+    accounts = (AccountDelta(account_id, available_fen=rest),) if account_id and rest else ()
+    merchant_available = repay_fen - line_fen + (rest if account_id is None else 0)
+    return Move(
+        "collection_credited",
+        merchant_id,
+        collection_id,
+        BalanceDelta(available_fen=merchant_available, advance_used_fen=-line_fen),
+        ((reserve_account(bank_id), -amount_fen),),
+        pool_delta_fen=-line_fen,
+        accounts=accounts,
+    )
+
+
+def collection_fronted(
+    merchant_id: str, collection_id: str, amount_fen: int, account_id: str | None
+) -> Move:
+    """还款划扣 failed with advance_on_failure (公司垫付): the company fronts the amount from the
+    merchant's advance line to the account, as if the debit had succeeded."""
+    assert amount_fen > 0
+    accounts = (AccountDelta(account_id, available_fen=amount_fen),) if account_id else ()
+    settlement = amount_fen if account_id is None else 0
+    return Move(
+        "collection_fronted",
+        merchant_id,
+        collection_id,
+        BalanceDelta(available_fen=settlement, advance_used_fen=amount_fen),
+        pool_delta_fen=amount_fen,
+        accounts=accounts,
+    )
+
+
+def withdrawal(merchant_id: str, payout_id: str, amount_fen: int, account_id: str) -> Move:
+    """提现: the amount leaves the personal account for the merchant's available (个转商), in the
+    accept transaction, before the payout's hold takes it (代付)."""
+    assert amount_fen > 0
+    return Move("withdrawal_out", merchant_id, payout_id, BalanceDelta(available_fen=amount_fen),
+                accounts=(AccountDelta(account_id, available_fen=-amount_fen),))  # fmt: skip
+
+
+def withdrawal_back(merchant_id: str, payout_id: str, amount_fen: int, account_id: str) -> Move:
+    """A withdrawal that failed, was rejected or returned (退票): the amount, given back to the
+    merchant's available by the release or the return, goes on to the personal account."""
+    assert amount_fen > 0
+    return Move("withdrawal_back", merchant_id, payout_id, BalanceDelta(available_fen=-amount_fen),
+                accounts=(AccountDelta(account_id, available_fen=amount_fen),))  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gateway.b2b.state import TRANSITIONS as B2B_TRANSITIONS
+from gateway.collection.state import TRANSITIONS as COLLECTION_TRANSITIONS
 from gateway.payouts.state import TRANSITIONS as PAYOUT_TRANSITIONS
 from gateway.payouts.state import Status
 
@@ -16,18 +17,22 @@ MAX_NOTIFY_EVENTS = 32
 # b2b.<status>: each status a B2B transition reaches (a payment is created without an event);
 # accounts (SPEC 16): a transfer is final when written, a freeze is created then released
 # (each unfreeze, whole or part; a claim transfer that consumes it reports the transfer).
+# collection.<status>: each final status a collection reaches (its bank's word, async).
 ACCOUNT_EVENT_TYPES = ("transfer.completed", "freeze.created", "freeze.released")
 EVENT_TYPES: frozenset[str] = frozenset(
     [f"payout.{s.value}" for s in (Status.ACCEPTED, Status.REVIEW_PENDING)]
     + [f"payout.{to.value}" for to, _ in PAYOUT_TRANSITIONS.values()]
     + [f"b2b.{to.value}" for to in B2B_TRANSITIONS.values()]
     + list(ACCOUNT_EVENT_TYPES)
+    + [f"collection.{to.value}" for to, _ in COLLECTION_TRANSITIONS.values()]
 )
 
 # What a merchant is sent unless it chooses: the events it must act on or book, as SPEC 11
 # lists them. Account events are answered synchronously to the merchant's own request (a
 # transfer or freeze is final in its answer), so they are recorded, listed by /v1/events and
-# sent only to a merchant that asks for them (or "*").
+# sent only to a merchant that asks for them (or "*"). A collection's outcome arrives later,
+# like a payout's, yet SPEC 11's default list does not name it: a merchant that wants it names
+# `collection.succeeded` / `collection.failed` (or "*").
 DEFAULT_NOTIFY_EVENTS: tuple[str, ...] = (
     "payout.succeeded",
     "payout.failed",

@@ -28,6 +28,10 @@ from typing import Any
 
 import asyncpg
 
+from gateway.accounts import decide as account_rules
+from gateway.accounts import repo as account_repo
+from gateway.accounts.decide import AccountFunds
+from gateway.accounts.repo import AccountRef
 from gateway.api.schemas import PayoutRequest
 from gateway.clock import BUSINESS_TZ
 from gateway.errors import (
@@ -35,6 +39,7 @@ from gateway.errors import (
     BusinessRefusal,
     Forbidden,
     InvalidRequest,
+    NotFound,
     idempotency_conflict,
 )
 from gateway.ids import new_id
@@ -69,7 +74,7 @@ class AcceptResult:
 _INSERT = """
     INSERT INTO payouts (id, merchant_id, merchant_order_id, request_hash, amount_fen, fee_fen,
         currency, status, payee, purpose, metadata, funding_balance_fen, funding_advance_fen,
-        business_date, created_at, updated_at)
+        business_date, account_id, created_at, updated_at)
     SELECT u.*, {now}, {now}
     FROM unnest({cols}) AS u
     RETURNING 1"""
@@ -122,6 +127,7 @@ async def _accept(
     terms, existing, velocity = reads.terms, reads.existing, reads.velocity
     replay_payouts = await replayed(conn, [pid for _, pid in existing.values()])
     pool_room = reads.pool_room_fen
+    sources = await _lock_sources(conn, items)
 
     now = datetime.now(UTC)
     results: list[AcceptResult] = []
@@ -154,12 +160,23 @@ async def _accept(
         if refusal is not None:
             results.append(AcceptResult(refusal.status, error=refusal))
             continue
+        source = None
+        if req.account_id:  # 提现: the amount comes from the personal account (个转商 first)
+            source, refused = _withdraw_from(item, sources)
+            if refused is not None:
+                results.append(AcceptResult(refused.status, error=refused))
+                continue
+            t.funds.available_fen += req.amount
         fee = fee_for(req.amount, t.fee_fixed_fen, t.fee_bps)
         decision = decide(t.funds, req.amount + fee, pool_room)
         if not isinstance(decision, Funding):
+            if source is not None:
+                t.funds.available_fen -= req.amount  # no withdrawal after all
             results.append(AcceptResult(422, error=BusinessRefusal(
                 decision.message, field="amount", code=decision.code)))  # fmt: skip
             continue
+        if source is not None:
+            source.available_fen -= req.amount
         apply_hold(t.funds, decision)
         pool_room -= decision.advance_fen
         t.used_today.amount_fen += req.amount
@@ -168,6 +185,9 @@ async def _accept(
         review = t.review_threshold_fen is not None and req.amount >= t.review_threshold_fen
         row = _new_row(item, fee, decision, review, business_date, now)
         new_rows.append(row)
+        if source is not None:
+            holds.append(moves.withdrawal(item.merchant_id, row["id"], req.amount,
+                                          row["account_id"]))  # fmt: skip
         holds.append(moves.hold(item.merchant_id, row["id"], decision.balance_fen,
                                 decision.advance_fen))  # fmt: skip
         payout = model.public(row)
@@ -216,6 +236,7 @@ def _new_row(
         "failure_code": None,
         "failure_message": None,
         "business_date": business_date,
+        "account_id": req.account_id or None,
         "created_at": now,
         "updated_at": now,
     }
@@ -240,6 +261,7 @@ async def _write(
         ("currency", "text[]"), ("status", "text[]"), ("payee", "jsonb[]"),
         ("purpose", "text[]"), ("metadata", "jsonb[]"), ("funding_balance_fen", "bigint[]"),
         ("funding_advance_fen", "bigint[]"), ("business_date", "date[]"),
+        ("account_id", "text[]"),
     ]  # fmt: skip
     args = ", ".join(w.arg([r[name] for r in rows], pg_type) for name, pg_type in cols)
     w.add("payouts", _INSERT.format(cols=args, now=w.arg(now, "timestamptz")), counted=True)
@@ -269,6 +291,40 @@ async def _write(
     assert counts["payouts"] == counts["queued"] == len(rows), counts
     assert counts["outbox"] == len(events), counts
     assert counts["balances"] == balance_rows, counts
+    assert counts.get("account_balances", 0) == journal.account_rows(holds), counts
+
+
+async def _lock_sources(
+    conn: asyncpg.Connection, items: Sequence[AcceptItem]
+) -> dict[str, tuple[AccountRef, AccountFunds]]:
+    """Withdrawals' personal accounts (提现), locked after the merchants' balance rows (the
+    lock order): account id -> what never changes of it, and its money. A batch without
+    withdrawals costs nothing here."""
+    named = sorted({i.request.account_id for i in items if i.request.account_id})
+    if not named:
+        return {}
+    refs = await account_repo.refs(conn, named)
+    personal = [r.id for r in refs.values() if r.kind == "personal"]
+    _, funds = await account_repo.lock_funds(conn, [], personal)
+    return {a: (refs[a], funds[a]) for a in personal}
+
+
+def _withdraw_from(
+    item: AcceptItem, sources: dict[str, tuple[AccountRef, AccountFunds]]
+) -> tuple[AccountFunds | None, ApiError | None]:
+    """The personal account a withdrawal draws from, or why it cannot."""
+    req = item.request
+    assert req.account_id
+    found = sources.get(req.account_id)
+    if found is None or found[0].merchant_id != item.merchant_id:
+        return None, NotFound("no such personal account", field="account_id")
+    ref, funds = found
+    if ref.currency != req.currency:
+        return None, InvalidRequest(f"the account is in {ref.currency}", field="currency")
+    refusal = account_rules.debit(funds, req.amount)
+    if refusal is not None:
+        return None, BusinessRefusal(refusal.message, field="amount", code=refusal.code)
+    return funds, None
 
 
 def _refuse(t: MerchantTerms, req: PayoutRequest) -> ApiError | None:

@@ -11,7 +11,8 @@ from gateway.fingerprint import request_fingerprint
 COLUMNS = (
     "id, merchant_id, merchant_order_id, request_hash, amount_fen, fee_fen, currency, status,"
     " version, payee, purpose, metadata, funding_balance_fen, funding_advance_fen, bank_id,"
-    " bank_ref, failure_code, failure_message, business_date, created_at, updated_at, bank_date"
+    " bank_ref, failure_code, failure_message, business_date, created_at, updated_at, bank_date,"
+    " account_id"
 )
 
 
@@ -41,6 +42,7 @@ def public(row: Any) -> dict[str, Any]:
             "advance": row["funding_advance_fen"],
         },
         "failure": failure,
+        "account_id": row["account_id"],  # a withdrawal's personal account (提现), else None
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }

@@ -21,6 +21,8 @@ import asyncpg
 from gateway.storage.batch_write import BatchWrite
 
 WAITING_FOR_BANK = ("sending", "acked", "unknown")
+# The queues of the kinds of bank orders, and the name of each one's key.
+_KEYS = {"payout_queue": "payout_id", "collection_queue": "collection_id"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +48,14 @@ def add_new(w: BatchWrite, payout_ids: Sequence[str], states: Sequence[str]) -> 
         RETURNING 1""", counted=True)  # fmt: skip
 
 
-def add_done(w: BatchWrite, payout_ids: Sequence[str]) -> None:
-    """Payouts that became final: nothing left to do."""
+def add_done(w: BatchWrite, payout_ids: Sequence[str], table: str = "payout_queue") -> None:
+    """Orders that became final: nothing left to do. `table`: the kind's queue (payout_queue,
+    collection_queue: the same columns, the key named after the kind)."""
+    key = _KEYS[table]
     w.add(
         "unqueued",
         f"""
-        DELETE FROM payout_queue WHERE payout_id = ANY({w.arg(sorted(payout_ids), "text[]")})""",
+        DELETE FROM {table} WHERE {key} = ANY({w.arg(sorted(payout_ids), "text[]")})""",
     )
 
 
@@ -65,7 +69,10 @@ def add_approved(w: BatchWrite, payout_ids: Sequence[str], now: datetime) -> Non
     )
 
 
-def add_dispatch(w: BatchWrite, changes: Mapping[str, DispatchChange]) -> None:
+def add_dispatch(
+    w: BatchWrite, changes: Mapping[str, DispatchChange], table: str = "payout_queue"
+) -> None:
+    key = _KEYS[table]
     ids = sorted(changes)
     c = [changes[i] for i in ids]
     keys = w.arg(ids, "text[]")
@@ -78,13 +85,13 @@ def add_dispatch(w: BatchWrite, changes: Mapping[str, DispatchChange]) -> None:
         w.arg([x.submitted_at for x in c], "timestamptz[]"),
     ))  # fmt: skip
     w.add("dispatched", f"""
-        UPDATE payout_queue q SET state = coalesce(u.state, q.state),
+        UPDATE {table} q SET state = coalesce(u.state, q.state),
             attempts = q.attempts + u.attempt,
             poll_at = CASE WHEN u.state IS NULL THEN q.poll_at ELSE u.poll_at END,
             next_at = coalesce(u.next_at, q.next_at),
             submitted_at = coalesce(u.submitted_at, q.submitted_at)
-        FROM unnest({cols}) AS u (payout_id, state, attempt, poll_at, next_at, submitted_at)
-        WHERE q.payout_id = u.payout_id AND q.payout_id = ANY({keys})""")  # fmt: skip
+        FROM unnest({cols}) AS u (id, state, attempt, poll_at, next_at, submitted_at)
+        WHERE q.{key} = u.id AND q.{key} = ANY({keys})""")  # fmt: skip
 
 
 async def due(pool: asyncpg.Pool, now: datetime, limit: int) -> list[asyncpg.Record]:

@@ -61,6 +61,21 @@ class Applied:
     reason: str | None = None
 
 
+def _ledger_moves(
+    row: dict[str, Any], effect: LedgerEffect, advance_used: dict[str, int]
+) -> list[moves.Move]:
+    """The step's move, and for a withdrawal (提现) that gives money back, the amount on to
+    the personal account it came from."""
+    move = _ledger_move(row, effect, advance_used)
+    if move is None:
+        return []
+    if row["account_id"] and effect in (LedgerEffect.RELEASE, LedgerEffect.RETURN):
+        back = moves.withdrawal_back(row["merchant_id"], row["id"], row["amount_fen"],
+                                     row["account_id"])  # fmt: skip
+        return [move, back]
+    return [move]
+
+
 def _ledger_move(
     row: dict[str, Any], effect: LedgerEffect, advance_used: dict[str, int]
 ) -> moves.Move | None:
@@ -213,9 +228,7 @@ async def write(
             row["failure_message"] = ev.failure_message or ""
         if effect in (LedgerEffect.SETTLE, LedgerEffect.RETURN):
             assert row["bank_id"], f"{row['id']}: settlement needs the bank"
-        move = _ledger_move(row, effect, locked.advance_used)
-        if move is not None:
-            ledger.append(move)
+        ledger += _ledger_moves(row, effect, locked.advance_used)
         m, day = row["merchant_id"], row["business_date"]
         if effect is LedgerEffect.RELEASE and locked.usage_date.get(m) == day:
             given_back.append(UsageChange(m, day, -row["amount_fen"], -1, roll=False))
@@ -260,6 +273,7 @@ async def write(
     # The rows are locked, so the guard can only miss through a bug: refuse to commit.
     assert counts.get("updated", 0) == len(touched), f"payout update guard missed: {counts}"
     assert counts.get("balances", 0) == balance_rows, counts
+    assert counts.get("account_balances", 0) == journal.account_rows(ledger), counts
     assert counts.get("outbox", 0) == len(outbox), counts
     return results
 

@@ -1,6 +1,8 @@
-"""The dispatcher: sends accepted payouts to bank channels (SPEC 6 "Submit", SPEC 9).
+"""The dispatcher: sends accepted payouts to bank channels (SPEC 6 "Submit", SPEC 9), and
+collections (代收, SPEC 16) the same way: each kind is a `BankOrders` (bank_orders.py), one
+dispatcher per kind.
 
-One round, for up to `dispatch_batch_max` payouts, any number of workers side by side:
+One round, for up to `dispatch_batch_max` orders, any number of workers side by side:
 1. read the due payouts (no locks);
 2. route each (same bank first, else interbank; breakers; one probe per half-open channel);
 3. take each channel's TPS tokens from Redis; what gets none waits (never refused);
@@ -23,9 +25,7 @@ import asyncio
 import logging
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -35,34 +35,16 @@ from channels.client import BankClient, SubmitOutcome, SubmitResult
 from channels.quota import ChannelQuota
 from channels.routing import choose
 from gateway.clock import SimClock
-from gateway.payouts import queue
-from gateway.payouts.bank_status import events_for
 from gateway.payouts.queue import DispatchChange
-from gateway.payouts.state import Event, Status
-from gateway.payouts.transitions import PayoutEvent, lock, lock_queued, write
 from gateway.settings import Settings
-from gateway.workers.rounds import run_rounds
+from gateway.workers.bank_orders import BankOrders, BankWord, Claimed
+from gateway.workers.rounds import hop_name, idle_s, run_rounds
 
 log = logging.getLogger("paygate.dispatch")
 
 UNROUTABLE_WAIT_S = 1.0
 SINGLES_AFTER_REFUSAL_S = 60.0
 REFUSED_BACKOFF_MAX_S = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    id: str
-    status: str
-    amount_fen: int
-    currency: str
-    payee: dict[str, Any]
-    purpose: str | None
-    attempts: int
-
-    def submission(self) -> dict[str, Any]:
-        return {"ref": self.id, "amount": self.amount_fen, "currency": self.currency,
-                "payee": self.payee, "purpose": self.purpose}  # fmt: skip
 
 
 class Dispatcher:
@@ -73,8 +55,10 @@ class Dispatcher:
         quota: ChannelQuota,
         bank: BankClient,
         clock: SimClock,
+        orders: BankOrders,
     ) -> None:
         self._s = settings
+        self._orders = orders
         self._pool = pool
         self._quota = quota
         self._bank = bank
@@ -87,15 +71,16 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
-            await run_rounds("dispatch", self.run_once, self._s.dispatch_batch_max,
-                             self._s.dispatch_idle_ms / 1000, stop, self._pool)  # fmt: skip
+            await run_rounds(hop_name("dispatch", self._orders), self.run_once,
+                             self._s.dispatch_batch_max, idle_s(self._s, self._orders), stop,
+                             self._pool)  # fmt: skip
         finally:
             await self._health.flush()
 
     async def run_once(self) -> int:
-        """One round; returns how many payouts it claimed."""
+        """One round; returns how many orders it claimed."""
         now = datetime.now(UTC)
-        claimed = await self._due(now)
+        claimed = await self._orders.due(self._pool, now, self._s.dispatch_batch_max)
         if not claimed:
             return 0
         channels = await channel_repo.load(self._pool)
@@ -129,35 +114,14 @@ class Dispatcher:
             await self._record(list(zip(sending, results, strict=True)), channels)
         return len(claimed)
 
-    async def _due(self, now: datetime) -> list[Claimed]:
-        """Payouts due for dispatch, oldest first, read without locks: they are locked (and
-        skipped if another worker holds them) only when marked `sending`."""
-        rows = await queue.due(self._pool, now, self._s.dispatch_batch_max)
-        return [Claimed(r["id"], r["status"], r["amount_fen"], r["currency"], r["payee"],
-                        r["purpose"], r["attempts"]) for r in rows]  # fmt: skip
-
     async def _mark_sending(
         self, go: list[tuple[Claimed, str]], later: dict[str, float], now: datetime
     ) -> list[tuple[Claimed, str]]:
-        """Record the submissions before making them; put the rest back in the queue. One
-        transaction, two statements: lock the rows still queued (another worker's are
-        skipped), then write `accepted -> processing` (with its outbox event) and the
-        dispatch bookkeeping in the same row version."""
+        """Record the submissions before making them; put the rest back in the queue."""
         poll_at = now + timedelta(seconds=self._s.submit_timeout_s + 5)
-        async with self._pool.acquire() as conn, conn.transaction():
-            locked = await lock_queued(conn, [p.id for p, _ in go] + list(later))
-            mine = locked.rows
-            sending = [(p, ch) for p, ch in go if p.id in mine]
-            events = [PayoutEvent(p.id, Event.SUBMIT, bank_id=ch)
-                      for p, ch in sending if mine[p.id]["status"] == Status.ACCEPTED]  # fmt: skip
-            dispatch = {p.id: DispatchChange(state="sending", bank_id=ch, attempt=True,
-                                             poll_at=poll_at) for p, ch in sending}  # fmt: skip
-            for pid, wait_s in later.items():
-                if pid in mine:
-                    dispatch[pid] = DispatchChange(next_at=now + timedelta(seconds=wait_s))
-            if dispatch:
-                await write(conn, locked, events, dispatch)
-        return sending
+        again = {oid: now + timedelta(seconds=wait_s) for oid, wait_s in later.items()}
+        mine = await self._orders.mark_sending(self._pool, go, again, poll_at)
+        return [(p, ch) for p, ch in go if p.id in mine]
 
     async def _submit_all(
         self, sending: list[tuple[Claimed, str]], channels: dict[str, channel_repo.Channel]
@@ -203,8 +167,7 @@ class Dispatcher:
     ) -> None:
         now = datetime.now(UTC)
         changes: dict[str, DispatchChange] = {}
-        finals: list[PayoutEvent] = []
-        bank_dates: dict[str, date | None] = {}
+        words: list[BankWord] = []
         health: dict[str, Counter[str]] = defaultdict(Counter)
         for (p, channel_id), res in done:
             if res.code != "bank_busy":  # capacity, not health: the quota handles it
@@ -212,34 +175,28 @@ class Dispatcher:
             rec = res.record
             if res.outcome is SubmitOutcome.ACKED:
                 assert rec is not None
-                bank_dates[p.id] = rec.business_date
                 expected_s = self._clock.wall_delay_s(channels[channel_id].expected_ms / 1000)
                 changes[p.id] = DispatchChange(
                     state="acked", bank_ref=rec.bank_ref, submitted_at=now,
                     poll_at=now + timedelta(seconds=expected_s),
                 )  # fmt: skip
-                finals += events_for(p.id, rec.status, bank_id=channel_id, bank_ref=rec.bank_ref,
-                                     failure_code=rec.failure_code,
-                                     failure_message=rec.failure_message,
-                                     bank_date=rec.business_date)  # fmt: skip
+                words.append(BankWord(p.id, rec.status, channel_id, rec.bank_ref,
+                                      rec.failure_code, rec.failure_message,
+                                      rec.business_date))  # fmt: skip
             elif res.outcome is SubmitOutcome.REFUSED:
                 backoff = res.retry_after_s or min(0.1 * 2**p.attempts, REFUSED_BACKOFF_MAX_S)
                 again = now + timedelta(seconds=backoff)
                 changes[p.id] = DispatchChange(state="queued", next_at=again)
-                log.info("bank refused submission", extra={
-                    "payout_id": p.id, "bank_id": channel_id, "code": res.code})  # fmt: skip
+                log.info("bank refused submission", extra={f"{self._orders.kind}_id": p.id,
+                         "bank_id": channel_id, "code": res.code})  # fmt: skip
             else:
                 first_query = now + timedelta(milliseconds=self._s.unknown_first_query_ms)
                 changes[p.id] = DispatchChange(state="unknown", poll_at=first_query)
                 log.warning("submission outcome unknown, will query", extra={
-                    "payout_id": p.id, "bank_id": channel_id, "code": res.code})  # fmt: skip
-        async with self._pool.acquire() as conn, conn.transaction():
-            locked = await lock(conn, list(changes), balances=bool(finals))
-            # A callback may have beaten this answer to a final status: keep that.
-            rows = locked.rows
-            still = {pid: c for pid, c in changes.items()
-                     if pid in rows and rows[pid]["queue_state"] == "sending"}  # fmt: skip
-            await write(conn, locked, finals, still, bank_dates)
+                    f"{self._orders.kind}_id": p.id, "bank_id": channel_id,
+                    "code": res.code})  # fmt: skip
+        # A callback may have beaten this answer to a final status: keep that.
+        await self._orders.record(self._pool, words, changes, only_in=("sending",))
         states = [c.state for c in changes.values()]
         self.submitted += sum(1 for s in states if s != "queued")
         await self._health.record(health, channels, now)

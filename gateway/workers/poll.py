@@ -1,4 +1,5 @@
-"""The status poller: asks banks about payouts whose outcome we do not know yet (SPEC 6).
+"""The status poller: asks banks about payouts whose outcome we do not know yet (SPEC 6), and
+about collections (SPEC 16) the same way (one poller per kind of `BankOrders`).
 
 Three kinds: a submission whose outcome was unknown (timeout, reset), one whose worker died
 mid-send (`sending` past its lease), and one acked but quiet beyond the channel's expected
@@ -11,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -20,12 +20,10 @@ from channels import repo as channel_repo
 from channels.client import BankClient, QueryOutcome, QueryResult
 from gateway.clock import SimClock
 from gateway.payouts import queue
-from gateway.payouts.bank_status import events_for
 from gateway.payouts.queue import DispatchChange
-from gateway.payouts.state import LEDGER_EVENTS, Event
-from gateway.payouts.transitions import PayoutEvent, lock, write
 from gateway.settings import Settings
-from gateway.workers.rounds import run_rounds
+from gateway.workers.bank_orders import BankOrders, BankWord, Pending
+from gateway.workers.rounds import hop_name, idle_s, run_rounds
 
 log = logging.getLogger("paygate.poll")
 
@@ -33,19 +31,17 @@ MIN_POLL_S = 0.2
 MAX_BACKOFF_DOUBLINGS = 6
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
-    id: str
-    bank_id: str
-    state: str  # in the payout queue: sending, acked or unknown
-    poll_count: int
-
-
 class StatusPoller:
     def __init__(
-        self, settings: Settings, pool: asyncpg.Pool, bank: BankClient, clock: SimClock
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        bank: BankClient,
+        clock: SimClock,
+        orders: BankOrders,
     ) -> None:
         self._s = settings
+        self._orders = orders
         self._pool = pool
         self._bank = bank
         self._clock = clock
@@ -53,20 +49,19 @@ class StatusPoller:
         self.queries = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        await run_rounds("poll", self.run_once, self._s.poll_batch_max,
-                         self._s.dispatch_idle_ms / 1000 * 5, stop, self._pool)  # fmt: skip
+        await run_rounds(hop_name("poll", self._orders), self.run_once, self._s.poll_batch_max,
+                         idle_s(self._s, self._orders) * 5, stop, self._pool)  # fmt: skip
 
     async def run_once(self) -> int:
         now = datetime.now(UTC)
         lease_until = now + timedelta(seconds=self._s.query_timeout_s + 5)
-        rows = await queue.lease_polls(self._pool, now, self._s.poll_batch_max, lease_until)
-        if not rows:
+        pending = await self._orders.lease_polls(self._pool, now, self._s.poll_batch_max,
+                                                 lease_until)  # fmt: skip
+        if not pending:
             return 0
-        pending = [Pending(r["id"], r["bank_id"], r["state"], r["poll_count"])
-                   for r in rows]  # fmt: skip
         results = await asyncio.gather(*(self._query(p) for p in pending))
         await self._record(list(zip(pending, results, strict=True)))
-        return len(rows)
+        return len(pending)
 
     async def _query(self, p: Pending) -> QueryResult:
         async with self._querying:
@@ -84,17 +79,14 @@ class StatusPoller:
     async def _record(self, done: list[tuple[Pending, QueryResult]]) -> None:
         now = datetime.now(UTC)
         channels = await channel_repo.load(self._pool)
-        events: list[PayoutEvent] = []
+        words: list[BankWord] = []
         changes: dict[str, DispatchChange] = {}
-        bank_dates: dict[str, date | None] = {}
         for p, res in done:
             rec = res.record
             if res.outcome is QueryOutcome.FOUND and rec is not None:
-                bank_dates[p.id] = rec.business_date
-                events += events_for(p.id, rec.status, bank_id=p.bank_id, bank_ref=rec.bank_ref,
-                                     failure_code=rec.failure_code,
-                                     failure_message=rec.failure_message,
-                                     bank_date=rec.business_date)  # fmt: skip
+                words.append(BankWord(p.id, rec.status, p.bank_id, rec.bank_ref,
+                                      rec.failure_code, rec.failure_message,
+                                      rec.business_date))  # fmt: skip
                 if rec.status == "processing":
                     ch = channels.get(p.bank_id)
                     expected_ms = ch.expected_ms if ch else 5000
@@ -108,22 +100,13 @@ class StatusPoller:
                 res.outcome is QueryOutcome.NOT_FOUND
                 and p.poll_count >= self._s.bank_no_record_polls
             ):
-                log.warning("bank has no record of the payout, failing it", extra={
-                    "payout_id": p.id, "bank_id": p.bank_id, "polls": p.poll_count})  # fmt: skip
-                events.append(PayoutEvent(
-                    p.id, Event.FAIL, bank_id=p.bank_id, failure_code="bank_no_record",
-                    failure_message="the bank never received the payout"))  # fmt: skip
+                kind = self._orders.kind
+                log.warning(f"bank has no record of the {kind}, failing it", extra={
+                    f"{kind}_id": p.id, "bank_id": p.bank_id, "polls": p.poll_count})  # fmt: skip
+                words.append(BankWord(p.id, "failed", p.bank_id, None, "bank_no_record",
+                                      f"the bank never received the {kind}"))  # fmt: skip
                 continue
             base_s = self._s.unknown_first_query_ms / 1000
             again = now + timedelta(seconds=self._backoff_s(base_s, p.poll_count))
             changes[p.id] = DispatchChange(state=p.state, poll_at=again)
-        if not events and not changes:
-            return
-        async with self._pool.acquire() as conn, conn.transaction():
-            ids = {e.payout_id for e in events} | set(changes)
-            locked = await lock(conn, list(ids), balances=any(e.event in LEDGER_EVENTS
-                                                                 for e in events))  # fmt: skip
-            pending = {pid for pid, row in locked.rows.items()
-                       if row["queue_state"] in queue.WAITING_FOR_BANK}  # fmt: skip
-            still = {pid: c for pid, c in changes.items() if pid in pending}
-            await write(conn, locked, events, still, bank_dates)
+        await self._orders.record(self._pool, words, changes, only_in=queue.WAITING_FOR_BANK)

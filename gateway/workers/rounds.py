@@ -10,15 +10,35 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import asyncpg
 
 from gateway.metrics import in_hop
+from gateway.settings import Settings
 from gateway.storage.pools import postgres_down, storage_down
 
 log = logging.getLogger("paygate.worker")
 
 ERROR_PAUSE_S = 1.0
+# Collections are rare beside payouts: their idle loops look for work this many times less often.
+RARE_KIND_IDLE_FACTOR = 5
+
+
+class _Kind(Protocol):
+    @property
+    def kind(self) -> str: ...
+
+
+def hop_name(loop: str, orders: _Kind) -> str:
+    """The loop's name: `dispatch` / `poll` for payouts, `collection_dispatch` ... for others."""
+    return loop if orders.kind == "payout" else f"{orders.kind}_{loop}"
+
+
+def idle_s(settings: Settings, orders: _Kind) -> float:
+    """How long a dispatcher waits when a round found nothing."""
+    factor = 1 if orders.kind == "payout" else RARE_KIND_IDLE_FACTOR
+    return settings.dispatch_idle_ms / 1000 * factor
 
 
 async def run_rounds(

@@ -17,7 +17,9 @@ from aiohttp import web
 
 from channels.client import B2BBank, BankClient
 from channels.quota import ChannelQuota
+from gateway.collection.orders import CollectionOrders
 from gateway.metrics import CONTENT_TYPE, Metrics
+from gateway.payouts.orders import PayoutOrders
 from gateway.server import start_site
 from gateway.settings import Settings
 from gateway.storage.pools import create_pg_pool, create_redis, follow_clock, load_clock
@@ -33,8 +35,10 @@ log = logging.getLogger("paygate.workers")
 
 @dataclass
 class Workers:
-    dispatcher: Dispatcher
+    dispatcher: Dispatcher  # payouts
     poller: StatusPoller
+    collector: Dispatcher  # collections (代收): the same dispatcher and poller, another kind
+    collection_poller: StatusPoller
     notifier: Notifier
     clearing: ClearingWorker
     recon: NightlyRecon
@@ -80,9 +84,12 @@ async def running_workers(settings: Settings) -> AsyncIterator[Workers]:
                           submit_timeout_s=settings.submit_timeout_s,
                           query_timeout_s=settings.query_timeout_s,
                           metrics=metrics)  # fmt: skip
+        quota = ChannelQuota(redis)
         workers = Workers(
-            dispatcher=Dispatcher(settings, pool, ChannelQuota(redis), bank, clock),
-            poller=StatusPoller(settings, pool, bank, clock),
+            dispatcher=Dispatcher(settings, pool, quota, bank, clock, PayoutOrders()),
+            poller=StatusPoller(settings, pool, bank, clock, PayoutOrders()),
+            collector=Dispatcher(settings, pool, quota, bank, clock, CollectionOrders()),
+            collection_poller=StatusPoller(settings, pool, bank, clock, CollectionOrders()),
             notifier=Notifier(settings, pool, notify_session, clock, metrics),
             clearing=ClearingWorker(settings, pool, B2BBank(bank), clock),
             recon=NightlyRecon(settings, pool, bank, clock),
@@ -91,6 +98,8 @@ async def running_workers(settings: Settings) -> AsyncIterator[Workers]:
         tasks = [
             asyncio.create_task(workers.dispatcher.run(stop), name="dispatcher"),
             asyncio.create_task(workers.poller.run(stop), name="poller"),
+            asyncio.create_task(workers.collector.run(stop), name="collector"),
+            asyncio.create_task(workers.collection_poller.run(stop), name="collection_poller"),
             asyncio.create_task(workers.notifier.run(stop), name="notifier"),
             asyncio.create_task(workers.clearing.run(stop), name="clearing"),
             asyncio.create_task(workers.recon.run(stop), name="recon"),

@@ -26,6 +26,8 @@ def test_event_types_are_every_payout_status_and_each_b2b_status_a_transition_re
         "transfer.completed",
         "freeze.created",
         "freeze.released",
+        "collection.succeeded",
+        "collection.failed",
     }
     assert written == EVENT_TYPES
 

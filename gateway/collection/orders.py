@@ -1,0 +1,96 @@
+"""Collections as bank orders (workers/bank_orders.py): debits (`direction: debit`) sent by
+the same dispatcher and poller as payouts; their queue is `collection_queue`, a bank's word
+moves them through the collection transition table (collection/transitions.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from gateway.collection.state import event_for
+from gateway.collection.transitions import CollectionWord, apply_words, mark_sending
+from gateway.payouts.queue import DispatchChange
+from gateway.workers.bank_orders import BankWord, Claimed, Pending
+
+
+class CollectionOrders:
+    kind = "collection"
+
+    async def due(self, pool: asyncpg.Pool, now: datetime, limit: int) -> list[Claimed]:
+        rows = await pool.fetch(
+            """SELECT c.id, c.status, c.amount_fen, c.currency, c.payer, q.attempts
+               FROM (SELECT collection_id, attempts, next_at FROM collection_queue
+                     WHERE state = 'queued' AND next_at <= $1
+                       AND NOT (SELECT paused FROM dispatch_control WHERE id = 1)
+                     ORDER BY next_at LIMIT $2) q
+               CROSS JOIN LATERAL (SELECT * FROM collections WHERE id = q.collection_id) c
+               ORDER BY q.next_at""",
+            now,
+            limit,
+        )
+        # The bank debits the payer's card: the payer stands where a payout's payee would.
+        return [Claimed(r["id"], r["status"], r["amount_fen"], r["currency"],
+                        {**r["payer"], "account_type": "personal"}, "collection", r["attempts"],
+                        direction="debit") for r in rows]  # fmt: skip
+
+    async def mark_sending(
+        self,
+        pool: asyncpg.Pool,
+        sending: Sequence[tuple[Claimed, str]],
+        later: Mapping[str, datetime],
+        poll_at: datetime,
+    ) -> set[str]:
+        channel = {c.id: ch for c, ch in sending}
+
+        def changes(mine: Mapping[str, dict[str, Any]]) -> dict[str, DispatchChange]:
+            out = {cid: DispatchChange(state="sending", bank_id=ch, attempt=True, poll_at=poll_at)
+                   for cid, ch in channel.items() if cid in mine}  # fmt: skip
+            out |= {cid: DispatchChange(next_at=at) for cid, at in later.items() if cid in mine}
+            return out
+
+        async with pool.acquire() as conn:
+            mine = await mark_sending(conn, [c.id for c, _ in sending] + list(later), changes)
+        return {cid for cid in channel if cid in mine}
+
+    async def record(
+        self,
+        pool: asyncpg.Pool,
+        words: Sequence[BankWord],
+        changes: Mapping[str, DispatchChange],
+        only_in: Collection[str],
+    ) -> None:
+        applied = []
+        for w in words:
+            event = event_for(w.status)
+            if event is not None:
+                applied.append(CollectionWord(w.order_id, event,
+                                              w.bank_id, w.bank_ref, w.failure_code,
+                                              w.failure_message))  # fmt: skip
+        if not applied and not changes:
+            return
+        async with pool.acquire() as conn:
+            await apply_words(conn, applied, changes, only_in)
+
+    async def lease_polls(
+        self, pool: asyncpg.Pool, now: datetime, limit: int, lease_until: datetime
+    ) -> list[Pending]:
+        rows = await pool.fetch(
+            """WITH c AS (
+                   SELECT collection_id FROM collection_queue
+                   WHERE state IN ('sending', 'acked', 'unknown') AND poll_at <= $1
+                   ORDER BY poll_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+               leased AS (
+                   UPDATE collection_queue q SET poll_at = $3, poll_count = q.poll_count + 1
+                   FROM c WHERE q.collection_id = c.collection_id
+                   RETURNING q.collection_id, q.state, q.poll_count)
+               SELECT l.collection_id AS id, x.bank_id, l.state, l.poll_count FROM leased l
+               CROSS JOIN LATERAL (SELECT bank_id FROM collections
+                                   WHERE id = l.collection_id) x""",
+            now,
+            limit,
+            lease_until,
+        )
+        return [Pending(r["id"], r["bank_id"], r["state"], r["poll_count"]) for r in rows]
