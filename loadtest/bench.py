@@ -9,16 +9,20 @@ Phases, on a fresh `paygate up` with the `instant` bank profile:
 4. acceptance at saturation, spread over N merchants and on one hot merchant, with dispatch
    paused (the API alone: banks, callbacks and notifications do not share the machine);
 5. acceptance at fixed rates (10% and 50% of the spread saturation): latency percentiles;
-6. storage ceiling: the accept transaction driven directly with asyncpg (group commit of 32),
+6. internal transfers at saturation (loadtest/bench_transfers.py), on one hot account (商转个
+   from a settlement account) and spread over many pairs of personal accounts (个转个);
+7. storage ceiling: the accept transaction driven directly with asyncpg (group commit of 32),
    spread and hot.
+Then the ledger check (SPEC 4 and 16 invariants) over everything the run wrote.
 The generator runs in its own process(es) and reports its own CPU. Ratios: acceptance/bare,
-acceptance/storage, hot/spread, p99 at 50% load / p50 at 10% load.
+acceptance/storage, hot/spread, p99 at 50% load / p50 at 10% load, transfers hot/spread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,12 +32,21 @@ import aiohttp
 from gateway.client import AdminClient
 from loadtest import observe
 from loadtest.bench_storage import storage_ceiling
+from loadtest.bench_transfers import (
+    describe,
+    hot_load,
+    open_accounts,
+    outcome,
+    spread_load,
+    transfer_rows,
+)
 from loadtest.capacity import CapacityPlan, find_capacity, generator_cpu_s
 from loadtest.cost import CostMeter, cost_lines
+from loadtest.ledger_check import ledger_check, ledger_line
 from loadtest.processes import run_in_process
 from loadtest.result import LoadResult
 from loadtest.shapes import constant, ramp
-from loadtest.spec import LoadSpec, MerchantCred
+from loadtest.spec import LoadSpec, MerchantCred, TransferRoute
 
 MERCHANT_CREDIT_FEN = 10**12
 UNLIMITED = {"rps": 1_000_000, "burst": 1_000_000}
@@ -49,6 +62,9 @@ class BenchPlan:
     e2e_s: float
     quiet_s: float  # at most this long between phases for the previous one's work to finish
     capacity: CapacityPlan
+    offered_transfer_per_s: float
+    transfer_merchants: int  # spread: personal accounts of this many merchants
+    transfer_accounts: int  # personal accounts per merchant (hot: the first merchant's)
     generator_processes: int = 1
     gateway_processes: int = 1  # `paygate up --workers N`
 
@@ -58,7 +74,8 @@ class BenchPlan:
                                 hold_s=30, drain_s=120)  # fmt: skip
         return cls(phase_s=8, merchants=1000, offered_noop_per_s=20000,
                    offered_accept_per_s=8000, e2e_per_s=150, e2e_s=20, quiet_s=30,
-                   capacity=capacity)  # fmt: skip
+                   capacity=capacity, offered_transfer_per_s=8000, transfer_merchants=20,
+                   transfer_accounts=50)  # fmt: skip
 
     @classmethod
     def quick(cls) -> BenchPlan:
@@ -66,7 +83,8 @@ class BenchPlan:
                                 hold_s=6, drain_s=15)  # fmt: skip
         return cls(phase_s=2, merchants=50, offered_noop_per_s=10000,
                    offered_accept_per_s=6000, e2e_per_s=100, e2e_s=4, quiet_s=3,
-                   capacity=capacity)  # fmt: skip
+                   capacity=capacity, offered_transfer_per_s=6000, transfer_merchants=5,
+                   transfer_accounts=20)  # fmt: skip
 
 
 def say(text: str) -> None:
@@ -101,9 +119,9 @@ async def make_merchants(info: dict[str, Any], n: int) -> list[MerchantCred]:
     return out
 
 
-def _run(info: dict[str, Any], merchants: list[MerchantCred], workload: str, rate: float,
+def _run(info: dict[str, Any], merchants: Sequence[MerchantCred], workload: str, rate: float,
          seconds: float, tag: str, pick: str = "round_robin", ramp_up: bool = False,
-         processes: int = 1) -> LoadResult:  # fmt: skip
+         processes: int = 1, routes: tuple[TransferRoute, ...] = ()) -> LoadResult:  # fmt: skip
     """One open-loop run; `ramp_up` climbs from a tenth of `rate` to `rate` (saturation runs:
     the peak served rate is the capacity, without drowning the server in a backlog)."""
     spec = LoadSpec(
@@ -115,6 +133,7 @@ def _run(info: dict[str, Any], merchants: list[MerchantCred], workload: str, rat
         run_id=f"{tag}{int(time.time()) % 100000}",
         merchant_pick="hot" if pick == "hot" else "round_robin",
         timeout_s=10.0,
+        routes=routes,
     )
     return run_in_process(spec, relay_prefix=tag, processes=processes)
 
@@ -140,12 +159,12 @@ async def run_bench(info: dict[str, Any], plan: BenchPlan) -> dict[str, Any]:
     phases = out["phases"]
 
     procs = plan.generator_processes
-    say(f"[1/6] bare ceiling: signed no-op at {plan.offered_noop_per_s:.0f}/s offered")
+    say(f"[1/7] bare ceiling: signed no-op at {plan.offered_noop_per_s:.0f}/s offered")
     noop = await asyncio.to_thread(_run, info, spread, "noop", plan.offered_noop_per_s,
                                    plan.phase_s, "noop", "round_robin", True, procs)  # fmt: skip
     phases["noop"] = _phase(noop)
 
-    say(f"[2/6] end to end: payouts at {plan.e2e_per_s:.0f}/s for {plan.e2e_s:.0f}s")
+    say(f"[2/7] end to end: payouts at {plan.e2e_per_s:.0f}/s for {plan.e2e_s:.0f}s")
     since = datetime.now(UTC)
     stop = asyncio.Event()
     samples = observe.Samples()
@@ -161,7 +180,7 @@ async def run_bench(info: dict[str, Any], plan: BenchPlan) -> dict[str, Any]:
                      "backlog_growth_per_s": observe.slope(samples.rows, "open_payouts"),
                      "left_after_drain": left}  # fmt: skip
 
-    say("[3/6] end-to-end capacity: stepping the payout rate up until it stops holding")
+    say("[3/7] end-to-end capacity: stepping the payout rate up until it stops holding")
     meter = CostMeter(info)
     await meter.locate()
 
@@ -176,7 +195,7 @@ async def run_bench(info: dict[str, Any], plan: BenchPlan) -> dict[str, Any]:
     # incident), so the bank, callbacks and notifications do not share the machine with it.
     # Payouts accepted from here on wait in the queue; the run's database is thrown away.
     await _pause_dispatch(info, True)
-    say(f"[4/6] acceptance at saturation ({plan.offered_accept_per_s:.0f}/s offered, "
+    say(f"[4/7] acceptance at saturation ({plan.offered_accept_per_s:.0f}/s offered, "
         "dispatch paused)")  # fmt: skip
     offered = plan.offered_accept_per_s
     spread_sat = await asyncio.to_thread(
@@ -189,7 +208,7 @@ async def run_bench(info: dict[str, Any], plan: BenchPlan) -> dict[str, Any]:
     phases["accept_hot_saturation"] = _phase(hot_sat)
     capacity = _peak_per_s(spread_sat)
 
-    say(f"[5/6] acceptance at 10% and 50% of {capacity:.0f}/s")
+    say(f"[5/7] acceptance at 10% and 50% of {capacity:.0f}/s")
     low = await asyncio.to_thread(_run, info, spread, "payouts", max(capacity * 0.1, 1),
                                   plan.phase_s, "at10")  # fmt: skip
     mid = await asyncio.to_thread(_run, info, spread, "payouts", max(capacity * 0.5, 1),
@@ -197,7 +216,9 @@ async def run_bench(info: dict[str, Any], plan: BenchPlan) -> dict[str, Any]:
     phases["accept_10pct"] = _phase(low)
     phases["accept_50pct"] = _phase(mid)
 
-    say("[6/6] storage ceiling: accept transactions straight to PostgreSQL (batch 32)")
+    phases["transfers"], transfer_results = await transfers_phase(info, spread, plan)
+
+    say("[7/7] storage ceiling: accept transactions straight to PostgreSQL (batch 32)")
     ids = [m.id for m in spread]
     phases["storage_spread"] = await storage_ceiling(
         info["database_url"], ids, seconds=plan.phase_s, batch=32, concurrency=4, tag="ss"
@@ -205,6 +226,10 @@ async def run_bench(info: dict[str, Any], plan: BenchPlan) -> dict[str, Any]:
     phases["storage_hot"] = await storage_ceiling(
         info["database_url"], ids[:1], seconds=plan.phase_s, batch=32, concurrency=4, tag="sh"
     )
+    # One snapshot of everything the run wrote (while dispatch is still paused: a quiet system).
+    say("ledger check over everything the run wrote ...")
+    out["ledger"] = await ledger_check(info["gateway_url"], info["admin_token"])
+    say(f"ledger check: {ledger_line(out['ledger'])}")
     await _pause_dispatch(info, False)
 
     bare = _peak_per_s(noop)
@@ -215,12 +240,19 @@ async def run_bench(info: dict[str, Any], plan: BenchPlan) -> dict[str, Any]:
         "acceptance_over_storage": _ratio(capacity, storage),
         "hot_over_spread": _ratio(hot_rate, capacity),
         "p99_at_50pct_over_p50_at_10pct": _ratio(mid.latency_ms.p99_ms, low.latency_ms.p50_ms),
+        "transfers_hot_over_spread": _ratio(
+            phases["transfers"]["hot"]["transfers_per_s"],
+            phases["transfers"]["spread"]["transfers_per_s"],
+        ),
     }
     out["rates"] = {"bare_per_s": round(bare), "accept_spread_per_s": round(capacity),
                     "accept_hot_per_s": round(hot_rate), "storage_spread_per_s": storage,
                     "storage_hot_per_s": phases["storage_hot"]["accepts_per_s"],
                     "e2e_offered_per_s": plan.e2e_per_s,
-                    "e2e_capacity_per_s": phases["capacity"]["capacity_per_s"]}  # fmt: skip
+                    "e2e_capacity_per_s": phases["capacity"]["capacity_per_s"],
+                    "transfer_hot_per_s": phases["transfers"]["hot"]["transfers_per_s"],
+                    "transfer_spread_per_s": phases["transfers"]["spread"]["transfers_per_s"],
+                    }  # fmt: skip
     out["generator"] = {
         "processes": procs,
         "noop": _generator_cost(noop),
@@ -228,8 +260,36 @@ async def run_bench(info: dict[str, Any], plan: BenchPlan) -> dict[str, Any]:
     }
     out["took_s"] = round(time.monotonic() - t0, 1)
     out["results"] = {"noop": noop, "e2e": e2e, "spread": spread_sat, "hot": hot_sat,
-                      "at10": low, "at50": mid}  # fmt: skip
+                      "at10": low, "at50": mid, **transfer_results}  # fmt: skip
     return out
+
+
+async def transfers_phase(
+    info: dict[str, Any], merchants: Sequence[MerchantCred], plan: BenchPlan
+) -> tuple[dict[str, Any], dict[str, LoadResult]]:
+    """Phase 6: internal transfers at saturation, hot account then spread, each a ramp like
+    acceptance at saturation (the rate is the peak, refusals counted beside it). Returns the
+    phase's figures and its two runs."""
+    offered = plan.offered_transfer_per_s
+    owners = merchants[: plan.transfer_merchants]
+    say(f"[6/7] internal transfers at saturation ({offered:.0f}/s offered): opening and "
+        f"funding {plan.transfer_accounts} personal accounts for each of {len(owners)} "
+        "merchants ...")  # fmt: skip
+    books = await open_accounts(info["gateway_url"], owners, plan.transfer_accounts)
+    shapes = {"hot": hot_load(books[0]), "spread": spread_load(books)}
+    out: dict[str, Any] = {"accounts": sum(len(b.personal) for b in books)}
+    results: dict[str, LoadResult] = {}
+    for name, load in shapes.items():
+        r = await asyncio.to_thread(_run, info, load.merchants, "transfers", offered, plan.phase_s,
+                                    f"tr{name}", "round_robin", True,
+                                    plan.generator_processes, load.routes)  # fmt: skip
+        counts, peak = outcome(r), round(_peak_per_s(r))
+        say(f"  {name} ({len(load.routes)} routes): {peak:,} transfers/s; {describe(counts)}")
+        out[name] = {**_phase(r), "transfers_per_s": peak,
+                     "routes": len(load.routes), "merchants": len(load.merchants),
+                     "outcome": counts}  # fmt: skip
+        results[f"transfers_{name}"] = r
+    return out, results
 
 
 def _phase(r: LoadResult) -> dict[str, Any]:
@@ -282,6 +342,7 @@ def table(out: dict[str, Any]) -> str:
                                           f"{out['rates']['storage_hot_per_s']:,}/s"),
         ("latency at 10% load p50/p99/p99.9", _lat(p["accept_10pct"])),
         ("latency at 50% load p50/p99/p99.9", _lat(p["accept_50pct"])),
+        *transfer_rows(p["transfers"]),
         ("end to end offered / served", f"{e2e['offered_per_s']}/s / {e2e['served_2xx_per_s']}/s"),
         ("  accept -> final p50 / p99", _pair(e2e["db"]["accept_to_final_ms"])),
         ("  notification lag p50 / p99", _pair(e2e["db"]["notification_lag_ms"])),
@@ -294,6 +355,8 @@ def table(out: dict[str, Any]) -> str:
         ("RATIO acceptance / storage ceiling", str(r["acceptance_over_storage"])),
         ("RATIO hot / spread", str(r["hot_over_spread"])),
         ("RATIO p99@50% / p50@10%", str(r["p99_at_50pct_over_p50_at_10pct"])),
+        ("RATIO transfers hot / spread", str(r["transfers_hot_over_spread"])),
+        ("ledger check (end of run)", ledger_line(out["ledger"])),
     ]  # fmt: skip
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)

@@ -59,6 +59,7 @@ class _Run:
             run_id=spec.run_id,
             merchant_weights=[m.weight for m in spec.merchants],
             merchant_pick=spec.merchant_pick,
+            routes=spec.routes,
         )
         self.recorder = Recorder(start_s, keep_second_histograms=spec.shard_count > 1)
         self.slots = asyncio.Semaphore(spec.max_in_flight)
@@ -172,6 +173,7 @@ async def run_open_loop(
         "seed": spec.seed,
         "merchants": len(spec.merchants),
         "merchant_pick": spec.merchant_pick,
+        "routes": len(spec.routes),
         "base_url": spec.base_url,
         "max_in_flight": spec.max_in_flight,
         "connections": spec.connections,

@@ -1,4 +1,5 @@
-"""What an open-loop run does (`LoadSpec`): target, merchants, workload, shape and limits.
+"""What an open-loop run does (`LoadSpec`): target, merchants, workload, shape and limits
+(and, for the `transfers` workload, the account pairs it moves money between).
 
 A spec is plain JSON, so a parent process can hand it to a generator child unchanged.
 """
@@ -34,6 +35,24 @@ class MerchantCred:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferRoute:
+    """One pair of accounts of merchant `merchant_index` (an index into `LoadSpec.merchants`)
+    that the `transfers` workload moves money along, `from_account` -> `to_account`."""
+
+    merchant_index: int
+    from_account: str
+    to_account: str
+
+    def to_list(self) -> list[Any]:
+        return [self.merchant_index, self.from_account, self.to_account]
+
+    @classmethod
+    def from_list(cls, data: list[Any]) -> TransferRoute:
+        index, src, dst = data
+        return cls(int(index), str(src), str(dst))
+
+
+@dataclass(frozen=True, slots=True)
 class LoadSpec:
     base_url: str
     merchants: tuple[MerchantCred, ...]
@@ -50,6 +69,8 @@ class LoadSpec:
     shard_index: int = 0
     shard_count: int = 1
     start_at_unix_s: float | None = None
+    # The `transfers` workload: request i moves money along routes[i % len(routes)].
+    routes: tuple[TransferRoute, ...] = ()
 
     def shard(self, index: int, count: int, start_at_unix_s: float) -> LoadSpec:
         return replace(self, shard_index=index, shard_count=count, start_at_unix_s=start_at_unix_s)
@@ -70,6 +91,10 @@ class LoadSpec:
             raise ValueError(f"merchant_pick must be one of {MERCHANT_PICKS}")
         if not 0 <= self.shard_index < self.shard_count <= MAX_SHARDS:
             raise ValueError(f"need 0 <= shard_index < shard_count <= {MAX_SHARDS}")
+        if self.workload == "transfers" and not self.routes:
+            raise ValueError("the transfers workload needs at least one route")
+        if any(not 0 <= r.merchant_index < len(self.merchants) for r in self.routes):
+            raise ValueError("a route names a merchant index outside merchants")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +111,7 @@ class LoadSpec:
             "shard_index": self.shard_index,
             "shard_count": self.shard_count,
             "start_at_unix_s": self.start_at_unix_s,
+            "routes": [r.to_list() for r in self.routes],
         }
 
     @classmethod
@@ -104,4 +130,5 @@ class LoadSpec:
             shard_index=int(data.get("shard_index", 0)),
             shard_count=int(data.get("shard_count", 1)),
             start_at_unix_s=data.get("start_at_unix_s"),
+            routes=tuple(TransferRoute.from_list(r) for r in data.get("routes", [])),
         )

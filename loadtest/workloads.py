@@ -3,6 +3,7 @@
 `noop`     POST /v1/noop `{}` (the bare signed ceiling)
 `payouts`  POST /v1/payouts, a new merchant_order_id per run and i
 `mixed`    ~84% payouts, 3% payout batches of 10, 3% B2B payments, 5% balance, 5% payout lists
+`transfers` POST /v1/transfers along the spec's routes, request i on route i % len(routes)
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from typing import Any
 
 import orjson
 
-from loadtest.spec import MerchantPick
+from loadtest.spec import MerchantPick, TransferRoute
 
-WORKLOADS = ("noop", "payouts", "mixed")
+WORKLOADS = ("noop", "payouts", "mixed", "transfers")
 MIN_AMOUNT_FEN = 100
 MAX_AMOUNT_FEN = 50_000
 MIN_B2B_FEN = 100_000
 MAX_B2B_FEN = 5_000_000
+MIN_TRANSFER_FEN = 100
+MAX_TRANSFER_FEN = 10_000
 BATCH_ITEMS = 10
 # CNAPS bank prefixes with their share of payees; 313 (a city bank) has no direct channel.
 PAYEE_BANKS: tuple[tuple[str, int], ...] = (
@@ -125,6 +128,15 @@ def b2b_request(dice: Dice, order_id: str, merchant_index: int) -> dict[str, Any
     }
 
 
+def transfer_request(dice: Dice, order_id: str, route: TransferRoute) -> dict[str, Any]:
+    return {
+        "merchant_order_id": order_id,
+        "from_account": route.from_account,
+        "to_account": route.to_account,
+        "amount": dice.between(MIN_TRANSFER_FEN, MAX_TRANSFER_FEN),
+    }
+
+
 Builder = Callable[[Dice, str, int], tuple[str, str, bytes, str]]
 
 
@@ -162,17 +174,21 @@ class Workload:
         run_id: str,
         merchant_weights: Sequence[float],
         merchant_pick: MerchantPick = "round_robin",
+        routes: Sequence[TransferRoute] = (),
     ) -> None:
         builders: dict[str, Builder] = {"noop": _noop, "payouts": _payout, "mixed": _mixed}
-        if name not in builders:
+        if name not in WORKLOADS:
             raise ValueError(f"unknown workload {name!r} (one of {', '.join(WORKLOADS)})")
+        if name == "transfers" and not routes:
+            raise ValueError("the transfers workload needs at least one route")
         if not merchant_weights or any(w < 0 for w in merchant_weights):
             raise ValueError("merchant weights must be non-empty and non-negative")
         self.name = name
         self.seed = seed
         self.run_id = run_id
         self.merchant_pick = merchant_pick
-        self._builder = builders[name]
+        self._builder = builders.get(name)  # None for transfers: built from a route
+        self._routes = tuple(routes)
         self._count = len(merchant_weights)
         # Integer weights (parts per million) so the draw is exact and reproducible.
         self._cumulative = tuple(accumulate(round(w * 1_000_000) for w in merchant_weights))
@@ -188,6 +204,12 @@ class Workload:
 
     def build(self, i: int) -> Request:
         dice = Dice(self.seed, i)
+        if self.name == "transfers":
+            # The route decides the merchant: an account answers only to its own merchant.
+            route = self._routes[i % len(self._routes)]
+            body = orjson.dumps(transfer_request(dice, f"{self.run_id}-{i}", route))
+            return Request("POST", "/v1/transfers", body, route.merchant_index, "transfer")
+        assert self._builder is not None
         merchant = self.merchant_for(i, dice)
         method, path, body, kind = self._builder(dice, f"{self.run_id}-{i}", merchant)
         return Request(method, path, body, merchant, kind)

@@ -9,9 +9,24 @@ import msgspec
 import orjson
 import pytest
 
-from gateway.api.schemas import B2BRequest, PayoutBatchRequest, PayoutRequest
-from loadtest.spec import MerchantPick
-from loadtest.workloads import BATCH_ITEMS, PAYEE_BANKS, PAYER_BANKS, Dice, Workload
+from gateway.api.schemas import B2BRequest, PayoutBatchRequest, PayoutRequest, TransferRequest
+from loadtest.shapes import constant
+from loadtest.spec import LoadSpec, MerchantCred, MerchantPick, TransferRoute
+from loadtest.workloads import (
+    BATCH_ITEMS,
+    MAX_TRANSFER_FEN,
+    MIN_TRANSFER_FEN,
+    PAYEE_BANKS,
+    PAYER_BANKS,
+    Dice,
+    Workload,
+)
+
+ROUTES = (
+    TransferRoute(0, "acc_settle", "acc_a"),
+    TransferRoute(2, "acc_b", "acc_c"),
+    TransferRoute(1, "acc_d", "acc_e"),
+)
 
 
 def workload(name: str, seed: int = 1, pick: MerchantPick = "round_robin") -> Workload:
@@ -114,6 +129,41 @@ def test_bad_workload_settings_are_refused() -> None:
         Workload("noop", seed=1, run_id="r", merchant_weights=[])
     with pytest.raises(ValueError):
         Workload("noop", seed=1, run_id="r", merchant_weights=[0.0], merchant_pick="weighted")
+
+
+def test_transfers_go_along_the_routes_in_turn_each_from_its_own_merchant() -> None:
+    w = Workload("transfers", seed=1, run_id="r1", merchant_weights=[1.0] * 3, routes=ROUTES)
+    built = [w.build(i) for i in range(600)]
+    assert all((r.method, r.path, r.kind) == ("POST", "/v1/transfers", "transfer") for r in built)
+    bodies = [msgspec.json.decode(r.body, type=TransferRequest) for r in built]
+    for i, (request, body) in enumerate(zip(built, bodies, strict=True)):
+        route = ROUTES[i % len(ROUTES)]
+        assert request.merchant_index == route.merchant_index
+        assert (body.from_account, body.to_account) == (route.from_account, route.to_account)
+        assert body.from_freeze is None
+    assert len({b.merchant_order_id for b in bodies}) == len(bodies)
+    amounts = [b.amount for b in bodies]
+    assert all(MIN_TRANSFER_FEN <= a <= MAX_TRANSFER_FEN for a in amounts)
+    assert len(set(amounts)) > 500
+    again = Workload("transfers", seed=1, run_id="r1", merchant_weights=[1.0] * 3, routes=ROUTES)
+    assert [again.build(i) for i in range(600)] == built
+
+
+def test_transfers_need_routes_within_the_merchants() -> None:
+    with pytest.raises(ValueError, match="route"):
+        workload("transfers")
+    spec = LoadSpec(
+        base_url="http://127.0.0.1:8080",
+        merchants=(MerchantCred("m_1", "s1"), MerchantCred("m_2", "s2"), MerchantCred("m_3", "s3")),
+        workload="transfers",
+        shape=constant(100, 10),
+        routes=ROUTES,
+    )
+    assert LoadSpec.from_dict(orjson.loads(orjson.dumps(spec.to_dict()))) == spec
+    with pytest.raises(ValueError, match="route"):
+        LoadSpec.from_dict({**spec.to_dict(), "routes": []})
+    with pytest.raises(ValueError, match="merchant index"):
+        LoadSpec.from_dict({**spec.to_dict(), "merchants": spec.to_dict()["merchants"][:2]})
 
 
 def test_dice_draws_are_uniform_enough() -> None:
