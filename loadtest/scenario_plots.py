@@ -1,17 +1,21 @@
 """A scenario report's plots over simulated time (SPEC 12): exposure, throughput and latency,
-accept -> final, payout status mix, backlog, notification lag. x is the simulated clock
+accept -> final, payout status mix, channel health and breaker state, backlog, notification
+lag. x is the simulated clock
 (`simtime.ClockMap`); a clock jump shows as a gap in the lines."""
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from loadtest.result import LoadResult
 from loadtest.simtime import ClockMap
-from loadtest.svg import line_chart
+from loadtest.svg import line_chart, state_strips
 
+BREAKER_COLOURS = {"closed": "#228833", "half_open": "#CCBB44", "open": "#EE6677",
+                   "no answer": "#BBBBBB"}  # fmt: skip
 TARGET_BUCKETS = 60  # points per line for what is bucketed by acceptance time
 Points = Sequence[tuple[float, float]]
 
@@ -91,6 +95,7 @@ def scenario_plots(
                                log_y=True))  # fmt: skip
         plots.append(sim_chart(cm, status, f"payouts per {width:g} wall s",
                                "Payout status mix (status now) by acceptance time"))  # fmt: skip
+    plots += channel_plots(cm, rows)
     plots.append(sim_chart(cm, {
         "open payouts": _column(rows, "open_payouts"),
         "notifications pending": _column(rows, "notifications_pending"),
@@ -104,3 +109,30 @@ def scenario_plots(
         )
     )
     return plots
+
+
+def channel_plots(cm: ClockMap, rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Each bank channel's breaker state over time, and its transport results (successes and
+    failures the breaker counted) per wall second, from the watch's GET /admin/channels."""
+    ids = sorted({c for r in rows for c in (r.get("channels") or {})})
+    lanes: dict[str, list[tuple[float, float, str]]] = {c: [] for c in ids}
+    ok: dict[str, list[tuple[float, float]]] = {c: [] for c in ids}
+    failed: dict[str, list[tuple[float, float]]] = {c: [] for c in ids}
+    for before, after in itertools.pairwise(rows):
+        x0, x1 = cm.minute(before["wall"]), cm.minute(after["wall"])
+        seen, now = before.get("channels"), after.get("channels")
+        wall_s = max(after["wall"] - before["wall"], 1e-3)
+        for c in ids:
+            state = seen[c]["state"] if seen and c in seen else "no answer"
+            lanes[c].append((x0, x1, state))
+            if seen and now and c in seen and c in now:
+                ok[c].append((after["wall"], (now[c]["successes"] - seen[c]["successes"]) / wall_s))
+                failed[c].append(
+                    (after["wall"], (now[c]["failures"] - seen[c]["failures"]) / wall_s)
+                )
+    return [
+        state_strips(lanes, "Channel breakers over time (per bank channel)", BREAKER_COLOURS,
+                     cm.x_label(), x_ticks=cm.ticks, x_format=cm.label),
+        sim_chart(cm, failed, "per wall second", "Channel health: failed submissions"),
+        sim_chart(cm, ok, "per wall second", "Channel health: successful submissions"),
+    ]  # fmt: skip

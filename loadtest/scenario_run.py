@@ -278,7 +278,9 @@ async def drive(info: dict[str, Any], state_dir: Path, sc: Scenario, fast: bool)
         )  # fmt: skip
         stop = asyncio.Event()
         watch = Watch()
-        sampler = asyncio.create_task(scenario_watch.watch_until(info["database_url"], stop, watch))
+        sampler = asyncio.create_task(
+            scenario_watch.watch_until(info["database_url"], admin, stop, watch)
+        )
         log: list[dict[str, Any]] = []
         t0 = time.monotonic() + (load_start_wall - time.time())  # the load's start, monotonic
         events = asyncio.create_task(

@@ -1,6 +1,7 @@
 """What a scenario run did to the system, over time: a sample each wall second while it runs
-(backlog, 垫资 exposure, the simulated clock's anchor) and, at the end, per-payout timings
-and outcomes read from the database. Times are wall unix seconds; `simtime.ClockMap` puts
+(backlog, 垫资 exposure, the simulated clock's anchor from the database; each bank channel's
+breaker and result totals from GET /admin/channels) and, at the end, per-payout timings and
+outcomes read from the database. Times are wall unix seconds; `simtime.ClockMap` puts
 them on the simulated clock.
 """
 
@@ -13,8 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 import asyncpg
 
+from gateway.client import AdminClient
 from loadtest.simtime import Anchor
 
 SAMPLE_EVERY_S = 1.0
@@ -47,7 +50,23 @@ async def _sample(conn: asyncpg.Connection) -> dict[str, Any]:
     return dict(row)
 
 
-async def watch_until(database_url: str, stop: asyncio.Event, out: Watch) -> None:
+async def channels(admin: AdminClient) -> dict[str, dict[str, Any]] | None:
+    """Each channel's breaker state and result totals; None when the gateway does not answer
+    (it may be the process a scenario killed)."""
+    try:
+        resp = await admin.get("/admin/channels")
+    except (aiohttp.ClientError, TimeoutError):
+        return None
+    if resp.status != 200:
+        return None
+    return {c["id"]: {"state": c["breaker"]["state"], "successes": c["totals"]["successes"],
+                      "failures": c["totals"]["failures"]}
+            for c in resp.json()["data"]}  # fmt: skip
+
+
+async def watch_until(
+    database_url: str, admin: AdminClient, stop: asyncio.Event, out: Watch
+) -> None:
     """Sample every second until `stop` is set. A sample that fails (a store restarting in a
     fault scenario) is skipped; the watch goes on."""
     conn: asyncpg.Connection | None = None
@@ -62,7 +81,9 @@ async def watch_until(database_url: str, stop: asyncio.Event, out: Watch) -> Non
             else:
                 out.anchors.add(Anchor(row.pop("anchor_wall_s"), row.pop("anchor_sim_s"),
                                        row.pop("anchor_scale")))  # fmt: skip
-                out.rows.append({"wall": time.time(), **{k: int(v) for k, v in row.items()}})
+                wall = time.time()
+                out.rows.append({"wall": wall, **{k: int(v) for k, v in row.items()},
+                                 "channels": await channels(admin)})  # fmt: skip
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=SAMPLE_EVERY_S)
     finally:

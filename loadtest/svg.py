@@ -301,3 +301,49 @@ def bar_chart(
         parts.append(_text(x + bar_w / 2, frame.top + frame.plot_h + 16, shown))
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def state_strips(
+    lanes: Mapping[str, Sequence[tuple[float, float, str]]],
+    title: str,
+    colours: Mapping[str, str],
+    x_label: str,
+    *,
+    x_ticks: Callable[[float, float], Sequence[float]] | None = None,
+    x_format: Callable[[float], str] = fmt_number,
+    width: int = WIDTH_PX,
+) -> str:
+    """One horizontal lane per name, coloured by state over x: `(x_from, x_to, state)`
+    stretches (e.g. a circuit breaker closed, open, half-open). Legend: `colours`' keys."""
+    height = max(120, 34 + 44 + 22 * len(lanes))
+    frame, baseline = _framed(width, height, title, list(colours))
+    parts = _open(frame, title) + _legend(frame, list(colours), list(colours.values()), baseline)
+    xs = [x for stretches in lanes.values() for a, b, _ in stretches for x in (a, b)]
+    if not xs:
+        parts += [*_axes(frame, [], {}, x_label, ""), _no_data(frame), "</svg>"]
+        return "\n".join(parts)
+    ticks = list(x_ticks(min(xs), max(xs))) if x_ticks else nice_ticks(min(xs), max(xs), 8)
+    x_lo, x_hi = min(ticks[0], min(xs)), max(ticks[-1], max(xs))
+
+    def px(x: float) -> float:
+        return frame.left + (x - x_lo) / ((x_hi - x_lo) or 1) * frame.plot_w
+
+    parts += _axes(frame, [], {}, x_label, "")
+    bottom = frame.top + frame.plot_h
+    for tick in ticks:
+        parts.append(f'<line x1="{px(tick):.1f}" y1="{bottom}" x2="{px(tick):.1f}" '
+                     f'y2="{bottom + 4}" stroke="#888"/>')  # fmt: skip
+        parts.append(_text(px(tick), bottom + 16, x_format(tick)))
+    lane_h = frame.plot_h / max(1, len(lanes))
+    for i, (name, stretches) in enumerate(lanes.items()):
+        top = frame.top + i * lane_h + 2
+        parts.append(_text(frame.left - 6, top + lane_h / 2 + 2, name, "end"))
+        for a, b, state in stretches:
+            fill = colours.get(state, PALETTE[-1])
+            tip = f"{name}: {state} {x_format(a)} – {x_format(b)}"
+            parts.append(
+                f'<rect x="{px(a):.1f}" y="{top:.1f}" width="{max(px(b) - px(a), 0.8):.1f}" '
+                f'height="{lane_h - 4:.1f}" fill="{fill}"><title>{escape(tip)}</title></rect>'
+            )
+    parts.append("</svg>")
+    return "\n".join(parts)
