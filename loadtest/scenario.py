@@ -131,6 +131,12 @@ def at_time(at: str, start: datetime) -> datetime:
     return datetime.combine(day, dtime(int(found["h"]), int(found["m"])), BUSINESS_TZ)
 
 
+def day_and_time(when: datetime, start: datetime) -> str:
+    """`when` as the timeline writes it: "day N HH:MM" (China time), day 1 being the start's."""
+    local, first = when.astimezone(BUSINESS_TZ), start.astimezone(BUSINESS_TZ)
+    return f"day {(local.date() - first.date()).days + 1} {local:%H:%M}"
+
+
 def sim_offset_s(at: str, start: datetime) -> float:
     """Simulated seconds from the start to `at` (negative: before the start)."""
     return (at_time(at, start) - start).total_seconds()

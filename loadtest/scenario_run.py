@@ -24,10 +24,18 @@ import orjson
 
 from gateway.client import AdminClient
 from gateway.clock import BUSINESS_TZ
-from loadtest import faults, observe, scenario_watch
+from loadtest import faults, observe, phases, scenario_watch
 from loadtest.processes import run_in_process
 from loadtest.result import LoadResult
-from loadtest.scenario import Bound, Event, Scenario, at_time, day_one, sim_offset_s
+from loadtest.scenario import (
+    Bound,
+    Event,
+    Scenario,
+    at_time,
+    day_and_time,
+    day_one,
+    sim_offset_s,
+)
 from loadtest.scenario_watch import Watch
 from loadtest.shapes import Shape, constant, spike
 from loadtest.simtime import ClockMap
@@ -325,21 +333,19 @@ async def drive(info: dict[str, Any], state_dir: Path, sc: Scenario, fast: bool)
         "no_answer": int(load.totals.errors),
         "rate_limited": int(load.by_code.get("rate_limited", 0)),
         "peak_advance_used_fen": int(peak["advance_used"]) if peak else 0,
-        "peak_advance_at": _day_and_time(peak_at, start),
+        "peak_advance_at": day_and_time(peak_at, start),
         "uncovered_fen": int(exposure.get("uncovered", 0)),
         "advance_used_end_fen": int(exposure.get("advance_used", 0)),
         "recon_exceptions": sum(_exceptions(s) for s in recon.values()),
     }
+    slo = phases.slo_per_phase(phases.phases(sc, start), times, clock.sim_s, sc.slo_s)
+    answers["slo_phases"] = slo
+    shares = [p["within_slo"] for p in slo if p["within_slo"] is not None]
+    answers["slo_within_min"] = min(shares, default=1.0)
     outcome = Outcome(sc, fast, time_scale, start, load, load_start_wall, clock, rows, times,
                       totals, answers, recon, ledger, log)  # fmt: skip
     outcome.failures = check(sc.expect, answers)
     return outcome
-
-
-def _day_and_time(when: datetime, start: datetime) -> str:
-    """`when` as the timeline writes it: "day N HH:MM" (China time), day 1 being the start's."""
-    local, first = when.astimezone(BUSINESS_TZ), start.astimezone(BUSINESS_TZ)
-    return f"day {(local.date() - first.date()).days + 1} {local:%H:%M}"
 
 
 def yuan(fen: int) -> str:
@@ -358,6 +364,7 @@ def answer_rows(o: Outcome) -> list[tuple[str, str]]:
         ("money lost (must be ¥0.00)", yuan(a["money_lost_fen"])),
         ("payouts submitted to a bank twice", str(a["submitted_twice"])),
         ("payouts stuck past the SLO (open after the drain)", str(a["stuck_payouts"])),
+        *[phases.row(o.scenario.slo_s, p) for p in a["slo_phases"]],
         ("payouts / success ratio of final ones", f"{a['payouts']} / {a['success_ratio']:.2%}"),
         ("request p99; 5xx answers; requests with no answer",
          f"{a['request_p99_ms']} ms; {a['server_errors']}; {a['no_answer']}"),
