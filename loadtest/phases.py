@@ -32,6 +32,8 @@ def _what(ev: Event) -> str:
         return f"{ev.kill} killed"
     if ev.jump_to is not None:
         return f"clock jumped to {ev.jump_to}"
+    if ev.callback_storm is not None:
+        return "callback storm"
     return f"bank {ev.bank} profile changed"
 
 
