@@ -6,7 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.bench_transfers import counts_text
+from loadtest.plots import error_codes, status_mix, summary_table
 from loadtest.report import Section, result_section, write_report
+from loadtest.scenario_plots import scenario_plots
+from loadtest.scenario_watch import lag_points
 from loadtest.svg import bar_chart, line_chart
 
 
@@ -32,16 +35,7 @@ def _system_plots(samples: list[dict[str, Any]], totals: dict[str, Any]) -> list
             "count",
             "Backlog: payouts not final, notifications not delivered",
         ),
-        bar_chart(
-            {s: float(n) for s, n in sorted(totals["status"].items())},
-            "Payout status mix (end of run)",
-            y_label="payouts",
-        ),
-        bar_chart(
-            {bank: {s: float(n) for s, n in by.items()} for bank, by in totals["banks"].items()},
-            "Outcomes per bank channel",
-            y_label="payouts",
-        ),
+        *_end_of_run_bars(totals),
     ]
     lag = totals.get("notification_lag_p99_by_second") or []
     if lag:
@@ -55,6 +49,21 @@ def _system_plots(samples: list[dict[str, Any]], totals: dict[str, Any]) -> list
             )
         )
     return plots
+
+
+def _end_of_run_bars(totals: dict[str, Any]) -> list[str]:
+    return [
+        bar_chart(
+            {s: float(n) for s, n in sorted(totals["status"].items())},
+            "Payout status mix (end of run)",
+            y_label="payouts",
+        ),
+        bar_chart(
+            {bank: {s: float(n) for s, n in by.items()} for bank, by in totals["banks"].items()},
+            "Outcomes per bank channel",
+            y_label="payouts",
+        ),
+    ]
 
 
 def write_demo_report(path: Path, summary: list[tuple[str, str]], outcome: Any) -> Path:
@@ -195,8 +204,15 @@ def write_scenario_report(path: Path, outcome: Any, answers: list[tuple[str, str
                 [["at", "wall s", "what", "note"],
                  *[[e["at"], e["wall_s"], e["what"], e["note"]] for e in outcome.timeline]]),
         Section("Assertions", checks, text="; ".join(outcome.failures) or "all hold"),
-        result_section(outcome.load, "Load: requests as the merchants saw them"),
-        Section("The system under that load", None, _system_plots(outcome.samples, outcome.totals)),
+        Section("Load: requests as the merchants saw them", summary_table(outcome.load),
+                [status_mix(outcome.load), *([error_codes(outcome.load)] if outcome.load.by_code
+                                             else [])]),
+        Section("Over simulated time", None,
+                scenario_plots(outcome.clock, outcome.samples, outcome.load,
+                               outcome.load_start_wall, outcome.payout_times,
+                               lag_points(outcome.totals)),
+                text="x is the simulated clock (China time); a gap in a line is a clock jump."),
+        Section("End of run", None, _end_of_run_bars(outcome.totals)),
         Section("Reconciliation per bank and business date",
                 [["bank date", "summary"],
                  *[[k, ", ".join(f"{a}: {b}" for a, b in v.items())]

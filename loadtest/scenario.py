@@ -52,6 +52,16 @@ class Load(msgspec.Struct, forbid_unknown_fields=True):
     spike_min: float = 0.0  # how long it lasts, simulated minutes
 
 
+class CallbackStorm(msgspec.Struct, forbid_unknown_fields=True):
+    """A burst of replayed callbacks: each bank (or `bank`) sends the callbacks of its `last`
+    most recent final payouts again, `copies` times each, shuffled (the simulator's POST
+    /sim/callback-storm)."""
+
+    copies: int = 3
+    last: int = 1000
+    bank: str | None = None
+
+
 class Event(msgspec.Struct, forbid_unknown_fields=True):
     """One step of the timeline; exactly one action per event."""
 
@@ -62,12 +72,15 @@ class Event(msgspec.Struct, forbid_unknown_fields=True):
         None
     )
     jump_to: At | None = None  # move the simulated clock forward to this time
+    callback_storm: CallbackStorm | None = None
     note: str = ""
 
     def __post_init__(self) -> None:
-        actions = [self.profile is not None, self.kill is not None, self.jump_to is not None]
-        if sum(actions) != 1:
-            raise ValueError(f"event at {self.at}: exactly one of profile, kill, jump_to")
+        actions = [self.profile, self.kill, self.jump_to, self.callback_storm]
+        if sum(a is not None for a in actions) != 1:
+            raise ValueError(
+                f"event at {self.at}: exactly one of profile, kill, jump_to, callback_storm"
+            )
         if self.profile is not None and not self.bank:
             raise ValueError(f"event at {self.at}: a profile change names its bank")
 
@@ -129,6 +142,12 @@ def at_time(at: str, start: datetime) -> datetime:
     first: date = start.astimezone(BUSINESS_TZ).date()
     day = first + timedelta(days=int(found["day"]) - 1)
     return datetime.combine(day, dtime(int(found["h"]), int(found["m"])), BUSINESS_TZ)
+
+
+def day_and_time(when: datetime, start: datetime) -> str:
+    """`when` as the timeline writes it: "day N HH:MM" (China time), day 1 being the start's."""
+    local, first = when.astimezone(BUSINESS_TZ), start.astimezone(BUSINESS_TZ)
+    return f"day {(local.date() - first.date()).days + 1} {local:%H:%M}"
 
 
 def sim_offset_s(at: str, start: datetime) -> float:

@@ -24,14 +24,28 @@ import orjson
 
 from gateway.client import AdminClient
 from gateway.clock import BUSINESS_TZ
-from loadtest import faults, observe
+from loadtest import faults, observe, phases, scenario_watch
 from loadtest.processes import run_in_process
 from loadtest.result import LoadResult
-from loadtest.scenario import Bound, Event, Scenario, at_time, day_one, sim_offset_s
+from loadtest.scenario import (
+    Bound,
+    CallbackStorm,
+    Event,
+    Scenario,
+    at_time,
+    day_and_time,
+    day_one,
+    sim_offset_s,
+)
+from loadtest.scenario_watch import Watch
 from loadtest.shapes import Shape, constant, spike
+from loadtest.simtime import ClockMap
 from loadtest.spec import LoadSpec, MerchantCred
 
 DRAIN_MIN_S = 20.0
+# Wall seconds between setting the clock and the load's first request: time for the load
+# generator's process to start, so that its first second is day 1's start.
+LEAD_S = 2.0
 OPEN = ("review_pending", "accepted", "processing")
 PAID = ("succeeded", "returned")
 
@@ -47,7 +61,10 @@ class Outcome:
     time_scale: float
     start: datetime  # day 1's start, simulated
     load: LoadResult
-    samples: list[dict[str, Any]]
+    load_start_wall: float  # unix seconds of the load's first scheduled request
+    clock: ClockMap
+    samples: list[dict[str, Any]]  # the watch's, each second (wall unix seconds in "wall")
+    payout_times: list[tuple[float, float | None, str]]  # accepted, first final, status
     totals: dict[str, Any]
     answers: dict[str, Any]
     recon: dict[str, dict[str, int]]
@@ -117,6 +134,16 @@ async def _set_profile(sim_url: str, bank: str, patch: dict[str, Any]) -> None:
             raise RuntimeError(f"bank {bank} profile: {r.status} {await r.text()}")
 
 
+async def _storm(sim_url: str, storm: CallbackStorm) -> str:
+    body = {"copies": storm.copies, "last": storm.last, "bank_id": storm.bank}
+    url = f"{sim_url}/sim/callback-storm"
+    async with aiohttp.ClientSession() as http, http.post(url, data=orjson.dumps(body)) as r:
+        if r.status != 200:
+            raise RuntimeError(f"callback storm: {r.status} {await r.text()}")
+        sent = orjson.loads(await r.read())
+    return f"callback storm: {sent['items']:,} callbacks replayed ({storm.copies} copies each)"
+
+
 async def _prepare(info: dict[str, Any], sc: Scenario, admin: AdminClient) -> list[MerchantCred]:
     url = f"{info['bank_sim_url']}/sim/preset/{sc.bank_preset}"
     async with aiohttp.ClientSession() as http, http.put(url) as r:
@@ -150,6 +177,8 @@ async def _fire(
         old = await asyncio.to_thread(faults.kill, state_dir, ev.kill)
         new = await asyncio.to_thread(faults.wait_restarted, state_dir, ev.kill, old)
         return f"killed {ev.kill} (pid {old}); restarted as {new}", 0.0
+    if ev.callback_storm is not None:
+        return await _storm(info["bank_sim_url"], ev.callback_storm), 0.0
     assert ev.jump_to is not None
     before = datetime.fromisoformat((await admin.get("/admin/clock")).json()["now"])
     landed = await _jump_to(admin, at_time(ev.jump_to, start))
@@ -188,6 +217,14 @@ async def _money_and_stuck(info: dict[str, Any], since: datetime) -> dict[str, i
         rows = await conn.fetch(
             "SELECT id, status, amount_fen FROM payouts WHERE created_at >= $1", since
         )
+        # A payout event recorded twice: a status word taken twice (a replayed callback
+        # applied as news), which would move money twice and notify twice.
+        events_twice = await conn.fetchval(
+            """SELECT count(*) FROM (SELECT 1 FROM outbox_events
+               WHERE created_at >= $1 AND type LIKE 'payout.%' GROUP BY object_id, type
+               HAVING count(*) > 1) d""",
+            since,
+        )
         open_by = await conn.fetch(
             """SELECT q.state, coalesce(p.bank_id, '-') AS bank, count(*) AS n,
                       max(q.poll_count) AS polls
@@ -210,6 +247,7 @@ async def _money_and_stuck(info: dict[str, Any], since: datetime) -> dict[str, i
         by = [f"{r['bank']} {r['state']} x{r['n']} (polls up to {r['polls']})" for r in open_by]
         say("open after the drain: " + ", ".join(by))
     return {"money_lost_fen": lost, "submitted_twice": twice, "stuck_payouts": stuck,
+            "events_twice": int(events_twice),
             "payouts": len(gateway), "paid": len(gw_paid)}  # fmt: skip
 
 
@@ -241,26 +279,40 @@ def _exceptions(summary: dict[str, int]) -> int:
     return int(summary.get("exceptions", 0)) + (1 if "error" in summary else 0)
 
 
+async def _set_day_one(admin: AdminClient, info: dict[str, Any], sc: Scenario,
+                       time_scale: float) -> tuple[datetime, float]:  # fmt: skip
+    """Jump the clock so that day 1's start comes LEAD_S wall seconds from now: day 1's start
+    and the wall moment (unix s) it is reached, exact from the clock's anchor."""
+    now = datetime.fromisoformat((await admin.get("/admin/clock")).json()["now"])
+    lead = timedelta(seconds=LEAD_S * time_scale)
+    start = day_one(now + lead, sc.start)
+    await _jump_to(admin, start - lead)
+    anchor = await scenario_watch.anchor_now(info["database_url"])
+    return start, anchor.wall_s + (start.timestamp() - anchor.sim_s) / anchor.scale
+
+
 async def drive(info: dict[str, Any], state_dir: Path, sc: Scenario, fast: bool) -> Outcome:
     time_scale = effective_time_scale(sc, fast)
     admin = await _admin(info)
     try:
-        now = datetime.fromisoformat((await admin.get("/admin/clock")).json()["now"])
-        start = await _jump_to(admin, day_one(now, sc.start))
-        say(f"day 1 starts {start.astimezone(BUSINESS_TZ):%Y-%m-%d %H:%M} China time; "
-            f"simulated time x{time_scale:g}")  # fmt: skip
         creds = await _prepare(info, sc, admin)
         since = datetime.now(UTC) - timedelta(seconds=1)
+        start, load_start_wall = await _set_day_one(admin, info, sc, time_scale)
+        say(f"day 1 starts {start.astimezone(BUSINESS_TZ):%Y-%m-%d %H:%M} China time; "
+            f"simulated time x{time_scale:g}")  # fmt: skip
         spec = LoadSpec(
             base_url=info["gateway_url"], merchants=tuple(creds), workload=sc.load.workload,
             shape=load_shape(sc, time_scale, start), seed=7,
             run_id=f"sc{int(time.time())}", merchant_pick="weighted",
+            start_at_unix_s=load_start_wall,
         )  # fmt: skip
         stop = asyncio.Event()
-        samples = observe.Samples()
-        sampler = asyncio.create_task(observe.sample_until(info["database_url"], stop, samples))
+        watch = Watch()
+        sampler = asyncio.create_task(
+            scenario_watch.watch_until(info["database_url"], admin, stop, watch)
+        )
         log: list[dict[str, Any]] = []
-        t0 = time.monotonic()
+        t0 = time.monotonic() + (load_start_wall - time.time())  # the load's start, monotonic
         events = asyncio.create_task(
             _timeline(info, state_dir, admin, sc, start, time_scale, t0, log)
         )
@@ -278,22 +330,24 @@ async def drive(info: dict[str, Any], state_dir: Path, sc: Scenario, fast: bool)
             events.cancel()
             await asyncio.gather(sampler, events, return_exceptions=True)
         totals = await observe.totals(info["database_url"], since)
+        times = await scenario_watch.payout_times(info["database_url"], since)
+        watch.anchors.add(await scenario_watch.anchor_now(info["database_url"]))
         exposure = (await admin.get("/admin/exposure")).json()
         ledger = (await admin.get("/admin/ledger/check")).json()
         money = await _money_and_stuck(info, since)
         recon = await _reconcile(info, admin, since)
     finally:
         await admin.close()
-    rows = samples.rows
-    peak = max(rows, key=lambda r: r["advance_used"]) if rows else {"advance_used": 0, "t": 0}
-    # Simulated time of the peak: running time plus the clock jumps fired before it.
-    jumped = max((e["jumped_s"] for e in log if e["wall_s"] <= float(peak["t"])), default=0.0)
-    peak_at = start + timedelta(seconds=float(peak["t"]) * time_scale + jumped)
+    clock = ClockMap(watch.anchors, start)
+    rows = watch.rows
+    peak = max(rows, key=lambda r: r["advance_used"]) if rows else None
+    peak_at = datetime.fromtimestamp(clock.sim_s(peak["wall"]), UTC) if peak else start
     final = {s: n for s, n in totals["status"].items() if s not in OPEN}
     answers: dict[str, Any] = {
         "ledger_ok": bool(ledger["ok"]),
         "money_lost_fen": money["money_lost_fen"],
         "submitted_twice": money["submitted_twice"],
+        "events_twice": money["events_twice"],
         "stuck_payouts": money["stuck_payouts"],
         "payouts": money["payouts"],
         "success_ratio": round(final.get("succeeded", 0) / max(1, sum(final.values())), 4),
@@ -301,22 +355,20 @@ async def drive(info: dict[str, Any], state_dir: Path, sc: Scenario, fast: bool)
         "server_errors": sum(n for code, n in load.by_status.items() if int(code) >= 500),
         "no_answer": int(load.totals.errors),
         "rate_limited": int(load.by_code.get("rate_limited", 0)),
-        "peak_advance_used_fen": int(peak["advance_used"]),
-        "peak_advance_at": _day_and_time(peak_at, start),
+        "peak_advance_used_fen": int(peak["advance_used"]) if peak else 0,
+        "peak_advance_at": day_and_time(peak_at, start),
         "uncovered_fen": int(exposure.get("uncovered", 0)),
         "advance_used_end_fen": int(exposure.get("advance_used", 0)),
         "recon_exceptions": sum(_exceptions(s) for s in recon.values()),
     }
-    outcome = Outcome(sc, fast, time_scale, start, load, rows, totals, answers, recon, ledger,
-                      log)  # fmt: skip
+    slo = phases.slo_per_phase(phases.phases(sc, start), times, clock.sim_s, sc.slo_s)
+    answers["slo_phases"] = slo
+    shares = [p["within_slo"] for p in slo if p["within_slo"] is not None]
+    answers["slo_within_min"] = min(shares, default=1.0)
+    outcome = Outcome(sc, fast, time_scale, start, load, load_start_wall, clock, rows, times,
+                      totals, answers, recon, ledger, log)  # fmt: skip
     outcome.failures = check(sc.expect, answers)
     return outcome
-
-
-def _day_and_time(when: datetime, start: datetime) -> str:
-    """`when` as the timeline writes it: "day N HH:MM" (China time), day 1 being the start's."""
-    local, first = when.astimezone(BUSINESS_TZ), start.astimezone(BUSINESS_TZ)
-    return f"day {(local.date() - first.date()).days + 1} {local:%H:%M}"
 
 
 def yuan(fen: int) -> str:
@@ -333,8 +385,10 @@ def answer_rows(o: Outcome) -> list[tuple[str, str]]:
          f"{yuan(a['peak_advance_used_fen'])} at {a['peak_advance_at']} China time"),
         ("uncovered exposure after reversals", yuan(a["uncovered_fen"])),
         ("money lost (must be ¥0.00)", yuan(a["money_lost_fen"])),
-        ("payouts submitted to a bank twice", str(a["submitted_twice"])),
+        ("payouts submitted to a bank twice; payout events recorded twice",
+         f"{a['submitted_twice']}; {a['events_twice']}"),
         ("payouts stuck past the SLO (open after the drain)", str(a["stuck_payouts"])),
+        *[phases.row(o.scenario.slo_s, p) for p in a["slo_phases"]],
         ("payouts / success ratio of final ones", f"{a['payouts']} / {a['success_ratio']:.2%}"),
         ("request p99; 5xx answers; requests with no answer",
          f"{a['request_p99_ms']} ms; {a['server_errors']}; {a['no_answer']}"),

@@ -4,12 +4,15 @@ fonts, no dependencies), readable at 800×300.
     line_chart({"p99": [(0, 12.5), (1, 14.0)]}, "second", "ms", "Latency", log_y=True)
     bar_chart({"200": 950, "429": 50}, "Status mix")
     bar_chart({"merchant 1": {"ok": 90, "refused": 10}}, "Outcomes")   # stacked
+    state_strips({"102": [(0, 5, "closed"), (5, 9, "open")]}, "Breakers", ...)
+
+A point whose y is NaN breaks a line (a gap: nothing known there, e.g. a clock jump).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -168,23 +171,30 @@ def line_chart(
     *,
     width: int = WIDTH_PX,
     height: int = HEIGHT_PX,
+    x_ticks: Callable[[float, float], Sequence[float]] | None = None,
+    x_format: Callable[[float], str] = fmt_number,
 ) -> str:
-    """One line per series; with `log_y`, points at or below zero are left out."""
+    """One line per series; with `log_y`, points at or below zero are left out. `x_ticks`
+    chooses the ticks for the data's x range (default: round numbers), `x_format` labels
+    them (and the points' tooltips)."""
     kept = {
-        name: sorted((x, y) for x, y in points if not log_y or y > 0)
+        name: sorted(
+            ((x, y) for x, y in points if math.isnan(y) or not log_y or y > 0),
+            key=lambda p: p[0],
+        )
         for name, points in series.items()
     }
     colours = [PALETTE[i % len(PALETTE)] for i in range(len(kept))]
     frame, baseline = _framed(width, height, title, list(kept))
     parts = _open(frame, title) + _legend(frame, list(kept), colours, baseline)
     xs = [x for points in kept.values() for x, _ in points]
-    ys = [y for points in kept.values() for _, y in points]
-    if not xs:
+    ys = [y for points in kept.values() for _, y in points if not math.isnan(y)]
+    if not ys:
         parts += [*_axes(frame, [], {}, x_label, y_label), _no_data(frame), "</svg>"]
         return "\n".join(parts)
 
-    x_ticks = nice_ticks(min(xs), max(xs), 8)
-    x_lo, x_hi = x_ticks[0], x_ticks[-1]
+    ticks = list(x_ticks(min(xs), max(xs))) if x_ticks else nice_ticks(min(xs), max(xs), 8)
+    x_lo, x_hi = min(ticks[0], min(xs)), max(ticks[-1], max(xs))
     if log_y:
         y_ticks = log_ticks(min(ys), max(ys))
         y_lo, y_hi = math.log10(y_ticks[0]), math.log10(y_ticks[-1])
@@ -201,26 +211,37 @@ def line_chart(
 
     parts += _axes(frame, y_ticks, {t: py(t) for t in y_ticks}, x_label, y_label)
     bottom = frame.top + frame.plot_h
-    for tick in x_ticks:
+    for tick in ticks:
         parts.append(f'<line x1="{px(tick):.1f}" y1="{bottom}" x2="{px(tick):.1f}" '
                      f'y2="{bottom + 4}" stroke="#888"/>')  # fmt: skip
-        parts.append(_text(px(tick), bottom + 16, fmt_number(tick)))
+        parts.append(_text(px(tick), bottom + 16, x_format(tick)))
     for (name, points), colour in zip(kept.items(), colours, strict=True):
-        if not points:
-            continue
-        coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
-        parts.append(
-            f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="1.8" '
-            f'stroke-linejoin="round"><title>{escape(name)}</title></polyline>'
-        )
-        if len(points) <= MAX_MARKED_POINTS:
+        drawn = [(x, y) for x, y in points if not math.isnan(y)]
+        for run in _runs(points):
+            coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in run)
+            parts.append(
+                f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="1.8" '
+                f'stroke-linejoin="round"><title>{escape(name)}</title></polyline>'
+            )
+        if len(drawn) <= MAX_MARKED_POINTS:
             parts += [
                 f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.5" fill="{colour}">'
-                f"<title>{escape(name)}: {fmt_number(x)}, {fmt_number(y)}</title></circle>"
-                for x, y in points
+                f"<title>{escape(name)}: {x_format(x)}, {fmt_number(y)}</title></circle>"
+                for x, y in drawn
             ]
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def _runs(points: Sequence[tuple[float, float]]) -> list[list[tuple[float, float]]]:
+    """The stretches of a line between its gaps (NaN points)."""
+    runs: list[list[tuple[float, float]]] = [[]]
+    for x, y in points:
+        if math.isnan(y):
+            runs.append([])
+        else:
+            runs[-1].append((x, y))
+    return [run for run in runs if run]
 
 
 def bar_chart(
@@ -278,5 +299,51 @@ def bar_chart(
         parts.append(_text(x + bar_w / 2, py(level) - 4, fmt_number(level)))
         shown = bar if len(bar) <= max_chars else bar[: max_chars - 1] + "…"
         parts.append(_text(x + bar_w / 2, frame.top + frame.plot_h + 16, shown))
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def state_strips(
+    lanes: Mapping[str, Sequence[tuple[float, float, str]]],
+    title: str,
+    colours: Mapping[str, str],
+    x_label: str,
+    *,
+    x_ticks: Callable[[float, float], Sequence[float]] | None = None,
+    x_format: Callable[[float], str] = fmt_number,
+    width: int = WIDTH_PX,
+) -> str:
+    """One horizontal lane per name, coloured by state over x: `(x_from, x_to, state)`
+    stretches (e.g. a circuit breaker closed, open, half-open). Legend: `colours`' keys."""
+    height = max(120, 34 + 44 + 22 * len(lanes))
+    frame, baseline = _framed(width, height, title, list(colours))
+    parts = _open(frame, title) + _legend(frame, list(colours), list(colours.values()), baseline)
+    xs = [x for stretches in lanes.values() for a, b, _ in stretches for x in (a, b)]
+    if not xs:
+        parts += [*_axes(frame, [], {}, x_label, ""), _no_data(frame), "</svg>"]
+        return "\n".join(parts)
+    ticks = list(x_ticks(min(xs), max(xs))) if x_ticks else nice_ticks(min(xs), max(xs), 8)
+    x_lo, x_hi = min(ticks[0], min(xs)), max(ticks[-1], max(xs))
+
+    def px(x: float) -> float:
+        return frame.left + (x - x_lo) / ((x_hi - x_lo) or 1) * frame.plot_w
+
+    parts += _axes(frame, [], {}, x_label, "")
+    bottom = frame.top + frame.plot_h
+    for tick in ticks:
+        parts.append(f'<line x1="{px(tick):.1f}" y1="{bottom}" x2="{px(tick):.1f}" '
+                     f'y2="{bottom + 4}" stroke="#888"/>')  # fmt: skip
+        parts.append(_text(px(tick), bottom + 16, x_format(tick)))
+    lane_h = frame.plot_h / max(1, len(lanes))
+    for i, (name, stretches) in enumerate(lanes.items()):
+        top = frame.top + i * lane_h + 2
+        parts.append(_text(frame.left - 6, top + lane_h / 2 + 2, name, "end"))
+        for a, b, state in stretches:
+            fill = colours.get(state, PALETTE[-1])
+            tip = f"{name}: {state} {x_format(a)} – {x_format(b)}"
+            parts.append(
+                f'<rect x="{px(a):.1f}" y="{top:.1f}" width="{max(px(b) - px(a), 0.8):.1f}" '
+                f'height="{lane_h - 4:.1f}" fill="{fill}"><title>{escape(tip)}</title></rect>'
+            )
     parts.append("</svg>")
     return "\n".join(parts)

@@ -1,11 +1,12 @@
 """Unsigned operator and test endpoints: health, profiles, presets, records (payouts and B2B),
-planted statement faults and stats."""
+planted statement faults, callback storms and stats."""
 
 from __future__ import annotations
 
+import random
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any, Final
 
 import msgspec
 import orjson
@@ -15,6 +16,7 @@ from channels.bank_sim.appkeys import SIM_KEY
 from channels.bank_sim.b2b_records import B2B_STATUSES
 from channels.bank_sim.bank import Bank, ref_prefix
 from channels.bank_sim.errors import SimError, json_response
+from channels.bank_sim.lifecycle import callback_item
 from channels.bank_sim.presets import UnknownPreset, identity_of, preset_profile
 from channels.bank_sim.profile import patched
 from channels.bank_sim.records import STATUSES, iso
@@ -22,6 +24,18 @@ from channels.bank_sim.statement import StatementFault, bank_refs
 from gateway.clock import BUSINESS_TZ
 
 routes = web.RouteTableDef()
+
+MAX_STORM_COPIES: Final = 10
+MAX_STORM_RECORDS: Final = 10_000
+
+
+class CallbackStorm(msgspec.Struct, forbid_unknown_fields=True):
+    """Replay the callbacks of each bank's latest final payouts, `copies` times each."""
+
+    copies: Annotated[int, msgspec.Meta(ge=1, le=MAX_STORM_COPIES)] = 3
+    last: Annotated[int, msgspec.Meta(ge=1, le=MAX_STORM_RECORDS)] = 1_000
+    bank_id: str | None = None  # one bank, or every bank
+    seed: int = 0  # the shuffle's, so a storm can be repeated
 
 
 def _bank(request: web.Request) -> Bank:
@@ -144,6 +158,34 @@ async def add_statement_fault(request: web.Request) -> web.Response:
 async def list_statement_faults(request: web.Request) -> web.Response:
     bank = _bank(request)
     return json_response({"data": request.app[SIM_KEY].books.statement_faults(bank.bank_id)})
+
+
+@routes.post("/sim/callback-storm")
+async def callback_storm(request: web.Request) -> web.Response:
+    """A burst of replayed callbacks (SPEC 12, callback storm): each bank sends the callback of
+    its `last` most recent final payouts again, `copies` times each, shuffled, so duplicates of
+    old news arrive out of order and interleaved with the bank's new callbacks. The books do not
+    change: the gateway must take every copy as news it already has."""
+    sim = request.app[SIM_KEY]
+    try:
+        storm = msgspec.json.decode(await request.read() or b"{}", type=CallbackStorm)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise SimError(400, "invalid_request", str(exc)) from None
+    if storm.bank_id is not None and storm.bank_id not in sim.banks:
+        raise SimError(404, "unknown_bank", f"no bank {storm.bank_id!r}")
+    rng = random.Random(storm.seed)
+    sent: dict[str, int] = {}
+    for bank_id, bank in sim.banks.items():
+        if storm.bank_id not in (None, bank_id):
+            continue
+        final = [r for r in bank.records() if r.status != "processing"]
+        final.sort(key=lambda r: r.completed_at or r.accepted_at)
+        items = [callback_item(r) for r in final[-storm.last :]] * storm.copies
+        rng.shuffle(items)
+        if items:
+            sim.sender.send(bank_id, items)
+        sent[bank_id] = len(items)
+    return json_response({"copies": storm.copies, "items": sum(sent.values()), "banks": sent})
 
 
 @routes.get("/sim/stats")
