@@ -60,6 +60,7 @@ class _Run:
             merchant_weights=[m.weight for m in spec.merchants],
             merchant_pick=spec.merchant_pick,
             routes=spec.routes,
+            advance_merchants=spec.advance_merchants,
         )
         self.recorder = Recorder(start_s, keep_second_histograms=spec.shard_count > 1)
         self.slots = asyncio.Semaphore(spec.max_in_flight)

@@ -42,13 +42,15 @@ def phases(sc: Scenario, start: datetime) -> list[Phase]:
     marks: list[tuple[float, str, str]] = []
     for ev in sc.timeline:
         marks.append((at_time(ev.at, start).timestamp(), ev.at, _what(ev)))
-    load = sc.load
-    if load.shape == "spike" and load.spike_at is not None:
+    for load, classes in sc.loads():
+        if load.shape != "spike" or load.spike_at is None:
+            continue
+        who = "" if load is sc.load else f" ({sc.merchants[classes[0]].name})"
         spike_start = at_time(load.spike_at, start)
         ratio = load.spike_rate_per_s / max(load.rate_per_s, 1e-9)
-        marks.append((spike_start.timestamp(), load.spike_at, f"spike ×{ratio:g}"))
+        marks.append((spike_start.timestamp(), load.spike_at, f"spike ×{ratio:g}{who}"))
         end = spike_start + timedelta(minutes=load.spike_min)
-        marks.append((end.timestamp(), day_and_time(end, start), "after the spike"))
+        marks.append((end.timestamp(), day_and_time(end, start), f"after the spike{who}"))
     out = [Phase("start", day_and_time(start, start), start.timestamp())]
     for when, at, what in sorted(marks, key=lambda m: m[0]):  # stable: timeline order
         last = out[-1]

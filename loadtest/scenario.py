@@ -34,22 +34,35 @@ class RateLimit(msgspec.Struct, forbid_unknown_fields=True):
     burst: int
 
 
+class Load(msgspec.Struct, forbid_unknown_fields=True):
+    """A load shape. `accounts`: a P2P lender's day (transfers, collections, withdrawals over
+    the class's personal accounts, loadtest/workloads.py)."""
+
+    workload: Literal["mixed", "payouts", "accounts"] = "mixed"
+    shape: Literal["constant", "spike"] = "constant"
+    rate_per_s: float = 50.0  # wall-clock requests per second
+    spike_rate_per_s: float = 0.0
+    spike_at: At | None = None  # when the spike starts
+    spike_min: float = 0.0  # how long it lasts, simulated minutes
+
+    def __post_init__(self) -> None:
+        if self.shape == "spike" and (self.spike_at is None or self.spike_min <= 0):
+            raise ValueError("a spike needs spike_at and spike_min")
+
+
 class MerchantClass(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     funding_mode: Literal["prefunded", "advance"] = "prefunded"
     credit_fen: int = 0
     advance_limit_fen: int = 0
     rate_limit: RateLimit = msgspec.field(default_factory=lambda: RateLimit(5000, 5000))
-    weight: float = 1.0  # its share of the load
-
-
-class Load(msgspec.Struct, forbid_unknown_fields=True):
-    workload: Literal["mixed", "payouts"] = "mixed"
-    shape: Literal["constant", "spike"] = "constant"
-    rate_per_s: float = 50.0  # wall-clock requests per second
-    spike_rate_per_s: float = 0.0
-    spike_at: At | None = None  # when the spike starts
-    spike_min: float = 0.0  # how long it lasts, simulated minutes
+    weight: float = 1.0  # its share of the scenario's load
+    # Its own load (its own generator, shape and workload) instead of a share of the scenario's.
+    load: Load | None = None
+    # With the `accounts` workload: personal accounts opened for it, each funded with
+    # `account_fund_fen` from its settlement account (so `credit_fen` must cover them all).
+    accounts: Annotated[int, msgspec.Meta(ge=2, le=500)] = 20
+    account_fund_fen: int = 500_000
 
 
 class CallbackStorm(msgspec.Struct, forbid_unknown_fields=True):
@@ -95,7 +108,7 @@ class Scenario(msgspec.Struct, forbid_unknown_fields=True):
     description: str
     duration_min: float  # simulated minutes of load
     merchants: list[MerchantClass]
-    load: Load
+    load: Load | None = None  # shared by the classes without a load of their own
     start: Clock = "10:00"
     time_scale: float = 60.0
     fast_factor: float = 4.0
@@ -110,8 +123,15 @@ class Scenario(msgspec.Struct, forbid_unknown_fields=True):
             raise ValueError("a scenario needs at least one merchant class")
         if self.duration_min <= 0 or self.time_scale <= 0 or self.fast_factor < 1:
             raise ValueError("duration_min and time_scale must be positive, fast_factor >= 1")
-        if self.load.shape == "spike" and (self.load.spike_at is None or self.load.spike_min <= 0):
-            raise ValueError("a spike needs spike_at and spike_min")
+        if self.load is None and any(m.load is None for m in self.merchants):
+            raise ValueError("a scenario without a load needs a load on every merchant class")
+
+    def loads(self) -> list[tuple[Load, list[int]]]:
+        """Each load with the merchant classes (indexes) it drives: the scenario's, shared by
+        weight, and each class's own."""
+        shared = [k for k, m in enumerate(self.merchants) if m.load is None]
+        out = [(self.load, shared)] if self.load is not None and shared else []
+        return out + [(m.load, [k]) for k, m in enumerate(self.merchants) if m.load is not None]
 
 
 class ScenarioError(Exception):

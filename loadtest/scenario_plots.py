@@ -59,8 +59,9 @@ def scenario_plots(
     plots = [
         sim_chart(cm, {"advance used": _column(rows, "advance_used", 100),
                        "pending_in": _column(rows, "pending_in", 100),
-                       "uncovered": _column(rows, "uncovered", 100)},
-                  "CNY", "Advance exposure (垫资): used, B2B funds on their way, uncovered"),
+                       "uncovered": _column(rows, "uncovered", 100),
+                       "fronted for payers (公司垫付)": _column(rows, "collections_fronted", 100)},
+                  "CNY", "Advance exposure (垫资), and what it fronted for payers"),
     ]  # fmt: skip
     at = [(load_start_wall + s.t, s) for s in load.timeline]
     plots.append(sim_chart(cm, {

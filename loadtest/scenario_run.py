@@ -25,12 +25,15 @@ import orjson
 from gateway.client import AdminClient
 from gateway.clock import BUSINESS_TZ
 from loadtest import faults, observe, phases, scenario_watch
+from loadtest.bench_transfers import open_accounts, spread_load
+from loadtest.merge import merge_results
 from loadtest.processes import run_in_process
 from loadtest.result import LoadResult
 from loadtest.scenario import (
     Bound,
     CallbackStorm,
     Event,
+    Load,
     Scenario,
     at_time,
     day_and_time,
@@ -85,9 +88,8 @@ def wall_s(sim_s: float, time_scale: float) -> float:
     return max(0.0, sim_s / time_scale)
 
 
-def load_shape(scenario: Scenario, time_scale: float, start: datetime) -> Shape:
+def load_shape(load: Load, scenario: Scenario, time_scale: float, start: datetime) -> Shape:
     duration = wall_s(scenario.duration_min * 60, time_scale)
-    load = scenario.load
     if load.shape == "spike" and load.spike_at is not None:
         at = wall_s(sim_offset_s(load.spike_at, start), time_scale)
         length = wall_s(load.spike_min * 60, time_scale)
@@ -166,6 +168,28 @@ async def _prepare(info: dict[str, Any], sc: Scenario, admin: AdminClient) -> li
     return creds
 
 
+async def _open_accounts(
+    info: dict[str, Any], sc: Scenario, creds: list[MerchantCred]
+) -> dict[int, dict[str, Any]]:
+    """For each load with the `accounts` workload (by its index in `sc.loads()`): its classes'
+    personal accounts, opened and funded over the merchant API, as the generator's routes (a
+    ring per merchant) and which of its merchants front failed debits (垫资 ones)."""
+    out: dict[int, dict[str, Any]] = {}
+    for g, (load, classes) in enumerate(sc.loads()):
+        if load.workload != "accounts":
+            continue
+        books = []
+        for k in classes:
+            m = sc.merchants[k]
+            books += await open_accounts(info["gateway_url"], [creds[k]], m.accounts,
+                                         m.account_fund_fen)  # fmt: skip
+        say(f"load {g + 1}: {sum(len(b.personal) for b in books)} personal accounts opened")
+        fronting = tuple(j for j, k in enumerate(classes)
+                         if sc.merchants[k].funding_mode == "advance")  # fmt: skip
+        out[g] = {"routes": spread_load(books).routes, "advance_merchants": fronting}
+    return out
+
+
 async def _fire(
     info: dict[str, Any], state_dir: Path, admin: AdminClient, ev: Event, start: datetime
 ) -> tuple[str, float]:
@@ -221,9 +245,12 @@ async def _money_and_stuck(info: dict[str, Any], since: datetime) -> dict[str, i
         # applied as news), which would move money twice and notify twice.
         events_twice = await conn.fetchval(
             """SELECT count(*) FROM (SELECT 1 FROM outbox_events
-               WHERE created_at >= $1 AND type LIKE 'payout.%' GROUP BY object_id, type
-               HAVING count(*) > 1) d""",
+               WHERE created_at >= $1 AND (type LIKE 'payout.%' OR type LIKE 'collection.%')
+               GROUP BY object_id, type HAVING count(*) > 1) d""",
             since,
+        )
+        debits = await conn.fetch(
+            "SELECT id, status, amount_fen FROM collections WHERE created_at >= $1", since
         )
         open_by = await conn.fetch(
             """SELECT q.state, coalesce(p.bank_id, '-') AS bank, count(*) AS n,
@@ -241,14 +268,27 @@ async def _money_and_stuck(info: dict[str, Any], since: datetime) -> dict[str, i
     lost = sum(a for pid, a in bank_paid.items()
                if pid not in gw_paid and gateway[pid][0] not in OPEN)  # fmt: skip
     lost += sum(a for pid, a in gw_paid.items() if pid not in bank_paid)
-    twice = sum(1 for r in records if r["ref"] in gateway and r["submissions"] > 1)
+    # Collections (代收): the bank took the payer's money and the gateway ended the collection
+    # failed, or the gateway credited money the bank never took.
+    collections = {r["id"]: (r["status"], r["amount_fen"]) for r in debits}
+    bank_took = {r["ref"] for r in records if r["ref"] in collections
+                 and r["status"] == "succeeded"}  # fmt: skip
+    lost += sum(
+        a
+        for cid, (status, a) in collections.items()
+        if status != "pending" and (cid in bank_took) != (status == "succeeded")
+    )
+    known = gateway.keys() | collections.keys()
+    twice = sum(1 for r in records if r["ref"] in known and r["submissions"] > 1)
     stuck = sum(1 for status, _ in gateway.values() if status in OPEN)
+    stuck += sum(1 for status, _ in collections.values() if status == "pending")
     if stuck:
         by = [f"{r['bank']} {r['state']} x{r['n']} (polls up to {r['polls']})" for r in open_by]
         say("open after the drain: " + ", ".join(by))
     return {"money_lost_fen": lost, "submitted_twice": twice, "stuck_payouts": stuck,
             "events_twice": int(events_twice),
-            "payouts": len(gateway), "paid": len(gw_paid)}  # fmt: skip
+            "payouts": len(gateway), "paid": len(gw_paid), "collections": len(collections),
+            "collected": sum(1 for s, _ in collections.values() if s == "succeeded")}  # fmt: skip
 
 
 async def _reconcile(info: dict[str, Any], admin: AdminClient, since: datetime) -> dict[str, Any]:
@@ -295,17 +335,22 @@ async def drive(info: dict[str, Any], state_dir: Path, sc: Scenario, fast: bool)
     time_scale = effective_time_scale(sc, fast)
     admin = await _admin(info)
     try:
-        creds = await _prepare(info, sc, admin)
         since = datetime.now(UTC) - timedelta(seconds=1)
+        creds = await _prepare(info, sc, admin)
+        routed = await _open_accounts(info, sc, creds)
         start, load_start_wall = await _set_day_one(admin, info, sc, time_scale)
         say(f"day 1 starts {start.astimezone(BUSINESS_TZ):%Y-%m-%d %H:%M} China time; "
             f"simulated time x{time_scale:g}")  # fmt: skip
-        spec = LoadSpec(
-            base_url=info["gateway_url"], merchants=tuple(creds), workload=sc.load.workload,
-            shape=load_shape(sc, time_scale, start), seed=7,
-            run_id=f"sc{int(time.time())}", merchant_pick="weighted",
-            start_at_unix_s=load_start_wall,
-        )  # fmt: skip
+        run_id = f"sc{int(time.time())}"
+        specs = [
+            LoadSpec(
+                base_url=info["gateway_url"], merchants=tuple(creds[k] for k in classes),
+                workload=load.workload, shape=load_shape(load, sc, time_scale, start), seed=7,
+                run_id=f"{run_id}g{g}", merchant_pick="weighted",
+                start_at_unix_s=load_start_wall, **routed.get(g, {}),
+            )
+            for g, (load, classes) in enumerate(sc.loads())
+        ]  # fmt: skip
         stop = asyncio.Event()
         watch = Watch()
         sampler = asyncio.create_task(
@@ -319,7 +364,10 @@ async def drive(info: dict[str, Any], state_dir: Path, sc: Scenario, fast: bool)
         try:
             wall = wall_s(sc.duration_min * 60, time_scale)
             say(f"{sc.duration_min:g} simulated minutes of load in {wall:.0f}s ...")
-            load = await asyncio.to_thread(run_in_process, spec)
+            # One generator process per load (a class with a shape of its own has its own).
+            load = merge_results(await asyncio.gather(*(
+                asyncio.to_thread(run_in_process, spec, relay_prefix=f"load {g + 1}")
+                for g, spec in enumerate(specs))))  # fmt: skip
             await events  # events after the load's end still fire
             drain_s = max(DRAIN_MIN_S, sc.slo_s / time_scale)
             left = await observe.wait_quiet(info["database_url"], drain_s)
@@ -358,6 +406,9 @@ async def drive(info: dict[str, Any], state_dir: Path, sc: Scenario, fast: bool)
         "peak_advance_used_fen": int(peak["advance_used"]) if peak else 0,
         "peak_advance_at": day_and_time(peak_at, start),
         "uncovered_fen": int(exposure.get("uncovered", 0)),
+        "collections": money["collections"],
+        "collections_succeeded": money["collected"],
+        "collections_fronted_end_fen": int(exposure.get("collections_fronted", 0)),
         "advance_used_end_fen": int(exposure.get("advance_used", 0)),
         "recon_exceptions": sum(_exceptions(s) for s in recon.values()),
     }
@@ -385,11 +436,15 @@ def answer_rows(o: Outcome) -> list[tuple[str, str]]:
          f"{yuan(a['peak_advance_used_fen'])} at {a['peak_advance_at']} China time"),
         ("uncovered exposure after reversals", yuan(a["uncovered_fen"])),
         ("money lost (must be ¥0.00)", yuan(a["money_lost_fen"])),
-        ("payouts submitted to a bank twice; payout events recorded twice",
+        ("orders submitted to a bank twice; events recorded twice",
          f"{a['submitted_twice']}; {a['events_twice']}"),
-        ("payouts stuck past the SLO (open after the drain)", str(a["stuck_payouts"])),
+        ("payouts and collections stuck past the SLO (open after the drain)",
+         str(a["stuck_payouts"])),
         *[phases.row(o.scenario.slo_s, p) for p in a["slo_phases"]],
         ("payouts / success ratio of final ones", f"{a['payouts']} / {a['success_ratio']:.2%}"),
+        *([("collections (代收) / succeeded; still fronted for payers (公司垫付) at the end",
+            f"{a['collections']} / {a['collections_succeeded']}; "
+            f"{yuan(a['collections_fronted_end_fen'])}")] if a["collections"] else []),
         ("request p99; 5xx answers; requests with no answer",
          f"{a['request_p99_ms']} ms; {a['server_errors']}; {a['no_answer']}"),
         ("refusals by reason", refusals),

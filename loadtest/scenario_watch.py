@@ -41,6 +41,8 @@ async def _sample(conn: asyncpg.Connection) -> dict[str, Any]:
              coalesce(sum(advance_used_fen), 0) AS advance_used,
              coalesce(sum(pending_in_fen), 0) AS pending_in,
              coalesce(sum(greatest(advance_used_fen - pending_in_fen, 0)), 0) AS uncovered,
+             (SELECT coalesce(sum(outstanding_fen), 0) FROM collection_advances)
+                 AS collections_fronted,
              (SELECT wall_s FROM sim_clock WHERE id = 1) AS anchor_wall_s,
              (SELECT sim_s FROM sim_clock WHERE id = 1) AS anchor_sim_s,
              (SELECT scale FROM sim_clock WHERE id = 1) AS anchor_scale

@@ -69,8 +69,10 @@ class LoadSpec:
     shard_index: int = 0
     shard_count: int = 1
     start_at_unix_s: float | None = None
-    # The `transfers` workload: request i moves money along routes[i % len(routes)].
+    # The `transfers` and `accounts` workloads: request i goes along routes[i % len(routes)].
     routes: tuple[TransferRoute, ...] = ()
+    # `accounts`: merchants (indexes) whose collections may ask advance_on_failure (垫资 ones).
+    advance_merchants: tuple[int, ...] = ()
 
     def shard(self, index: int, count: int, start_at_unix_s: float) -> LoadSpec:
         return replace(self, shard_index=index, shard_count=count, start_at_unix_s=start_at_unix_s)
@@ -91,8 +93,8 @@ class LoadSpec:
             raise ValueError(f"merchant_pick must be one of {MERCHANT_PICKS}")
         if not 0 <= self.shard_index < self.shard_count <= MAX_SHARDS:
             raise ValueError(f"need 0 <= shard_index < shard_count <= {MAX_SHARDS}")
-        if self.workload == "transfers" and not self.routes:
-            raise ValueError("the transfers workload needs at least one route")
+        if self.workload in ("transfers", "accounts") and not self.routes:
+            raise ValueError(f"the {self.workload} workload needs at least one route")
         if any(not 0 <= r.merchant_index < len(self.merchants) for r in self.routes):
             raise ValueError("a route names a merchant index outside merchants")
 
@@ -112,6 +114,7 @@ class LoadSpec:
             "shard_count": self.shard_count,
             "start_at_unix_s": self.start_at_unix_s,
             "routes": [r.to_list() for r in self.routes],
+            "advance_merchants": list(self.advance_merchants),
         }
 
     @classmethod
@@ -131,4 +134,5 @@ class LoadSpec:
             shard_count=int(data.get("shard_count", 1)),
             start_at_unix_s=data.get("start_at_unix_s"),
             routes=tuple(TransferRoute.from_list(r) for r in data.get("routes", [])),
+            advance_merchants=tuple(int(k) for k in data.get("advance_merchants", [])),
         )

@@ -4,6 +4,11 @@
 `payouts`  POST /v1/payouts, a new merchant_order_id per run and i
 `mixed`    ~84% payouts, 3% payout batches of 10, 3% B2B payments, 5% balance, 5% payout lists
 `transfers` POST /v1/transfers along the spec's routes, request i on route i % len(routes)
+`accounts` a P2P lender's day (SPEC 16) on route i % len(routes): 50% transfers along it, 35%
+           collections (代收) into its destination from one of the merchant's few dozen
+           payers' cards (so a fronted payer comes back and repays; advance_on_failure for
+           half of them at merchants listed in `advance_merchants`), 15% withdrawals (提现,
+           a payout naming its source account)
 """
 
 from __future__ import annotations
@@ -19,13 +24,23 @@ import orjson
 
 from loadtest.spec import MerchantPick, TransferRoute
 
-WORKLOADS = ("noop", "payouts", "mixed", "transfers")
+WORKLOADS = ("noop", "payouts", "mixed", "transfers", "accounts")
+ROUTED = frozenset({"transfers", "accounts"})  # workloads that need routes
 MIN_AMOUNT_FEN = 100
 MAX_AMOUNT_FEN = 50_000
 MIN_B2B_FEN = 100_000
 MAX_B2B_FEN = 5_000_000
 MIN_TRANSFER_FEN = 100
 MAX_TRANSFER_FEN = 10_000
+MIN_COLLECTION_FEN = 1_000
+MAX_COLLECTION_FEN = 20_000
+PAYERS_PER_MERCHANT = 40  # few enough that a fronted payer soon pays again
+# accounts: (kind, share in percent), in draw order
+ACCOUNT_KINDS: tuple[tuple[str, int], ...] = (
+    ("transfer", 50),
+    ("collection", 35),
+    ("withdrawal", 15),
+)
 BATCH_ITEMS = 10
 # CNAPS bank prefixes with their share of payees; 313 (a city bank) has no direct channel.
 PAYEE_BANKS: tuple[tuple[str, int], ...] = (
@@ -137,6 +152,39 @@ def transfer_request(dice: Dice, order_id: str, route: TransferRoute) -> dict[st
     }
 
 
+def collection_request(
+    dice: Dice, order_id: str, route: TransferRoute, front: bool
+) -> dict[str, Any]:
+    """代收 into the route's destination, from one of the merchant's payers' cards."""
+    card = f"6217{route.merchant_index:04d}{dice.below(PAYERS_PER_MERCHANT):08d}"
+    return {
+        "merchant_order_id": order_id,
+        "account_id": route.to_account,
+        "amount": dice.between(MIN_COLLECTION_FEN, MAX_COLLECTION_FEN),
+        "currency": "CNY",
+        "payer": {
+            "account_no": card,
+            "account_name": f"{dice.pick(SURNAMES)} {dice.pick(GIVEN_NAMES)}",
+            "bank_code": dice.weighted(PAYER_BANKS) + dice.digits(9),
+        },
+        "advance_on_failure": front and dice.below(2) == 0,
+    }
+
+
+def account_request(
+    dice: Dice, order_id: str, route: TransferRoute, front: bool
+) -> tuple[str, str, bytes, str]:
+    kind = dice.weighted(ACCOUNT_KINDS)
+    if kind == "collection":
+        body = collection_request(dice, order_id, route, front)
+        return "POST", "/v1/collections", orjson.dumps(body), kind
+    if kind == "withdrawal":
+        body = payout_request(dice, order_id) | {"account_id": route.from_account}
+        body["amount"] = dice.between(MIN_TRANSFER_FEN, MAX_TRANSFER_FEN)
+        return "POST", "/v1/payouts", orjson.dumps(body), kind
+    return "POST", "/v1/transfers", orjson.dumps(transfer_request(dice, order_id, route)), kind
+
+
 Builder = Callable[[Dice, str, int], tuple[str, str, bytes, str]]
 
 
@@ -175,12 +223,13 @@ class Workload:
         merchant_weights: Sequence[float],
         merchant_pick: MerchantPick = "round_robin",
         routes: Sequence[TransferRoute] = (),
+        advance_merchants: Sequence[int] = (),
     ) -> None:
         builders: dict[str, Builder] = {"noop": _noop, "payouts": _payout, "mixed": _mixed}
         if name not in WORKLOADS:
             raise ValueError(f"unknown workload {name!r} (one of {', '.join(WORKLOADS)})")
-        if name == "transfers" and not routes:
-            raise ValueError("the transfers workload needs at least one route")
+        if name in ROUTED and not routes:
+            raise ValueError(f"the {name} workload needs at least one route")
         if not merchant_weights or any(w < 0 for w in merchant_weights):
             raise ValueError("merchant weights must be non-empty and non-negative")
         self.name = name
@@ -189,6 +238,7 @@ class Workload:
         self.merchant_pick = merchant_pick
         self._builder = builders.get(name)  # None for transfers: built from a route
         self._routes = tuple(routes)
+        self._fronting = frozenset(advance_merchants)
         self._count = len(merchant_weights)
         # Integer weights (parts per million) so the draw is exact and reproducible.
         self._cumulative = tuple(accumulate(round(w * 1_000_000) for w in merchant_weights))
@@ -209,6 +259,11 @@ class Workload:
             route = self._routes[i % len(self._routes)]
             body = orjson.dumps(transfer_request(dice, f"{self.run_id}-{i}", route))
             return Request("POST", "/v1/transfers", body, route.merchant_index, "transfer")
+        if self.name == "accounts":
+            route = self._routes[i % len(self._routes)]
+            front = route.merchant_index in self._fronting
+            method, path, body, kind = account_request(dice, f"{self.run_id}-{i}", route, front)
+            return Request(method, path, body, route.merchant_index, kind)
         assert self._builder is not None
         merchant = self.merchant_for(i, dice)
         method, path, body, kind = self._builder(dice, f"{self.run_id}-{i}", merchant)

@@ -5,6 +5,7 @@ shipped ones."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +32,7 @@ def test_list_names_the_shipped_scenarios(tmp_path: Path) -> None:
     done = scenario(tmp_path, "list")
     assert done.returncode == 0, done.stderr
     names = {line.split()[0] for line in done.stdout.splitlines()}
-    assert {"steady-day", "singles-day", "bank-outage"} <= names
+    assert {"steady-day", "singles-day", "bank-outage", "p2p-lender"} <= names
 
 
 def test_steady_day_passes_fast_and_writes_its_report(tmp_path: Path) -> None:
@@ -42,6 +43,20 @@ def test_steady_day_passes_fast_and_writes_its_report(tmp_path: Path) -> None:
     assert any("money lost (must be ¥0.00)" in line and "¥0.00" in line for line in lines)
     reports = list((tmp_path / "state" / "reports").glob("scenario-steady-day-*.html"))
     assert reports and "<svg" in reports[0].read_text()
+
+
+def test_p2p_lender_passes_fast_with_collections_and_per_class_loads(tmp_path: Path) -> None:
+    """Two generators (a class with a load of its own each), the accounts workload (transfers,
+    collections, withdrawals) through real processes, and the collections' answers."""
+    done = scenario(tmp_path, "run", "scenarios/p2p-lender.yaml", "--speed", "fast")
+    lines = done.stdout.strip().splitlines()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert lines[-1] == "scenario p2p-lender: PASS"
+    assert "[load 1]" in done.stderr and "[load 2]" in done.stderr
+    (row,) = [line for line in lines if "collections (代收) / succeeded" in line]
+    found = re.search(r"(\d+) / (\d+);", row)
+    assert found is not None, row
+    assert int(found[1]) >= int(found[2]) >= 100, row
 
 
 def test_an_assertion_that_cannot_hold_fails_the_run(tmp_path: Path) -> None:

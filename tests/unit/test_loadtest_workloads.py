@@ -9,7 +9,13 @@ import msgspec
 import orjson
 import pytest
 
-from gateway.api.schemas import B2BRequest, PayoutBatchRequest, PayoutRequest, TransferRequest
+from gateway.api.schemas import (
+    B2BRequest,
+    CollectionRequest,
+    PayoutBatchRequest,
+    PayoutRequest,
+    TransferRequest,
+)
 from loadtest.shapes import constant
 from loadtest.spec import LoadSpec, MerchantCred, MerchantPick, TransferRoute
 from loadtest.workloads import (
@@ -172,3 +178,37 @@ def test_dice_draws_are_uniform_enough() -> None:
     assert all(800 <= n <= 1200 for n in counts.values())
     assert all(10 <= Dice(1, i).between(10, 12) <= 12 for i in range(100))
     assert len(Dice(1, 1).digits(30)) == 30  # draws past one digest's worth of bits
+
+
+def test_accounts_workload_is_a_p2p_day_along_the_routes() -> None:
+    """Transfers, collections and withdrawals in the advertised shares, each from the route's
+    merchant and valid for the gateway's schemas; only the listed merchants (垫资 ones) ask
+    advance_on_failure, and payers' cards repeat (a fronted payer pays again)."""
+    w = Workload("accounts", seed=3, run_id="r1", merchant_weights=[1.0] * 3, routes=ROUTES,
+                 advance_merchants=[2])  # fmt: skip
+    built = [w.build(i) for i in range(3000)]
+    kinds = Counter(r.kind for r in built)
+    assert set(kinds) == {"transfer", "collection", "withdrawal"}
+    for kind, share in (("transfer", 0.50), ("collection", 0.35), ("withdrawal", 0.15)):
+        assert abs(kinds[kind] / len(built) - share) < 0.03, kinds
+    cards: Counter[str] = Counter()
+    for i, r in enumerate(built):
+        route = ROUTES[i % len(ROUTES)]
+        assert r.merchant_index == route.merchant_index
+        if r.kind == "transfer":
+            t = msgspec.json.decode(r.body, type=TransferRequest)
+            assert (t.from_account, t.to_account) == (route.from_account, route.to_account)
+        elif r.kind == "collection":
+            c = msgspec.json.decode(r.body, type=CollectionRequest)
+            assert c.account_id == route.to_account
+            assert not c.advance_on_failure or route.merchant_index == 2
+            cards[c.payer.account_no] += 1
+        else:
+            p = msgspec.json.decode(r.body, type=PayoutRequest)
+            assert (r.path, p.account_id) == ("/v1/payouts", route.from_account)
+    assert max(cards.values()) > 3  # a few dozen cards per merchant: payers come back
+    fronting = [orjson.loads(r.body)["advance_on_failure"] for r in built
+                if r.kind == "collection" and r.merchant_index == 2]  # fmt: skip
+    assert 0.3 < sum(fronting) / len(fronting) < 0.7
+    with pytest.raises(ValueError, match="route"):
+        workload("accounts")
