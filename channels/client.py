@@ -20,6 +20,7 @@ import aiohttp
 import orjson
 
 from channels.keys import GATEWAY_KEY_ID, bank_secret
+from gateway.clock import ClockAnchor
 from gateway.metrics import BANK_SUBMISSIONS, HTTP_CLIENT_REQUESTS, Metrics
 from gateway.signing import sign_request
 
@@ -264,6 +265,26 @@ class BankClient:
             return QueryResult(QueryOutcome.NOT_FOUND)
         code = str(data.get("code", "")) if isinstance(data, dict) else ""
         return QueryResult(QueryOutcome.UNAVAILABLE, code=code or f"http_{status}")
+
+    async def follow_clock(self, anchor: ClockAnchor) -> bool:
+        """Hand the gateway's simulated-clock anchor to the bank simulator (its control plane,
+        `PUT /sim/clock`: a real bank has its own clock; the simulated ones share ours).
+        False when it could not be told (unreachable, an error): the caller tries again. A
+        simulator already ahead of it (409: time does not go back) is logged, not retried."""
+        body = orjson.dumps({"wall_s": anchor.wall_s, "sim_s": anchor.sim_s,
+                             "scale": anchor.scale})  # fmt: skip
+        try:
+            async with self._session.put(self._base + "/sim/clock", data=body,
+                                         timeout=self._query_timeout) as resp:  # fmt: skip
+                if resp.status == 200:
+                    return True
+                log.warning("bank simulator refused the clock", extra={
+                    "status": resp.status, "body": (await resp.read())[:200].decode(
+                        errors="replace")})  # fmt: skip
+                return resp.status == 409
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("bank simulator unreachable for the clock", extra={"error": repr(exc)})
+        return False
 
     async def statement(self, bank_id: str, day: date) -> dict[str, Any]:
         """The bank's statement for business date `day` (SPEC 9): `{"bank_id", "date",

@@ -20,10 +20,13 @@ from channels.bank_sim.lifecycle import callback_item
 from channels.bank_sim.presets import UnknownPreset, identity_of, preset_profile
 from channels.bank_sim.profile import patched
 from channels.bank_sim.records import STATUSES, iso
+from channels.bank_sim.sim import BankSim
 from channels.bank_sim.statement import StatementFault, bank_refs
-from gateway.clock import BUSINESS_TZ
+from gateway.clock import BUSINESS_TZ, ClockAnchor, SimClock
 
 routes = web.RouteTableDef()
+# Two processes computing "now" from anchors a few ms apart may differ by that much.
+CLOCK_TOLERANCE_S: Final = 1.0
 
 MAX_STORM_COPIES: Final = 10
 MAX_STORM_RECORDS: Final = 10_000
@@ -186,6 +189,42 @@ async def callback_storm(request: web.Request) -> web.Response:
             sim.sender.send(bank_id, items)
         sent[bank_id] = len(items)
     return json_response({"copies": storm.copies, "items": sum(sent.values()), "banks": sent})
+
+
+class ClockFollow(msgspec.Struct, forbid_unknown_fields=True):
+    """The gateway's clock anchor (SPEC 12): the simulator keeps the same simulated time."""
+
+    wall_s: float
+    sim_s: float
+    scale: Annotated[float, msgspec.Meta(gt=0)]
+
+
+def _clock_json(sim: BankSim) -> dict[str, Any]:
+    return {"now": iso(sim.clock.now()), "scale": sim.clock.scale}
+
+
+@routes.get("/sim/clock")
+async def get_clock(request: web.Request) -> web.Response:
+    return json_response(_clock_json(request.app[SIM_KEY]))
+
+
+@routes.put("/sim/clock")
+async def follow_clock(request: web.Request) -> web.Response:
+    """Take the gateway's clock anchor, so a clock jump there (an operator's, a scenario's)
+    moves the banks' business dates, cut-offs and maintenance windows too. Simulated time
+    only goes forward: an anchor that would move it back is refused (409), nothing changes."""
+    sim = request.app[SIM_KEY]
+    try:
+        body = msgspec.json.decode(await request.read(), type=ClockFollow)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise SimError(400, "invalid_request", str(exc)) from None
+    anchor = ClockAnchor(wall_s=body.wall_s, sim_s=body.sim_s, scale=body.scale)
+    behind_s = sim.clock.now_s() - SimClock(anchor).now_s()
+    if behind_s > CLOCK_TOLERANCE_S:
+        raise SimError(409, "clock_behind", f"that clock is {behind_s:.3f}s behind the bank's")
+    sim.clock.set_anchor(anchor)
+    sim.books.save_clock_anchor(anchor)
+    return json_response(_clock_json(sim))
 
 
 @routes.get("/sim/stats")

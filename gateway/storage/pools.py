@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import orjson
@@ -126,10 +127,18 @@ async def save_clock(pool: asyncpg.Pool, clock: SimClock) -> None:
 CLOCK_REFRESH_S = 0.2
 
 
-async def follow_clock(pool: asyncpg.Pool, clock: SimClock, stop: asyncio.Event) -> None:
+async def follow_clock(
+    pool: asyncpg.Pool,
+    clock: SimClock,
+    stop: asyncio.Event,
+    moved: Callable[[ClockAnchor], Awaitable[bool]] | None = None,
+) -> None:
     """Keep `clock` on the shared anchor, so an operator or a test moving simulated time
-    (`save_clock`) moves it in every process within CLOCK_REFRESH_S."""
+    (`save_clock`) moves it in every process within CLOCK_REFRESH_S. `moved` is told the
+    anchor first thing and after every change (again at each refresh until it answers True):
+    the workers hand it to the bank simulator."""
     in_hop("clock")
+    told: ClockAnchor | None = None
     while not stop.is_set():
         try:
             row = await pool.fetchrow("SELECT wall_s, sim_s, scale FROM sim_clock WHERE id = 1")
@@ -137,6 +146,8 @@ async def follow_clock(pool: asyncpg.Pool, clock: SimClock, stop: asyncio.Event)
                 anchor = ClockAnchor(wall_s=row["wall_s"], sim_s=row["sim_s"], scale=row["scale"])
                 if anchor != clock.anchor:
                     clock.set_anchor(anchor)
+            if moved is not None and clock.anchor != told and await moved(clock.anchor):
+                told = clock.anchor
         except (asyncpg.PostgresError, OSError) as exc:
             log.warning("could not refresh the clock anchor", extra={"error": repr(exc)})
         with contextlib.suppress(TimeoutError):

@@ -103,7 +103,8 @@ async def running_workers(settings: Settings) -> AsyncIterator[Workers]:
             asyncio.create_task(workers.notifier.run(stop), name="notifier"),
             asyncio.create_task(workers.clearing.run(stop), name="clearing"),
             asyncio.create_task(workers.recon.run(stop), name="recon"),
-            asyncio.create_task(follow_clock(pool, clock, stop), name="clock"),
+            # The bank simulator keeps our simulated time (jumps included).
+            asyncio.create_task(follow_clock(pool, clock, stop, bank.follow_clock), name="clock"),
         ]
         log.info("workers started", extra={"bank_sim_url": settings.bank_sim_url})
         yield workers
