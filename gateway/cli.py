@@ -257,7 +257,8 @@ def cmd_bench(settings: Settings, quick: bool, workers: int = 1, generators: int
                    generator_processes=generators, gateway_processes=workers)  # fmt: skip
     state_dir = settings.state_dir / "bench-run"
     # A fresh system each run (its embedded database too): numbers must not depend on history.
-    shutil.rmtree(state_dir, ignore_errors=True)
+    if not _wipe(state_dir, "paygate bench"):
+        return 1
     env = {"PAYGATE_BANK_PROFILE_PRESET": "instant", "PAYGATE_LOG_LEVEL": "WARNING"}
     say(f"starting paygate ({'quick' if quick else 'full'} run, {workers} gateway process(es), "
         f"{generators} load generator process(es)) ...")  # fmt: skip
@@ -306,7 +307,8 @@ def cmd_scenario_run(settings: Settings, path: Path, fast: bool) -> int:
     _terminate_as_interrupt()
     state_dir = settings.state_dir / "scenario-run"
     # A fresh system each run (its embedded database too): a scenario starts from nothing.
-    shutil.rmtree(state_dir, ignore_errors=True)
+    if not _wipe(state_dir, "paygate scenario"):
+        return 1
     env = {
         "PAYGATE_TIME_SCALE": str(effective_time_scale(sc, fast)),
         "PAYGATE_BANK_PROFILE_PRESET": sc.bank_preset,
@@ -473,7 +475,31 @@ async def _prepare(settings: Settings, database_url: str, sink_url: str | None) 
         await conn.close()
 
 
+def _wipe(state_dir: Path, command: str) -> bool:
+    """Empty a run's state directory, unless a running system holds it (then say so)."""
+    from gateway.state_lock import StateDirBusy, ensure_free
+
+    try:
+        ensure_free(state_dir)
+    except StateDirBusy as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return False
+    shutil.rmtree(state_dir, ignore_errors=True)
+    return True
+
+
 def cmd_up(settings: Settings) -> int:
+    from gateway.state_lock import StateDirBusy, holding
+
+    try:
+        with holding(settings.state_dir):
+            return _up(settings)
+    except StateDirBusy as exc:
+        print(f"paygate up: {exc}", file=sys.stderr)
+        return 1
+
+
+def _up(settings: Settings) -> int:
     from gateway.metrics import fresh_multiprocess_dir
     from gateway.storage.embedded import EmbeddedStorage
     from gateway.supervisor import ProcessGroup, supervise
