@@ -295,7 +295,10 @@ async def _reconcile(info: dict[str, Any], admin: AdminClient, since: datetime) 
     conn = await asyncpg.connect(info["database_url"])
     try:
         pairs = await conn.fetch(
-            """SELECT DISTINCT bank_id, bank_date FROM payouts
+            """SELECT bank_id, bank_date FROM payouts
+               WHERE created_at >= $1 AND bank_date IS NOT NULL
+               UNION
+               SELECT bank_id, bank_date FROM collections
                WHERE created_at >= $1 AND bank_date IS NOT NULL ORDER BY 1, 2""",
             since,
         )

@@ -3,8 +3,10 @@
 One line per payment: a payout's own line on the date the bank accepted it (its status as the
 bank knows it; a payout returned later still shows `succeeded` there, the day it was paid) and
 a return (退票) as a line of its own on the date of the return, `return_of` naming the paid
-line. Planted faults (`POST /sim/banks/{id}/statement-faults`) change only what the statement
-shows, never the bank's records: `extra_line` adds a payment the gateway never sent (长款 at
+line. A debit of a payer's card (代收, a collection) has its line the same way (never
+returned); `merchant_ref` is the gateway's id for either. Planted faults
+(`POST /sim/banks/{id}/statement-faults`) change only what the statement shows, never the
+bank's records: `extra_line` adds a payment the gateway never sent (长款 at
 the bank), `drop_line` leaves one out, `amount_change` misstates one's amount.
 """
 
@@ -67,8 +69,6 @@ def statement_lines(
 ) -> list[dict[str, Any]]:
     lines: list[dict[str, Any]] = []
     for r in records:
-        if r.direction == "debit":
-            continue  # collections (代收) are not on the payouts statement (not reconciled yet)
         if r.business_date == day:
             status = "succeeded" if r.status == "returned" else r.status
             booked = iso(r.completed_at or r.accepted_at)

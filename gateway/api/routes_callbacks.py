@@ -199,7 +199,8 @@ async def _collection_words(
             words.append(CollectionWord(item.ref, event, bank_id, item.bank_ref,
                                         item.failure_code, item.failure_message,
                                         expect_bank_id=bank_id,
-                                        expect_amount_fen=item.amount))  # fmt: skip
+                                        expect_amount_fen=item.amount,
+                                        bank_date=business_date(item.business_date)))  # fmt: skip
     applied = await apply_words(conn, words) if words else []
     silent = [item.ref for item, k in zip(items, word_of, strict=True) if k is None]
     rows = await conn.fetch("SELECT id FROM collections WHERE id = ANY($1::text[])", silent)

@@ -7,7 +7,7 @@ from typing import Any
 COLUMNS = (
     "id, merchant_id, merchant_order_id, request_hash, account_id, amount_fen, currency, payer,"
     " payer_account_no, advance_on_failure, status, version, bank_id, bank_ref, failure_code,"
-    " failure_message, advanced_fen, repaid_fen, created_at, updated_at"
+    " failure_message, advanced_fen, repaid_fen, created_at, updated_at, bank_date"
 )
 
 

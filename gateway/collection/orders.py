@@ -69,10 +69,11 @@ class CollectionOrders:
                 applied.append(CollectionWord(w.order_id, event,
                                               w.bank_id, w.bank_ref, w.failure_code,
                                               w.failure_message))  # fmt: skip
-        if not applied and not changes:
+        dates = {w.order_id: w.bank_date for w in words if w.bank_date is not None}
+        if not applied and not changes and not dates:
             return
         async with pool.acquire() as conn:
-            await apply_words(conn, applied, changes, only_in)
+            await apply_words(conn, applied, changes, only_in, dates)
 
     async def lease_polls(
         self, pool: asyncpg.Pool, now: datetime, limit: int, lease_until: datetime

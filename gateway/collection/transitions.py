@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -53,6 +53,7 @@ class CollectionWord:
     # A bank's word applies only to a collection sent to that bank, for that amount.
     expect_bank_id: str | None = None
     expect_amount_fen: int | None = None
+    bank_date: date | None = None  # the bank's business date for it, when the word tells it
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,19 +101,30 @@ async def apply_words(
     words: Sequence[CollectionWord],
     dispatch: Mapping[str, DispatchChange] | None = None,
     only_in: Collection[str] | None = None,
+    bank_dates: Mapping[str, date | None] | None = None,
 ) -> list[Applied]:
-    """One transaction. `dispatch`: queue changes written with the words, for collections
-    whose queue state is one of `only_in` (all of them when None)."""
+    """One transaction (a savepoint inside the caller's). `dispatch`: queue changes written
+    with the words, for collections whose queue state is one of `only_in` (all of them when
+    None). `bank_dates`: business dates banks' answers told, kept on rows that have none."""
     dispatch = dispatch or {}
+    dates = dict(bank_dates or {})
     async with conn.transaction():
-        ids = sorted({w.collection_id for w in words} | set(dispatch))
+        ids = sorted({w.collection_id for w in words} | set(dispatch) | set(dates))
         rows = {r["id"]: dict(r) for r in await conn.fetch(_LOCK, ids)}
+        # A word's date counts when the word is the collection's own bank's (any status).
+        dates |= {
+            w.collection_id: w.bank_date
+            for w in words
+            if w.bank_date is not None
+            and w.collection_id in rows
+            and not _mismatch(w, rows[w.collection_id])
+        }
         funds = await _lock_funds(conn, [rows[w.collection_id] for w in words
                                          if w.collection_id in rows])  # fmt: skip
         if only_in is not None:
             dispatch = {cid: c for cid, c in dispatch.items()
                         if cid in rows and rows[cid]["queue_state"] in only_in}  # fmt: skip
-        return await _write(conn, rows, words, dispatch, funds)
+        return await _write(conn, rows, words, dispatch, funds, dates)
 
 
 async def _lock_funds(conn: asyncpg.Connection, rows: list[dict[str, Any]]) -> Funds | None:
@@ -193,8 +205,9 @@ async def _write(
     words: Sequence[CollectionWord],
     dispatch: Mapping[str, DispatchChange],
     funds: Funds | None,
+    dates: Mapping[str, date | None] | None = None,
 ) -> list[Applied]:
-    original = {cid: (r["status"], r["version"], r["bank_id"], r["bank_ref"])
+    original = {cid: (r["status"], r["version"], r["bank_id"], r["bank_ref"], r["bank_date"])
                 for cid, r in rows.items()}  # fmt: skip
     owed_before = dict(funds.outstanding) if funds else {}
     now = datetime.now(UTC)
@@ -235,10 +248,13 @@ async def _write(
     for cid, c in dispatch.items():  # a submission names the bank, an answer its ref
         rows[cid]["bank_id"] = c.bank_id or rows[cid]["bank_id"]
         rows[cid]["bank_ref"] = c.bank_ref or rows[cid]["bank_ref"]
+    for cid, day in (dates or {}).items():  # kept once known (reconciliation finds it by it)
+        if cid in rows:
+            rows[cid]["bank_date"] = rows[cid]["bank_date"] or day
     touched = [
         r
         for cid, r in sorted(rows.items())
-        if original[cid] != (r["status"], r["version"], r["bank_id"], r["bank_ref"])
+        if original[cid] != (r["status"], r["version"], r["bank_id"], r["bank_ref"], r["bank_date"])
     ]
     final = sorted(
         cid
@@ -273,7 +289,7 @@ async def _write(
 def _add_updates(
     w: BatchWrite,
     touched: list[dict[str, Any]],
-    original: dict[str, tuple[str, int, str | None, str | None]],
+    original: dict[str, tuple[str, int, str | None, str | None, date | None]],
     now: datetime,
 ) -> None:
     def col(name: str, pg_type: str) -> str:
@@ -286,17 +302,17 @@ def _add_updates(
         col("status", "text[]"), col("version", "int[]"), col("bank_id", "text[]"),
         col("bank_ref", "text[]"), col("failure_code", "text[]"),
         col("failure_message", "text[]"), col("advanced_fen", "bigint[]"),
-        col("repaid_fen", "bigint[]"),
+        col("repaid_fen", "bigint[]"), col("bank_date", "date[]"),
     ))  # fmt: skip
     w.add("collections", f"""
         UPDATE collections c SET status = u.status, version = u.version, bank_id = u.bank_id,
             bank_ref = u.bank_ref, failure_code = u.failure_code,
             failure_message = u.failure_message, advanced_fen = u.advanced,
-            repaid_fen = u.repaid,
+            repaid_fen = u.repaid, bank_date = coalesce(c.bank_date, u.bank_date),
             updated_at = CASE WHEN u.version = c.version THEN c.updated_at
                               ELSE {w.arg(now, "timestamptz")} END
         FROM unnest({u}) AS u (id, from_version, status, version, bank_id, bank_ref,
-                               failure_code, failure_message, advanced, repaid)
+                               failure_code, failure_message, advanced, repaid, bank_date)
         WHERE c.id = u.id AND c.id = ANY({ids}) AND c.version = u.from_version
         RETURNING 1""", counted=True)  # fmt: skip
 

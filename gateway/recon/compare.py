@@ -13,6 +13,11 @@ is final (paid, failed, returned) while the gateway still waits for it; and a re
 gateway was never told of (a lost 退票 notice). Everything else is an exception for an
 operator. The dangerous one is loud: the bank paid a payout the gateway failed (and so
 released the merchant's money) — real money gone that nobody is holding.
+
+Collections (代收) are on the same statement (their `merchant_ref` is the collection's id) and
+judged alike: the bank final while the gateway waits is safe (through the collection
+transition table); a debit the bank took that the gateway failed, or one the gateway credited
+that the bank failed, is a loud exception.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ class Resolution(StrEnum):
 IN_FLIGHT = frozenset({"accepted", "processing"})  # the gateway still waits for the bank
 RELEASED = frozenset({"failed", "rejected"})  # the merchant's money went back
 BANK_SAW = frozenset({"processing", "succeeded", "failed", "returned"})
+# Collections: the gateway's statuses (pending while it waits; a bank date says the bank saw it).
+COLLECTION_BANK_SAW = frozenset({"pending", "succeeded", "failed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +78,7 @@ class Line:
 
 @dataclass(frozen=True, slots=True)
 class Books:
-    """The gateway's record of one payout, as reconciliation reads it."""
+    """The gateway's record of one payout (or collection), as reconciliation reads it."""
 
     id: str
     bank_id: str | None
@@ -80,6 +87,11 @@ class Books:
     amount_fen: int
     failure_code: str | None
     bank_date: date | None
+    kind: str = "payout"  # or "collection"
+
+    @property
+    def is_collection(self) -> bool:
+        return self.kind == "collection"
 
     def public(self) -> dict[str, Any]:
         return {"status": self.status, "amount": self.amount_fen, "bank_ref": self.bank_ref,
@@ -153,12 +165,16 @@ def compare(
                       f"gateway {row.amount_fen})")  # fmt: skip
             findings.append(Finding(Kind.AMOUNT_MISMATCH, Resolution.EXCEPTION, reason, line, row))
             continue
-        judge = _judge_return if line.is_return else _judge_payout_line
+        if row.is_collection:
+            judge = _judge_collection_line
+        else:
+            judge = _judge_return if line.is_return else _judge_payout_line
         findings.append(judge(line, row))
     for row in sorted(books.values(), key=lambda r: r.id):
-        if (row.bank_id == bank_id and row.bank_date == day and row.status in BANK_SAW
+        saw = COLLECTION_BANK_SAW if row.is_collection else BANK_SAW
+        if (row.bank_id == bank_id and row.bank_date == day and row.status in saw
                 and row.id not in own_line):  # fmt: skip
-            reason = (f"the bank told the gateway of this payout ({row.status}) "
+            reason = (f"the bank told the gateway of this {row.kind} ({row.status}) "
                       "but its statement has no line for it")  # fmt: skip
             findings.append(Finding(Kind.MISSING_AT_BANK, Resolution.EXCEPTION, reason,
                                     None, row))  # fmt: skip
@@ -218,6 +234,30 @@ def _judge_return(line: Line, row: Books) -> Finding:
     if gw == "succeeded" or gw in IN_FLIGHT:  # a lost 退票 notice (and, in flight, the payment)
         return _safe(line, row, "returned")
     return _mismatch(line, row, f"bank returned a payout the gateway has {gw}")
+
+
+def _judge_collection_line(line: Line, row: Books) -> Finding:
+    """A debit of a payer's card (代收): the gateway waits (`pending`) or is final."""
+    bank, gw = line.status, row.status
+    if line.is_return:
+        return _mismatch(line, row, "a return line for a collection (a debit is never returned)")
+    if bank == "processing":
+        if gw == "pending":
+            return _matched(line, row)
+        return _mismatch(
+            line, row, f"the bank is still processing a collection the gateway has {gw}"
+        )
+    if bank == gw and bank in ("succeeded", "failed"):
+        return _matched(line, row)
+    if bank in ("succeeded", "failed") and gw == "pending":
+        return _safe(line, row, bank)
+    if bank == "succeeded" and gw == "failed":
+        return _mismatch(line, row, "bank took a debit the gateway failed (the payer paid, "
+                         "the account was not credited)", loud=True)  # fmt: skip
+    if bank == "failed" and gw == "succeeded":
+        return _mismatch(line, row, "bank failed a debit the gateway credited (money credited "
+                         "that never came in)", loud=True)  # fmt: skip
+    return _mismatch(line, row, f"unknown bank status {bank!r}")
 
 
 def summary(findings: Sequence[Finding], applied: int) -> dict[str, int]:

@@ -19,6 +19,8 @@ from typing import Any
 import asyncpg
 
 from channels.client import BankClient, BankUnavailable
+from gateway.collection.state import event_for as collection_event
+from gateway.collection.transitions import CollectionWord, apply_words
 from gateway.ids import new_id
 from gateway.payouts.bank_status import events_for
 from gateway.payouts.transitions import PayoutEvent, apply_events_in_tx
@@ -84,15 +86,24 @@ async def reconcile(
     return report
 
 
-_BOOKS = """
-    SELECT id, bank_id, bank_ref, status, amount_fen, failure_code, bank_date FROM payouts
-    WHERE id = ANY($1::text[])
+# Payouts and collections (代收) alike: the ones the statement names and the ones this bank
+# told the gateway of for the date.
+_COLS = "id, bank_id, bank_ref, status, amount_fen, failure_code, bank_date"
+_BOOKS = f"""
+    SELECT {_COLS}, 'payout' AS kind FROM payouts WHERE id = ANY($1::text[])
     UNION
-    SELECT id, bank_id, bank_ref, status, amount_fen, failure_code, bank_date FROM payouts
-    WHERE bank_id = $2 AND bank_date = $3"""
+    SELECT {_COLS}, 'payout' FROM payouts WHERE bank_id = $2 AND bank_date = $3
+    UNION
+    SELECT {_COLS}, 'collection' FROM collections WHERE id = ANY($1::text[])
+    UNION
+    SELECT {_COLS}, 'collection' FROM collections WHERE bank_id = $2 AND bank_date = $3"""
 
 
-_DATED = "SELECT array_agg(id) FROM payouts WHERE bank_id = $1 AND bank_date = $2"
+_DATED = """
+    SELECT array_agg(id) FROM (
+        SELECT id FROM payouts WHERE bank_id = $1 AND bank_date = $2
+        UNION ALL
+        SELECT id FROM collections WHERE bank_id = $1 AND bank_date = $2) d"""
 
 
 async def load_books(
@@ -102,7 +113,8 @@ async def load_books(
     (a scan: no index on bank_date, runs are rare and status updates are not)."""
     rows = await pool.fetch(_BOOKS, list(refs), bank_id, day)
     return {r["id"]: Books(r["id"], r["bank_id"], r["bank_ref"], r["status"], r["amount_fen"],
-                           r["failure_code"], r["bank_date"]) for r in rows}  # fmt: skip
+                           r["failure_code"], r["bank_date"], r["kind"])
+            for r in rows}  # fmt: skip
 
 
 def _events(bank_id: str, day: date, f: Finding) -> list[PayoutEvent]:
@@ -125,9 +137,11 @@ def _events(bank_id: str, day: date, f: Finding) -> list[PayoutEvent]:
 async def _apply(
     conn: asyncpg.Connection, bank_id: str, day: date, findings: Sequence[Finding]
 ) -> dict[int, Outcome]:
-    safe = [(i, f) for i, f in enumerate(findings) if f.resolution is Resolution.SAFE]
+    safe = [(i, f) for i, f in enumerate(findings) if f.resolution is Resolution.SAFE
+            and f.books is not None and not f.books.is_collection]  # fmt: skip
+    out = await _apply_collections(conn, bank_id, day, findings)
     if not safe:
-        return {}
+        return out
     events: list[PayoutEvent] = []
     spans: list[tuple[int, int]] = []
     for _, f in safe:
@@ -135,7 +149,6 @@ async def _apply(
         events += _events(bank_id, day, f)
         spans.append((start, len(events)))
     applied = await apply_events_in_tx(conn, events)
-    out: dict[int, Outcome] = {}
     for (i, f), (a, b) in zip(safe, spans, strict=True):
         mine = applied[a:b]
         if any(x.applied for x in mine):
@@ -144,6 +157,33 @@ async def _apply(
             why = mine[-1].reason if mine else "nothing to apply"
             out[i] = Outcome(f"not applied ({f.reason}): {why}")
     return out
+
+
+async def _apply_collections(
+    conn: asyncpg.Connection, bank_id: str, day: date, findings: Sequence[Finding]
+) -> dict[int, Outcome]:
+    """Safe collection findings (the bank final, the gateway pending) through the collection
+    transition table, as the bank's callback would have carried them."""
+    safe = [(i, f) for i, f in enumerate(findings) if f.resolution is Resolution.SAFE
+            and f.books is not None and f.books.is_collection]  # fmt: skip
+    if not safe:
+        return {}
+    words = []
+    for _, f in safe:
+        assert f.line is not None and f.books is not None and f.bank_status is not None
+        event = collection_event(f.bank_status)
+        assert event is not None, f.bank_status
+        failed = f.bank_status == "failed"
+        words.append(CollectionWord(
+            f.books.id, event, bank_id, f.line.bank_ref,
+            failure_code="bank_failed" if failed else None,
+            failure_message="failed on the bank's statement (reconciliation)" if failed else None,
+            expect_bank_id=bank_id, expect_amount_fen=f.line.amount_fen, bank_date=day,
+        ))  # fmt: skip
+    applied = await apply_words(conn, words)
+    return {i: Outcome(f"applied: {f.reason}", applied=True) if a.applied
+            else Outcome(f"not applied ({f.reason}): {a.reason or 'nothing to apply'}")
+            for (i, f), a in zip(safe, applied, strict=True)}  # fmt: skip
 
 
 async def _open_exceptions(
@@ -233,7 +273,7 @@ def _log(report: dict[str, Any], findings: Sequence[Finding]) -> None:
     for f in findings:
         if f.loud:
             assert f.line is not None and f.books is not None
-            log.warning("RECONCILIATION: bank paid a payout the gateway released", extra=where | {
+            log.warning(f"RECONCILIATION: {f.reason}", extra=where | {
                 "payout_id": f.payout_id, "bank_ref": f.bank_ref, "amount": f.line.amount_fen,
                 "gateway_status": f.books.status, "failure_code": f.books.failure_code,
             })  # fmt: skip

@@ -343,3 +343,62 @@ async def test_an_unreachable_bank_is_503(settings: Settings) -> None:
         resp = await gw.admin.post("/admin/reconcile", {"bank_id": "102", "date": "2025-11-26"})
         assert (resp.status, resp.error_code) == (503, "bank_unavailable"), resp.body
         await assert_ledger_ok(gw)
+
+
+async def collection(client: MerchantClient, account_id: str, amount: int) -> str:
+    body = {"merchant_order_id": f"c-{next(_accounts)}", "account_id": account_id,
+            "amount": amount, "currency": "CNY", "payer": {
+                "account_no": f"62170909{next(_accounts):011d}", "account_name": "Sun Qi",
+                "bank_code": "102100099996"}}  # fmt: skip
+    resp = await client.post("/v1/collections", body)
+    assert resp.status == 201, resp.body
+    collection_id: str = resp.json()["id"]
+    return collection_id
+
+
+async def collected(client: MerchantClient, collection_id: str, *statuses: str) -> Any:
+    async def probe() -> Any:
+        return (await client.get(f"/v1/collections/{collection_id}")).json()
+
+    return await wait_until(probe, lambda c: c["status"] in statuses, timeout_s=15)
+
+
+async def test_collections_are_reconciled_and_a_debit_the_gateway_failed_is_loud(
+    world: BankWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Collections (代收) are on the statement beside payouts: a clean day matches them; the
+    bank taking a debit the gateway failed is a loud exception, never applied."""
+    _, client = await world.gw.merchant(CREDIT)
+    cus = (await client.post("/v1/customers", {"external_id": "u-1", "name": "Sun Qi"})).json()
+    acc = (await client.post("/v1/accounts", {"customer_id": cus["id"], "purpose": "wallet",
+                                              "currency": "CNY"})).json()["id"]  # fmt: skip
+    await world.profile("102", collection_outcomes={"succeeded": 1.0})
+    done = [await collection(client, acc, 1_000 + i) for i in range(3)]
+    for cid in done:
+        assert (await collected(client, cid, "succeeded", "failed"))["status"] == "succeeded"
+    day = (await world.record(done[0]))["business_date"]
+    report = await reconcile(world, "102", day, apply=True)
+    assert report["items"] == [] and report["summary"]["matched"] >= 3, report
+
+    # The bank debits slowly; before it answers, a forged `failed` word reaches the gateway.
+    await world.profile("102", callback_delay={"median_ms": 1500, "p99_ms": 1500})
+    cid = await collection(client, acc, 4_321)
+
+    async def at_bank() -> list[dict[str, Any]]:
+        return [r for r in await world.records() if r["ref"] == cid]
+
+    await wait_until(at_bank, lambda found: bool(found), timeout_s=15)  # the bank has it
+    forged = await world.callback("102", [{
+        "kind": "collection", "event_id": "forged-c1", "ref": cid, "status": "failed",
+        "amount": 4_321, "failure_code": "card_frozen", "failure_message": "forged"}])  # fmt: skip
+    assert forged.status == 200 and forged.json()["results"][0]["result"] == "applied"
+    await wait_bank_status(world, cid, "succeeded")  # ... and the bank took the money anyway
+    day = (await world.record(cid))["business_date"]
+    with caplog.at_level(logging.WARNING, logger="paygate.recon"):
+        report = await reconcile(world, "102", day, apply=True)
+    (item,) = [i for i in report["items"] if i["payout_id"] == cid]
+    assert item["kind"] == "status_mismatch" and "exception_id" in item
+    assert item["action"].startswith("exception: bank took a debit the gateway failed")
+    assert any(getattr(r, "payout_id", None) == cid for r in caplog.records)
+    assert (await collected(client, cid, "failed"))["status"] == "failed"  # never applied
+    await assert_ledger_ok(world.gw)

@@ -130,3 +130,43 @@ def test_parse_lines_reads_the_contract_and_refuses_anything_else() -> None:
                 {"items": [data["items"][0] | {"amount": 1.5}]}, []):  # fmt: skip
         with pytest.raises(ValueError):
             parse_lines(bad)
+
+
+def debit(cid: str, status: str = "succeeded", amount: int = 1000, *,
+          bank_date: date | None = DAY) -> Books:  # fmt: skip
+    return Books(cid, BANK, f"B{cid}", status, amount, None, bank_date, "collection")
+
+
+@pytest.mark.parametrize(
+    ("gateway", "bank", "kind", "resolution", "loud"),
+    [
+        ("succeeded", "succeeded", Kind.MATCHED, Resolution.MATCHED, False),
+        ("failed", "failed", Kind.MATCHED, Resolution.MATCHED, False),
+        ("pending", "processing", Kind.MATCHED, Resolution.MATCHED, False),
+        ("pending", "succeeded", Kind.STATUS_MISMATCH, Resolution.SAFE, False),
+        ("pending", "failed", Kind.STATUS_MISMATCH, Resolution.SAFE, False),
+        # The payer paid and the account was not credited (maybe fronted instead) ...
+        ("failed", "succeeded", Kind.STATUS_MISMATCH, Resolution.EXCEPTION, True),
+        # ... or the account was credited with money that never came in.
+        ("succeeded", "failed", Kind.STATUS_MISMATCH, Resolution.EXCEPTION, True),
+        ("succeeded", "processing", Kind.STATUS_MISMATCH, Resolution.EXCEPTION, False),
+    ],
+)
+def test_collection_lines_are_judged_against_the_collections(
+    gateway: str, bank: str, kind: Kind, resolution: Resolution, loud: bool
+) -> None:
+    (f,) = judge([line("col_1", bank)], [debit("col_1", gateway)])
+    assert (f.kind, f.resolution, f.loud) == (kind, resolution, loud), f.reason
+    if resolution is Resolution.SAFE:
+        assert f.bank_status == bank
+
+
+def test_collections_missing_at_bank_or_misstated() -> None:
+    found = judge([line("col_2", amount=999), line("col_2", "returned", bank_ref="Bcol_2R",
+                                                   return_of="Bcol_2")],
+                  [debit("col_1", "pending"), debit("col_2")])  # fmt: skip
+    kinds = sorted((f.kind.value, f.books.id if f.books else None) for f in found)
+    assert kinds == [("amount_mismatch", "col_2"), ("missing_at_bank", "col_1"),
+                     ("status_mismatch", "col_2")]  # fmt: skip
+    # A collection the bank never dated (never submitted) is nobody's 短款.
+    assert judge([], [debit("col_3", "pending", bank_date=None)]) == []
