@@ -4,6 +4,7 @@ moves them through the collection transition table (collection/transitions.py)."
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,8 @@ from gateway.collection.state import event_for
 from gateway.collection.transitions import CollectionWord, apply_words, mark_sending
 from gateway.payouts.queue import DispatchChange
 from gateway.workers.bank_orders import BankWord, Claimed, Pending
+
+log = logging.getLogger("paygate.collections")
 
 
 class CollectionOrders:
@@ -64,6 +67,10 @@ class CollectionOrders:
     ) -> None:
         applied = []
         for w in words:
+            if w.status == "returned":  # a debit is never returned: no news (logged)
+                log.warning("a bank says a collection was returned; ignored", extra={
+                    "collection_id": w.order_id, "bank_id": w.bank_id})  # fmt: skip
+                continue
             event = event_for(w.status)
             if event is not None:
                 applied.append(CollectionWord(w.order_id, event,

@@ -72,13 +72,14 @@ _LOCK = f"""
     LEFT JOIN LATERAL (SELECT state FROM collection_queue WHERE collection_id = c.id) q ON true
     WHERE c.id = ANY($1::text[]) ORDER BY c.id FOR UPDATE OF c"""
 
+# The queue row is locked too, so its `queued` is re-checked on the row as it now is (see
+# payouts/transitions.py: two workers must never both send one collection).
 _LOCK_QUEUED = f"""
     SELECT {", ".join("c." + col.strip() for col in model.COLUMNS.split(","))},
            q.state AS queue_state
-    FROM collections c
-    CROSS JOIN LATERAL (SELECT state FROM collection_queue WHERE collection_id = c.id) q
-    WHERE c.id = ANY($1::text[]) AND q.state = 'queued'
-    ORDER BY c.id FOR UPDATE OF c SKIP LOCKED"""
+    FROM collections c JOIN collection_queue q ON q.collection_id = c.id
+    WHERE c.id = ANY($1::text[]) AND q.collection_id = ANY($1::text[]) AND q.state = 'queued'
+    ORDER BY c.id FOR UPDATE OF c, q SKIP LOCKED"""
 
 
 @dataclass(slots=True)

@@ -122,12 +122,13 @@ async def _accept(
     business_date = sim_now.astimezone(BUSINESS_TZ).date()
     hour = rules.hour_start(sim_now)
     reads = await read(conn, items, business_date, hour)
+    # Withdrawals' accounts next: after the balance rows, before velocity and pool (lock order).
+    sources = await _lock_sources(conn, items)
     if careful:
         await read_fresh(conn, items, reads, hour)
     terms, existing, velocity = reads.terms, reads.existing, reads.velocity
     replay_payouts = await replayed(conn, [pid for _, pid in existing.values()])
     pool_room = reads.pool_room_fen
-    sources = await _lock_sources(conn, items)
 
     now = datetime.now(UTC)
     results: list[AcceptResult] = []
@@ -298,13 +299,15 @@ async def _lock_sources(
     conn: asyncpg.Connection, items: Sequence[AcceptItem]
 ) -> dict[str, tuple[AccountRef, AccountFunds]]:
     """Withdrawals' personal accounts (提现), locked after the merchants' balance rows (the
-    lock order): account id -> what never changes of it, and its money. A batch without
-    withdrawals costs nothing here."""
-    named = sorted({i.request.account_id for i in items if i.request.account_id})
-    if not named:
+    lock order): account id -> what never changes of it, and its money. Only a merchant's own
+    personal accounts are locked (another's is refused, 404). A batch without withdrawals
+    costs nothing here."""
+    wanted = {(i.merchant_id, i.request.account_id) for i in items if i.request.account_id}
+    if not wanted:
         return {}
-    refs = await account_repo.refs(conn, named)
-    personal = [r.id for r in refs.values() if r.kind == "personal"]
+    refs = await account_repo.refs(conn, sorted({a for _, a in wanted}))
+    personal = [r.id for r in refs.values()
+                if r.kind == "personal" and (r.merchant_id, r.id) in wanted]  # fmt: skip
     _, funds = await account_repo.lock_funds(conn, [], personal)
     return {a: (refs[a], funds[a]) for a in personal}
 

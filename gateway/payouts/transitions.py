@@ -146,13 +146,16 @@ _LOCK_WITH_BALANCES = f"""
     SELECT p.*, b.usage_date, b.advance_used_fen AS merchant_advance_used
     FROM p JOIN b USING (merchant_id)"""
 
-# The dispatcher's: only payouts still queued, and none another worker holds right now.
+# The dispatcher's: only payouts still queued, and none another worker holds right now. The
+# queue row is locked too (payouts, then their queue rows: the lock order): a row locked after
+# another worker committed `sending` is read again as it now is, so its `queued` is re-checked
+# (locking the payout alone would keep the queue row of the statement's snapshot, and two
+# workers could both send it).
 _LOCK_QUEUED = f"""
     SELECT {model.COLUMNS}, q.state AS queue_state
-    FROM payouts p
-    CROSS JOIN LATERAL (SELECT state FROM payout_queue WHERE payout_id = p.id) q
-    WHERE p.id = ANY($1::text[]) AND q.state = 'queued'
-    ORDER BY p.id FOR UPDATE OF p SKIP LOCKED"""
+    FROM payouts p JOIN payout_queue q ON q.payout_id = p.id
+    WHERE p.id = ANY($1::text[]) AND q.payout_id = ANY($1::text[]) AND q.state = 'queued'
+    ORDER BY p.id FOR UPDATE OF p, q SKIP LOCKED"""
 
 
 async def lock_queued(conn: asyncpg.Connection, ids: Sequence[str]) -> Locked:
