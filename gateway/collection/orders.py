@@ -12,7 +12,8 @@ from typing import Any
 import asyncpg
 
 from gateway.collection.state import event_for
-from gateway.collection.transitions import CollectionWord, apply_words, mark_sending
+from gateway.collection.transitions import QUEUE, CollectionWord, apply_words, mark_sending
+from gateway.payouts import queue
 from gateway.payouts.queue import DispatchChange
 from gateway.workers.bank_orders import BankWord, Claimed, Pending
 
@@ -23,17 +24,8 @@ class CollectionOrders:
     kind = "collection"
 
     async def due(self, pool: asyncpg.Pool, now: datetime, limit: int) -> list[Claimed]:
-        rows = await pool.fetch(
-            """SELECT c.id, c.status, c.amount_fen, c.currency, c.payer, q.attempts
-               FROM (SELECT collection_id, attempts, next_at FROM collection_queue
-                     WHERE state = 'queued' AND next_at <= $1
-                       AND NOT (SELECT paused FROM dispatch_control WHERE id = 1)
-                     ORDER BY next_at LIMIT $2) q
-               CROSS JOIN LATERAL (SELECT * FROM collections WHERE id = q.collection_id) c
-               ORDER BY q.next_at""",
-            now,
-            limit,
-        )
+        rows = await queue.due(pool, now, limit, QUEUE,
+                               "o.id, o.status, o.amount_fen, o.currency, o.payer")  # fmt: skip
         # The bank debits the payer's card: the payer stands where a payout's payee would.
         return [Claimed(r["id"], r["status"], r["amount_fen"], r["currency"],
                         {**r["payer"], "account_type": "personal"}, "collection", r["attempts"],
@@ -85,20 +77,5 @@ class CollectionOrders:
     async def lease_polls(
         self, pool: asyncpg.Pool, now: datetime, limit: int, lease_until: datetime
     ) -> list[Pending]:
-        rows = await pool.fetch(
-            """WITH c AS (
-                   SELECT collection_id FROM collection_queue
-                   WHERE state IN ('sending', 'acked', 'unknown') AND poll_at <= $1
-                   ORDER BY poll_at LIMIT $2 FOR UPDATE SKIP LOCKED),
-               leased AS (
-                   UPDATE collection_queue q SET poll_at = $3, poll_count = q.poll_count + 1
-                   FROM c WHERE q.collection_id = c.collection_id
-                   RETURNING q.collection_id, q.state, q.poll_count)
-               SELECT l.collection_id AS id, x.bank_id, l.state, l.poll_count FROM leased l
-               CROSS JOIN LATERAL (SELECT bank_id FROM collections
-                                   WHERE id = l.collection_id) x""",
-            now,
-            limit,
-            lease_until,
-        )
+        rows = await queue.lease_polls(pool, now, limit, lease_until, QUEUE)
         return [Pending(r["id"], r["bank_id"], r["state"], r["poll_count"]) for r in rows]

@@ -23,6 +23,7 @@ from gateway.storage.batch_write import BatchWrite
 WAITING_FOR_BANK = ("sending", "acked", "unknown")
 # The queues of the kinds of bank orders, and the name of each one's key.
 _KEYS = {"payout_queue": "payout_id", "collection_queue": "collection_id"}
+_ORDERS = {"payout_queue": "payouts", "collection_queue": "collections"}  # the orders' tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,18 +95,29 @@ def add_dispatch(
         WHERE q.{key} = u.id AND q.{key} = ANY({keys})""")  # fmt: skip
 
 
-async def due(pool: asyncpg.Pool, now: datetime, limit: int) -> list[asyncpg.Record]:
-    """Queued payouts due for dispatch, oldest first, read without locks; none while an
-    operator has paused dispatch."""
-    # LATERAL: each payout found by its key, whatever the planner thinks of the table sizes.
+PAYOUT_COLUMNS = "o.id, o.status, o.amount_fen, o.currency, o.payee, o.purpose"
+
+
+async def due(
+    pool: asyncpg.Pool,
+    now: datetime,
+    limit: int,
+    table: str = "payout_queue",
+    columns: str = PAYOUT_COLUMNS,
+) -> list[asyncpg.Record]:
+    """Queued orders due for dispatch, oldest first, read without locks, with the order's
+    `columns` (alias `o`) and the queue's `attempts`; none while an operator has paused
+    dispatch. `table`: the kind's queue."""
+    key, orders = _KEYS[table], _ORDERS[table]
+    # LATERAL: each order found by its key, whatever the planner thinks of the table sizes.
     rows: list[asyncpg.Record] = await pool.fetch(
-        """SELECT p.id, p.status, p.amount_fen, p.currency, p.payee, p.purpose, q.attempts
-           FROM (SELECT payout_id, attempts, next_at FROM payout_queue
-                 WHERE state = 'queued' AND next_at <= $1
-                   AND NOT (SELECT paused FROM dispatch_control WHERE id = 1)
-                 ORDER BY next_at LIMIT $2) q
-           CROSS JOIN LATERAL (SELECT * FROM payouts WHERE id = q.payout_id) p
-           ORDER BY q.next_at""",
+        f"""SELECT {columns}, q.attempts
+            FROM (SELECT {key}, attempts, next_at FROM {table}
+                  WHERE state = 'queued' AND next_at <= $1
+                    AND NOT (SELECT paused FROM dispatch_control WHERE id = 1)
+                  ORDER BY next_at LIMIT $2) q
+            CROSS JOIN LATERAL (SELECT * FROM {orders} WHERE id = q.{key}) o
+            ORDER BY q.next_at""",
         now,
         limit,
     )
@@ -129,21 +141,27 @@ async def pause_dispatch(conn: asyncpg.Pool | asyncpg.Connection, paused: bool) 
 
 
 async def lease_polls(
-    pool: asyncpg.Pool, now: datetime, limit: int, lease_until: datetime
+    pool: asyncpg.Pool,
+    now: datetime,
+    limit: int,
+    lease_until: datetime,
+    table: str = "payout_queue",
 ) -> list[asyncpg.Record]:
-    """Payouts waiting for their bank past their poll time, leased (poll_at pushed to
-    `lease_until`, one more poll counted) so that no other poller takes them meanwhile."""
+    """Orders waiting for their bank past their poll time, leased (poll_at pushed to
+    `lease_until`, one more poll counted) so that no other poller takes them meanwhile:
+    `id`, `bank_id`, `state`, `poll_count` each."""
+    key, orders = _KEYS[table], _ORDERS[table]
     rows: list[asyncpg.Record] = await pool.fetch(
-        """WITH c AS (
-               SELECT payout_id FROM payout_queue
-               WHERE state IN ('sending', 'acked', 'unknown') AND poll_at <= $1
-               ORDER BY poll_at LIMIT $2 FOR UPDATE SKIP LOCKED),
-           leased AS (
-               UPDATE payout_queue q SET poll_at = $3, poll_count = q.poll_count + 1
-               FROM c WHERE q.payout_id = c.payout_id
-               RETURNING q.payout_id, q.state, q.poll_count)
-           SELECT l.payout_id AS id, p.bank_id, l.state, l.poll_count FROM leased l
-           CROSS JOIN LATERAL (SELECT bank_id FROM payouts WHERE id = l.payout_id) p""",
+        f"""WITH c AS (
+                SELECT {key} FROM {table}
+                WHERE state IN ('sending', 'acked', 'unknown') AND poll_at <= $1
+                ORDER BY poll_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+            leased AS (
+                UPDATE {table} q SET poll_at = $3, poll_count = q.poll_count + 1
+                FROM c WHERE q.{key} = c.{key}
+                RETURNING q.{key}, q.state, q.poll_count)
+            SELECT l.{key} AS id, o.bank_id, l.state, l.poll_count FROM leased l
+            CROSS JOIN LATERAL (SELECT bank_id FROM {orders} WHERE id = l.{key}) o""",
         now,
         limit,
         lease_until,
