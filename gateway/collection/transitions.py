@@ -138,7 +138,8 @@ async def _lock_funds(conn: asyncpg.Connection, rows: list[dict[str, Any]]) -> F
     balances = await conn.fetch(
         """SELECT b.merchant_id, b.advance_used_fen, m.advance_limit_fen
            FROM merchant_balances b JOIN merchants m ON m.id = b.merchant_id
-           WHERE b.merchant_id = ANY($1::text[]) ORDER BY b.merchant_id FOR UPDATE OF b""",
+           WHERE b.merchant_id = ANY($1::text[]) ORDER BY b.merchant_id
+           FOR UPDATE OF b FOR SHARE OF m""",  # the line as last committed (accept_reads)
         merchants,
     )
     await conn.execute(

@@ -13,8 +13,9 @@ What statement 1 reads besides the locked rows comes from its snapshot, taken be
 wait, so it may be one commit old. Each such case is caught by the write: a concurrent
 duplicate order id by the unique key, a velocity count by the guarded upsert (count <= K),
 the pool by its CHECK. The batch is then rolled back and decided once more on fresh reads
-with the velocity rows and the pool locked (`careful`). Merchant terms one change old are
-harmless (they were valid a moment ago).
+with the velocity rows and the pool locked (`careful`). The merchant's terms are locked with
+the balance row (FOR SHARE), so they are the latest committed ones: a line lowered, a switch
+to prefunded or a suspension that committed during the lock wait is obeyed.
 """
 
 from __future__ import annotations

@@ -36,6 +36,10 @@ class MerchantTerms:
 
 # Statement 1: lock the batch's balance rows (merchant order) and, in the same round trip,
 # read everything the decisions need. Columns come back as aligned arrays (one row).
+# The terms are locked too (FOR SHARE OF m): a row lock reads the row's latest committed
+# version, so an operator's change (PATCH /admin/merchants locks the balance row, then
+# updates the terms) that commits while this statement waits is what it decides on; a plain
+# join would keep the terms of the statement's snapshot, from before the wait.
 _READ = """
     WITH bal AS (
         SELECT b.merchant_id, b.available_fen, b.advance_used_fen, b.usage_date,
@@ -45,7 +49,7 @@ _READ = """
         FROM merchant_balances b JOIN merchants m ON m.id = b.merchant_id
         WHERE b.merchant_id = ANY($1::text[])
         ORDER BY b.merchant_id
-        FOR UPDATE OF b)
+        FOR UPDATE OF b FOR SHARE OF m)
     SELECT array_agg(merchant_id) AS merchant_id, array_agg(available_fen) AS available_fen,
            array_agg(advance_used_fen) AS advance_used_fen, array_agg(usage_date) AS usage_date,
            array_agg(used_amount_fen) AS used_amount_fen, array_agg(used_count) AS used_count,
