@@ -28,11 +28,10 @@ EVENT_TYPES: frozenset[str] = frozenset(
 )
 
 # What a merchant is sent unless it chooses: the events it must act on or book, as SPEC 11
-# lists them. Account events are answered synchronously to the merchant's own request (a
-# transfer or freeze is final in its answer), so they are recorded, listed by /v1/events and
-# sent only to a merchant that asks for them (or "*"). A collection's outcome arrives later,
-# like a payout's, yet SPEC 11's default list does not name it: a merchant that wants it names
-# `collection.succeeded` / `collection.failed` (or "*").
+# lists them (a collection's outcome arrives later, like a payout's). Account events are
+# answered synchronously to the merchant's own request (a transfer or freeze is final in its
+# answer), so they are recorded, listed by /v1/events and sent only to a merchant that asks
+# for them (or "*"). The column default in migrations/0014 is the same list.
 DEFAULT_NOTIFY_EVENTS: tuple[str, ...] = (
     "payout.succeeded",
     "payout.failed",
@@ -42,6 +41,8 @@ DEFAULT_NOTIFY_EVENTS: tuple[str, ...] = (
     "b2b.cleared",
     "b2b.failed",
     "b2b.reversed",
+    "collection.succeeded",
+    "collection.failed",
 )
 assert set(DEFAULT_NOTIFY_EVENTS) <= EVENT_TYPES
 

@@ -1,10 +1,15 @@
 """Operator endpoints: token, merchants (secret shown once), journaled credits, ledger check."""
 
+import shutil
+from pathlib import Path
+from typing import Any
+
 import asyncpg
 
 from gateway.client import AdminClient
 from gateway.notifications.event_types import DEFAULT_NOTIFY_EVENTS
-from tests.harness import LiveGateway
+from gateway.storage.migrate import migrate, migration_files
+from tests.harness import LiveGateway, drop_database, unique_name, with_database
 from tests.payloads import payout_body
 
 
@@ -74,6 +79,50 @@ async def test_notify_events_are_set_at_creation_and_by_patch(gateway: LiveGatew
     assert (await gateway.admin.create_merchant(name="Plain"))["notify_events"] == list(
         DEFAULT_NOTIFY_EVENTS
     )
+
+
+async def test_default_notify_events_are_spec_11s_final_events(gateway: LiveGateway) -> None:
+    spec_11 = ["payout.succeeded", "payout.failed", "payout.returned", "payout.rejected",
+               "payout.review_pending", "b2b.cleared", "b2b.failed", "b2b.reversed",
+               "collection.succeeded", "collection.failed"]  # fmt: skip
+    assert list(DEFAULT_NOTIFY_EVENTS) == spec_11
+    assert (await gateway.admin.create_merchant(name="Plain"))["notify_events"] == spec_11
+
+
+async def test_merchants_left_on_the_old_default_get_collection_events(
+    storage: Any, tmp_path: Path
+) -> None:
+    """Migration 0014: a merchant whose notify_events is exactly the old default (it never
+    chose) gets the new one; a merchant that chose keeps its choice."""
+    conn = await asyncpg.connect(with_database(storage.server_url, "postgres"))
+    name = unique_name("paygate_m13")
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    url = with_database(storage.server_url, name)
+    try:
+        db = await asyncpg.connect(url)
+        try:
+            for number, path in migration_files():
+                if number <= 13:
+                    shutil.copy(path, tmp_path)
+            await migrate(db, directory=tmp_path)
+            await db.execute(
+                """INSERT INTO merchants (id, name, secret, funding_mode, max_amount_fen,
+                       daily_amount_fen, daily_count, rate_limit_rps, rate_limit_burst,
+                       notify_events)
+                   VALUES ('m_plain', 'P', 's', 'prefunded', 1, 1, 1, 1, 1, DEFAULT),
+                          ('m_chose', 'C', 's', 'prefunded', 1, 1, 1, 1, 1,
+                           ARRAY['payout.failed'])"""
+            )
+            await migrate(db)
+            got = dict(await db.fetch("SELECT id, notify_events FROM merchants ORDER BY id"))
+        finally:
+            await db.close()
+    finally:
+        await drop_database(with_database(storage.server_url, "postgres"), name)
+    assert got == {"m_chose": ["payout.failed"], "m_plain": list(DEFAULT_NOTIFY_EVENTS)}
 
 
 async def test_column_default_is_the_documented_notify_events(db: asyncpg.Connection) -> None:
