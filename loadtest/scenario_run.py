@@ -404,6 +404,10 @@ async def drive(info: dict[str, Any], state_dir: Path, sc: Scenario, fast: bool)
         "success_ratio": round(final.get("succeeded", 0) / max(1, sum(final.values())), 4),
         "request_p99_ms": round(load.latency_ms.p99_ms, 1),
         "server_errors": sum(n for code, n in load.by_status.items() if int(code) >= 500),
+        # 5xx other than 503 (a store down or restarting, SPEC 14): the gateway's own bugs.
+        "internal_errors": sum(
+            n for code, n in load.by_status.items() if int(code) >= 500 and int(code) != 503
+        ),
         "no_answer": int(load.totals.errors),
         "rate_limited": int(load.by_code.get("rate_limited", 0)),
         "peak_advance_used_fen": int(peak["advance_used"]) if peak else 0,
@@ -448,8 +452,9 @@ def answer_rows(o: Outcome) -> list[tuple[str, str]]:
         *([("collections (代收) / succeeded; still fronted for payers (公司垫付) at the end",
             f"{a['collections']} / {a['collections_succeeded']}; "
             f"{yuan(a['collections_fronted_end_fen'])}")] if a["collections"] else []),
-        ("request p99; 5xx answers; requests with no answer",
-         f"{a['request_p99_ms']} ms; {a['server_errors']}; {a['no_answer']}"),
+        ("request p99; 5xx answers (of which not 503); requests with no answer",
+         f"{a['request_p99_ms']} ms; {a['server_errors']} ({a['internal_errors']}); "
+         f"{a['no_answer']}"),
         ("refusals by reason", refusals),
         ("reconciliation per bank and date", recon),
         ("ledger check", "PASS" if a["ledger_ok"] else "FAIL"),
