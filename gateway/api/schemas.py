@@ -157,8 +157,10 @@ class FreezeRequest(Struct, forbid_unknown_fields=True):
 
 
 class UnfreezeRequest(Struct, forbid_unknown_fields=True):
-    """Without `amount`: everything the freeze still holds."""
+    """Without `amount`: everything the freeze still holds. `merchant_order_id` makes a
+    retry answer the first unfreeze again instead of releasing twice."""
 
+    merchant_order_id: OrderId
     amount: AmountFen | None = None
 
 
