@@ -470,7 +470,7 @@ OPERATIONS: Final[tuple[Op, ...]] = (
     Op(
         "post",
         "/admin/clock/advance",
-        "Move simulated time forward",
+        "Move simulated time forward: by advance_s, or to a time (retry-safe: lands once)",
         "admin",
         {200: None},
         schemas.ClockAdvance,
