@@ -123,10 +123,11 @@ async def _admin(info: dict[str, Any]) -> AdminClient:
 
 
 async def _jump_to(admin: AdminClient, when: datetime) -> datetime:
-    now = datetime.fromisoformat((await admin.get("/admin/clock")).json()["now"])
-    if when > now:
-        await admin.post("/admin/clock/advance", {"advance_s": (when - now).total_seconds()})
-    return datetime.fromisoformat((await admin.get("/admin/clock")).json()["now"])
+    """To `when` (a time already passed moves nothing; sent again, it lands once)."""
+    resp = await admin.post("/admin/clock/advance", {"to": when.isoformat()})
+    if resp.status != 200:
+        raise RuntimeError(f"clock jump to {when}: {resp.status} {resp.body!r}")
+    return datetime.fromisoformat(resp.json()["now"])
 
 
 async def _set_profile(sim_url: str, bank: str, patch: dict[str, Any]) -> None:

@@ -309,13 +309,14 @@ OPERATIONS: Final[tuple[Op, ...]] = (
     Op(
         "post",
         "/v1/freezes/{freeze_id}/unfreeze",
-        "Give frozen money back (解冻), whole or part",
+        "Give frozen money back (解冻), whole or part; once per merchant_order_id (a replay"
+        " answers 200 with the first answer, other fields 409)",
         "merchant",
         {200: answers.Freeze},
         schemas.UnfreezeRequest,
         params=(_id("freeze_id"),),
         errors=(404, 409, 422),
-        example={"amount": 1000},
+        example={"merchant_order_id": "u-1", "amount": 1000},
     ),
     Op(
         "post",
@@ -469,7 +470,7 @@ OPERATIONS: Final[tuple[Op, ...]] = (
     Op(
         "post",
         "/admin/clock/advance",
-        "Move simulated time forward",
+        "Move simulated time forward: by advance_s, or to a time (retry-safe: lands once)",
         "admin",
         {200: None},
         schemas.ClockAdvance,

@@ -1,7 +1,8 @@
 """The simulated clock for operators and scenarios (SPEC 12): read it, move it forward.
 
-Moving it writes the shared anchor; every process follows within a fraction of a second
-(`storage.pools.follow_clock`). Time only goes forward.
+Moving it writes the shared anchor (read under its row lock, so a jump starts from where
+the clock is, not from this process's copy); every process follows within a fraction of a
+second (`storage.pools.follow_clock`). Time only goes forward.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from msgspec import UnsetType
 
 from gateway.api.jsonio import json_response, read_json
-from gateway.api.schemas import ClockAdvance
+from gateway.api.schemas import MAX_CLOCK_JUMP_S, ClockAdvance
 from gateway.api.services import SERVICES
 from gateway.clock import SimClock
-from gateway.storage.pools import save_clock
+from gateway.errors import InvalidRequest
+from gateway.storage.pools import move_clock
 
 routes = web.RouteTableDef()
 
@@ -30,8 +33,16 @@ async def get_clock(request: web.Request) -> web.Response:
 
 @routes.post("/admin/clock/advance")
 async def advance_clock(request: web.Request) -> web.Response:
+    """`{"advance_s": N}` or `{"to": T}` (retry-safe: a jump to T lands once)."""
     services = request.app[SERVICES]
     body = await read_json(request, ClockAdvance)
-    services.clock.advance(body.advance_s)
-    await save_clock(services.pool, services.clock)
+    by_s, to = body.advance_s, body.to
+    if isinstance(by_s, UnsetType) == isinstance(to, UnsetType):
+        raise InvalidRequest("give exactly one of advance_s and to", field="to")
+    if not isinstance(by_s, UnsetType):
+        await move_clock(services.pool, services.clock, by_s=by_s)
+    elif not isinstance(to, UnsetType):
+        if to.timestamp() - services.clock.now_s() > MAX_CLOCK_JUMP_S:
+            raise InvalidRequest("a jump goes at most 366 days ahead", field="to")
+        await move_clock(services.pool, services.clock, to_s=to.timestamp())
     return json_response(_shown(services.clock))

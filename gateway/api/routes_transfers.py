@@ -12,7 +12,7 @@ from gateway.api.jsonio import json_response, read_body, read_json
 from gateway.api.paging import cursor, found_page, page, page_limit, refuse_unknown_params
 from gateway.api.schemas import FreezeRequest, TransferRequest, UnfreezeRequest
 from gateway.api.services import SERVICES
-from gateway.errors import NotFound
+from gateway.errors import InvalidRequest, NotFound
 
 routes = web.RouteTableDef()
 
@@ -83,13 +83,15 @@ async def get_freeze(request: web.Request) -> web.Response:
 
 @routes.post("/v1/freezes/{freeze_id}/unfreeze")
 async def unfreeze(request: web.Request) -> web.Response:
-    """Body `{"amount"?}`; an empty body releases everything the freeze still holds."""
+    """Body `{"merchant_order_id", "amount"?}`; without `amount` it releases everything the
+    freeze still holds. A new unfreeze and a replay both answer 200 with the freeze (as that
+    unfreeze left it): the answer is the freeze, not a new object."""
     services = request.app[SERVICES]
-    amount = None
-    if (await read_body(request)).strip():
-        amount = (await read_json(request, UnfreezeRequest)).amount
+    if not (await read_body(request)).strip():
+        raise InvalidRequest("merchant_order_id is required", field="merchant_order_id")
+    req = await read_json(request, UnfreezeRequest)
     async with services.pool.acquire() as conn:
         released = await freezes.unfreeze(
-            conn, current_merchant(request).id, request.match_info["freeze_id"], amount
+            conn, current_merchant(request).id, request.match_info["freeze_id"], req
         )
     return json_response(released)

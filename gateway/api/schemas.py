@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 import msgspec
@@ -157,8 +157,10 @@ class FreezeRequest(Struct, forbid_unknown_fields=True):
 
 
 class UnfreezeRequest(Struct, forbid_unknown_fields=True):
-    """Without `amount`: everything the freeze still holds."""
+    """Without `amount`: everything the freeze still holds. `merchant_order_id` makes a
+    retry answer the first unfreeze again instead of releasing twice."""
 
+    merchant_order_id: OrderId
     amount: AmountFen | None = None
 
 
@@ -221,8 +223,15 @@ class BlocklistEntry(Struct, forbid_unknown_fields=True):
     reason: Text = ""
 
 
+MAX_CLOCK_JUMP_S = 86_400 * 366
+
+
 class ClockAdvance(Struct, forbid_unknown_fields=True):
-    advance_s: Annotated[float, Meta(gt=0, le=86_400 * 366)]
+    """Exactly one: `advance_s` jumps by that much each time it is sent; `to` jumps to that
+    time once (sent again, or already passed, it moves nothing: safe to retry)."""
+
+    advance_s: Annotated[float, Meta(gt=0, le=MAX_CLOCK_JUMP_S)] | UnsetType = UNSET
+    to: Annotated[datetime, Meta(tz=True)] | UnsetType = UNSET
 
 
 class ReconcileRequest(Struct, forbid_unknown_fields=True):

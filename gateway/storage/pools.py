@@ -114,14 +114,35 @@ async def load_clock(pool: asyncpg.Pool, default_scale: float) -> SimClock:
     return SimClock(ClockAnchor(wall_s=row["wall_s"], sim_s=row["sim_s"], scale=row["scale"]))
 
 
-async def save_clock(pool: asyncpg.Pool, clock: SimClock) -> None:
+async def save_clock(conn: asyncpg.Pool | asyncpg.Connection, clock: SimClock) -> None:
     a = clock.anchor
-    await pool.execute(
+    await conn.execute(
         "UPDATE sim_clock SET wall_s = $1, sim_s = $2, scale = $3 WHERE id = 1",
         a.wall_s,
         a.sim_s,
         a.scale,
     )
+
+
+async def move_clock(
+    pool: asyncpg.Pool, clock: SimClock, by_s: float | None = None, to_s: float | None = None
+) -> None:
+    """Jump the shared clock forward by `by_s`, or to `to_s` unless it is already there (so
+    a retried jump to a time moves it once). Reads the stored anchor under its row's lock
+    first: this process's copy may be up to CLOCK_REFRESH_S behind another's jump, and a
+    jump from it would take that jump back."""
+    assert (by_s is None) != (to_s is None), "one of by_s and to_s"
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT wall_s, sim_s, scale FROM sim_clock WHERE id = 1 FOR UPDATE"
+        )
+        assert row is not None, "load_clock wrote the anchor at start-up"
+        clock.set_anchor(ClockAnchor(wall_s=row["wall_s"], sim_s=row["sim_s"], scale=row["scale"]))
+        jump_s = by_s if to_s is None else to_s - clock.now_s()
+        assert jump_s is not None
+        if jump_s > 0:
+            clock.advance(jump_s)
+            await save_clock(conn, clock)
 
 
 CLOCK_REFRESH_S = 0.2

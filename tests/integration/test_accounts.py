@@ -76,6 +76,13 @@ async def freeze(client: MerchantClient, account_id: str, amount: int, **extra: 
     return await client.post("/v1/freezes", body)
 
 
+async def unfreeze(client: MerchantClient, freeze_id: str, **body: Any) -> ApiResponse:
+    """An unfreeze under a new key (`order=` to give one): a retry would reuse it."""
+    key = body.pop("order", new_id("u"))
+    return await client.post(f"/v1/freezes/{freeze_id}/unfreeze",
+                             {"merchant_order_id": key, **body})  # fmt: skip
+
+
 def figures(acc: dict[str, Any]) -> tuple[int, int, int]:
     return acc["available"], acc["frozen"], acc["total"]
 
@@ -282,7 +289,7 @@ async def test_another_merchants_customers_accounts_and_objects_are_not_found(
     for path in (f"/v1/customers/{cus}", f"/v1/accounts/{acc}", f"/v1/freezes/{frz['id']}",
                  f"/v1/transfers/{tr['id']}"):  # fmt: skip
         refused(await mine.get(path), 404, "not_found")
-    refused(await mine.post(f"/v1/freezes/{frz['id']}/unfreeze"), 404, "not_found")
+    refused(await unfreeze(mine, frz["id"]), 404, "not_found")
     refused(await transfer(mine, acc, my_acc, 1), 404, "not_found")
     refused(await transfer(mine, my_acc, acc, 1), 404, "not_found")
     refused(await freeze(mine, acc, 1), 404, "not_found")
@@ -316,16 +323,15 @@ async def test_freeze_and_unfreeze_whole_or_part(gw: LiveGateway) -> None:
     assert ok(await freeze(client, acc, 300, order="f-1"), 200) == frz
     refused(await freeze(client, acc, 301, order="f-1"), 409, "idempotency_conflict")
     refused(await freeze(client, acc, 701), 422, "insufficient_funds")
-    part = ok(await client.post(f"/v1/freezes/{frz['id']}/unfreeze", {"amount": 100}), 200)
+    part = ok(await unfreeze(client, frz["id"], amount=100), 200)
     assert (part["status"], part["released"], part["remaining"]) == ("active", 100, 200)
     assert figures(await account(client, acc)) == (800, 200, 1_000)
-    refused(await client.post(f"/v1/freezes/{frz['id']}/unfreeze", {"amount": 201}), 422,
-            "insufficient_funds")  # fmt: skip
-    rest = ok(await client.post(f"/v1/freezes/{frz['id']}/unfreeze"), 200)  # all that is left
+    refused(await unfreeze(client, frz["id"], amount=201), 422, "insufficient_funds")
+    rest = ok(await unfreeze(client, frz["id"]), 200)  # all that is left
     assert (rest["status"], rest["released"], rest["remaining"]) == ("released", 300, 0)
     assert figures(await account(client, acc)) == (1_000, 0, 1_000)
-    refused(await client.post(f"/v1/freezes/{frz['id']}/unfreeze", {}), 409, "invalid_state")
-    refused(await client.post("/v1/freezes/frz_nobody/unfreeze"), 404, "not_found")
+    refused(await unfreeze(client, frz["id"]), 409, "invalid_state")
+    refused(await unfreeze(client, "frz_nobody"), 404, "not_found")
     assert ok(await client.get(f"/v1/freezes/{frz['id']}"), 200) == rest
     assert ok(await client.get("/v1/freezes?merchant_order_id=f-1"), 200)["data"] == [rest]
     events = ok(await client.get("/v1/events?limit=200"), 200)["data"]
@@ -356,14 +362,14 @@ async def test_frozen_money_moves_only_by_a_claim_transfer(gw: LiveGateway) -> N
     refused(await transfer(client, other, buyer, 1, from_freeze=frz["id"]), 400,
             "invalid_request")  # fmt: skip
     refused(await transfer(client, lender, buyer, 1, from_freeze="frz_nobody"), 404, "not_found")
-    ok(await client.post(f"/v1/freezes/{frz['id']}/unfreeze", {"amount": 100}), 200)
+    ok(await unfreeze(client, frz["id"], amount=100), 200)
     last = ok(await transfer(client, lender, settle, 500, from_freeze=frz["id"]))
     assert last["kind"] == "personal_to_merchant"
     got = ok(await client.get(f"/v1/freezes/{frz['id']}"), 200)
     assert (got["status"], got["released"], got["transferred"], got["remaining"]) == (
         "transferred", 100, 900, 0)  # fmt: skip
     refused(await transfer(client, lender, buyer, 1, from_freeze=frz["id"]), 409, "invalid_state")
-    refused(await client.post(f"/v1/freezes/{frz['id']}/unfreeze"), 409, "invalid_state")
+    refused(await unfreeze(client, frz["id"]), 409, "invalid_state")
     assert figures(await account(client, lender)) == (100, 0, 100)
     assert ok(await client.get("/v1/balance"), 200)["available"] == 10_000 - 1_500 + 500
 
@@ -446,4 +452,4 @@ async def test_account_lists_and_bodies_refuse_what_is_unknown(gw: LiveGateway) 
     refused(await client.get("/v1/customers/cus_nobody"), 404, "not_found")
     _, acc = await funded_user(client, 0)
     refused(await freeze(client, acc, 1, reason=" "), 400, "invalid_request")
-    refused(await client.post("/v1/freezes/frz_x/unfreeze", {"amount": 0}), 400, "invalid_request")
+    refused(await unfreeze(client, "frz_x", amount=0), 400, "invalid_request")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -27,6 +28,7 @@ from gateway.api.schemas import (
     Payer,
     PayoutRequest,
     TransferRequest,
+    UnfreezeRequest,
 )
 from gateway.collection.create import create_collection
 from gateway.collection.state import CollectionEvent
@@ -293,9 +295,13 @@ def test_ledger_invariants_hold_over_random_operation_sequences(storage: Any) ->
             frz = data.draw(st.sampled_from(list(m.freezes)))
             acc, remaining = m.freezes[frz]
             amount = data.draw(st.one_of(st.none(), st.integers(1, remaining)))
-            got = run(freezes.unfreeze(conn, m.id, frz, amount))
+            req = UnfreezeRequest(new_id("u"), amount)
+            got = run(freezes.unfreeze(conn, m.id, frz, req))
             taken = remaining if amount is None else amount
             assert got["remaining"] == remaining - taken
+            if data.draw(st.booleans()):  # a retry (its answer lost) releases nothing more
+                again = run(freezes.unfreeze(conn, m.id, frz, req))
+                assert orjson.dumps(again) == orjson.dumps(got)  # the same answer, as sent
             m.accounts[acc][0] += taken
             m.accounts[acc][1] -= taken
             m.freezes[frz][1] -= taken
