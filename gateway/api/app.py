@@ -27,6 +27,8 @@ from gateway.api import (
 )
 from gateway.api.auth import authenticate_merchant, check_admin
 from gateway.api.middleware import Handler, make_error_middleware
+from gateway.api.openapi import OPERATIONS
+from gateway.api.params import make_params_middleware
 from gateway.api.services import SERVICES, open_services
 from gateway.metrics import in_hop
 from gateway.settings import Settings
@@ -84,6 +86,7 @@ def build_app(settings: Settings) -> web.Application:
             count_middleware,
             make_error_middleware(settings.max_body_bytes, replace_connections),
             auth_middleware,
+            make_params_middleware(OPERATIONS),
         ],
     )
 

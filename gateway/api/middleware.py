@@ -52,7 +52,8 @@ def make_error_middleware(
         try:
             if (request.content_length or 0) > max_body_bytes:
                 raise PayloadTooLarge(f"body over {max_body_bytes} bytes")
-            raw = request.raw_path  # path and query, as sent
+            # The path as sent (a query's NUL is refused naming its parameter, params.py).
+            raw = request.raw_path.partition("?")[0]
             if "%00" in raw or "\x00" in raw:
                 raise InvalidRequest(NUL_MESSAGE)  # PostgreSQL cannot store NUL
             response = await handler(request)

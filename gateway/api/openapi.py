@@ -11,19 +11,14 @@ from typing import Any, Final, Literal
 import msgspec
 
 from gateway.api import answers, schemas
+from gateway.api.paging import DEFAULT_PAGE, MAX_PAGE
+from gateway.api.params import INT64_MAX, Param
 from gateway.b2b.state import B2BStatus
 from gateway.payouts.state import Status
+from gateway.recon.exceptions import STATUSES
 
 Auth = Literal["merchant", "admin", "bank", "none"]
 REF: Final = "#/components/schemas/{name}"
-
-
-@dataclass(frozen=True, slots=True)
-class Param:
-    name: str
-    schema: dict[str, Any]
-    where: Literal["query", "path"] = "query"
-    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,17 +35,37 @@ class Op:
     tags: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _id(name: str, pattern: str = r"^[A-Za-z0-9_]{1,64}$") -> Param:
-    return Param(name, {"type": "string", "pattern": pattern}, "path")
+def schema_of(type_: Any) -> dict[str, Any]:
+    """The JSON schema of a constrained type of `schemas.py`: a parameter is read by the same
+    rule that decodes the body field it names."""
+    schema: dict[str, Any] = msgspec.json.schema(type_)
+    return schema
 
 
-LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": 200}, description="1-200")
-CURSOR = Param("cursor", {"type": "string", "pattern": r"^[A-Za-z0-9_]{1,64}$"},
-               description="next_cursor of the previous page")  # fmt: skip
-ORDER_ID = Param("merchant_order_id", {"type": "string", "minLength": 1, "maxLength": 64})
+# An object id in a path: any printable ASCII up to 64 characters reaches the handler, so an
+# id that names nothing (ours, another merchant's, or one in another format) is a plain 404;
+# only what no id can be (too long, NUL, not UTF-8) is a 400.
+PATH_ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[\x21-\x7e]+$"}
+
+
+def _id(name: str, schema: dict[str, Any] | None = None) -> Param:
+    return Param(name, schema or PATH_ID, "path")
+
+
+LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE,
+                        "default": DEFAULT_PAGE}, description=f"1-{MAX_PAGE}")  # fmt: skip
+NEXT_CURSOR = "next_cursor of the previous page"
+CURSOR = Param("cursor", schema_of(schemas.ObjectId), description=NEXT_CURSOR)
+ORDER_ID = Param("merchant_order_id", schema_of(schemas.OrderId))
 PAYOUT_STATUS = Param("status", {"type": "string", "enum": [s.value for s in Status]})
-LEDGER_CURSOR = Param("cursor", {"type": "string", "pattern": r"^[0-9]{1,18}$"})
+# Journal lines are keyed by a bigint: any id up to int64, given as its decimal digits.
+LEDGER_CURSOR = Param("cursor", {"type": "integer", "minimum": 1, "maximum": INT64_MAX},
+                      description=NEXT_CURSOR)  # fmt: skip
 B2B_STATUS = Param("status", {"type": "string", "enum": [s.value for s in B2BStatus]})
+BANK_ID = {**schema_of(schemas.BankId), "maxLength": 4}
+RECON_STATUS = Param("status", {"type": "string", "enum": [*STATUSES, "all"], "default": "open"})
+BLOCKED = Param("account_no", schema_of(schemas.BlockedAccountNo), "path")
+BLOCKLIST_CURSOR = Param("cursor", schema_of(schemas.BlockedAccountNo), description=NEXT_CURSOR)
 
 PAYOUT_EXAMPLE: Final = {
     "merchant_order_id": "o-1",
@@ -108,7 +123,7 @@ OPERATIONS: Final[tuple[Op, ...]] = (
         "The merchant's journal lines",
         "merchant",
         {200: answers.Page},
-        params=(LIMIT, Param("cursor", {"type": "string", "pattern": r"^[0-9]{1,18}$"})),
+        params=(LIMIT, LEDGER_CURSOR),
     ),
     Op(
         "post",
@@ -193,7 +208,7 @@ OPERATIONS: Final[tuple[Op, ...]] = (
         "merchant",
         {200: answers.CustomerPage},
         params=(
-            Param("external_id", {"type": "string", "minLength": 1, "maxLength": 64}),
+            Param("external_id", schema_of(schemas.OrderId)),
             LIMIT,
             CURSOR,
         ),
@@ -228,7 +243,7 @@ OPERATIONS: Final[tuple[Op, ...]] = (
         "merchant",
         {200: answers.AccountPage},
         params=(
-            Param("customer_id", {"type": "string", "pattern": r"^[A-Za-z0-9_]{1,64}$"}),
+            Param("customer_id", schema_of(schemas.ObjectId)),
             LIMIT,
             CURSOR,
         ),
@@ -371,7 +386,7 @@ OPERATIONS: Final[tuple[Op, ...]] = (
         "bank",
         {200: None},
         schemas.BankCallback,
-        params=(_id("bank_id", r"^[0-9]{3}$|^ibps$"),),
+        params=(_id("bank_id", BANK_ID),),
         errors=(404,),
     ),
     # Operators (bearer token).
@@ -483,14 +498,21 @@ OPERATIONS: Final[tuple[Op, ...]] = (
         {201: None, 200: None},
         schemas.BlocklistEntry,
     ),
-    Op("get", "/admin/blocklist", "Blocked payee accounts", "admin", {200: None}),
+    Op(
+        "get",
+        "/admin/blocklist",
+        "Blocked payee accounts",
+        "admin",
+        {200: answers.Page},
+        params=(LIMIT, BLOCKLIST_CURSOR),
+    ),
     Op(
         "delete",
         "/admin/blocklist/{account_no}",
         "Unblock a payee account",
         "admin",
         {200: None, 204: None},
-        params=(_id("account_no", r"^[\x21-\x7e]{1,64}$"),),
+        params=(BLOCKED,),
         errors=(404,),
     ),
     Op(
@@ -503,7 +525,14 @@ OPERATIONS: Final[tuple[Op, ...]] = (
         errors=(404, 503),
         example={"bank_id": "102", "date": "2026-11-25", "apply": False},
     ),
-    Op("get", "/admin/recon-exceptions", "Reconciliation exceptions", "admin", {200: None}),
+    Op(
+        "get",
+        "/admin/recon-exceptions",
+        "Reconciliation exceptions",
+        "admin",
+        {200: answers.Page},
+        params=(RECON_STATUS, Param("bank_id", BANK_ID), LIMIT, CURSOR),
+    ),
     Op(
         "post",
         "/admin/recon-exceptions/{exception_id}/resolve",

@@ -1,50 +1,32 @@
-"""List endpoints: `limit` and keyset `cursor` from the query string, and the list shape
-`{"data": [...], "next_cursor": ...}` (SPEC 11) they all answer with."""
+"""List endpoints: `limit` and keyset `cursor` (declared in `openapi.py`, checked by the
+parameters middleware, `params.py`), and the list shape `{"data": [...], "next_cursor": ...}`
+(SPEC 11) they all answer with."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aiohttp import web
 
 from gateway.api.jsonio import json_response
-from gateway.errors import InvalidRequest
+from gateway.api.params import query
 
 MAX_PAGE = 200
-_CURSOR_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+DEFAULT_PAGE = 50
 
 
-def page_limit(request: web.Request, default: int = 50) -> int:
-    raw = request.query.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise InvalidRequest(f"limit must be 1..{MAX_PAGE}", field="limit")
-    return int(raw)
+def page_limit(request: web.Request) -> int:
+    limit = query(request).integer("limit")
+    assert limit is not None, "limit is declared with a default"
+    return limit
 
 
 def cursor(request: web.Request) -> str | None:
-    raw = request.query.get("cursor")
-    if raw is None or raw == "":
-        return None
-    if not _CURSOR_RE.match(raw):
-        raise InvalidRequest("malformed cursor", field="cursor")
-    return raw
+    return query(request).text("cursor")
 
 
 def int_cursor(request: web.Request) -> int | None:
-    raw = cursor(request)
-    if raw is None:
-        return None
-    if not raw.isdigit():
-        raise InvalidRequest("malformed cursor", field="cursor")
-    return int(raw)
-
-
-def refuse_unknown_params(request: web.Request, allowed: set[str]) -> None:
-    unknown = set(request.query) - allowed
-    if unknown:
-        name = sorted(unknown)[0]
-        raise InvalidRequest(f"unknown query parameter {name}", field=name)
+    return query(request).integer("cursor")
 
 
 def page(rows: list[dict[str, Any]], limit: int, key: str = "id") -> web.Response:

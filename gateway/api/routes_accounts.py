@@ -9,7 +9,8 @@ from gateway.accounts import customers
 from gateway.accounts import repo as accounts
 from gateway.api.auth import current_merchant
 from gateway.api.jsonio import json_response, read_json
-from gateway.api.paging import cursor, found_page, page, page_limit, refuse_unknown_params
+from gateway.api.paging import cursor, found_page, page, page_limit
+from gateway.api.params import query
 from gateway.api.schemas import AccountOpen, CustomerCreate
 from gateway.api.services import SERVICES
 from gateway.errors import NotFound
@@ -29,8 +30,7 @@ async def create_customer(request: web.Request) -> web.Response:
 async def list_customers(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     merchant = current_merchant(request)
-    refuse_unknown_params(request, {"external_id", "limit", "cursor"})
-    external_id = request.query.get("external_id")
+    external_id = query(request).text("external_id")
     if external_id is not None:
         found = await customers.by_external_id(services.pool, merchant.id, external_id)
         return found_page(found)
@@ -64,10 +64,9 @@ async def open_account(request: web.Request) -> web.Response:
 async def list_accounts(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     merchant = current_merchant(request)
-    refuse_unknown_params(request, {"customer_id", "limit", "cursor"})
     limit = page_limit(request)
     rows = await accounts.list_page(
-        services.pool, merchant.id, request.query.get("customer_id"), cursor(request), limit + 1
+        services.pool, merchant.id, query(request).text("customer_id"), cursor(request), limit + 1
     )
     return page(rows, limit)
 

@@ -7,12 +7,12 @@ from aiohttp import web
 
 from gateway.api.auth import current_merchant
 from gateway.api.jsonio import json_response, read_json
-from gateway.api.paging import cursor, found_page, page, page_limit, refuse_unknown_params
+from gateway.api.paging import cursor, found_page, page, page_limit
+from gateway.api.params import query
 from gateway.api.schemas import B2BRequest
 from gateway.api.services import SERVICES
 from gateway.b2b import queries
 from gateway.b2b.create import create_b2b, get_for_merchant
-from gateway.b2b.state import B2BStatus
 from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
 
 routes = web.RouteTableDef()
@@ -42,17 +42,14 @@ async def create(request: web.Request) -> web.Response:
 async def list_payments(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     merchant = current_merchant(request)
-    refuse_unknown_params(request, {"merchant_order_id", "status", "limit", "cursor"})
-    order_id = request.query.get("merchant_order_id")
+    params = query(request)
+    order_id = params.text("merchant_order_id")
     if order_id is not None:
         found = await queries.get_by_order_id(services.pool, merchant.id, order_id)
         return found_page(found)
-    status = request.query.get("status")
-    if status is not None and status not in {s.value for s in B2BStatus}:
-        raise InvalidRequest(f"unknown status {status}", field="status")
     limit = page_limit(request)
     rows = await queries.list_for_merchant(
-        services.pool, merchant.id, status, cursor(request), limit + 1
+        services.pool, merchant.id, params.text("status"), cursor(request), limit + 1
     )
     return page(rows, limit)
 

@@ -9,21 +9,14 @@ from aiohttp import web
 from gateway.api.auth import current_merchant
 from gateway.api.jsonio import decode, json_response, read_json
 from gateway.api.middleware import REQUEST_ID_KEY
-from gateway.api.paging import (
-    cursor,
-    found_page,
-    int_cursor,
-    page,
-    page_limit,
-    refuse_unknown_params,
-)
+from gateway.api.paging import cursor, found_page, int_cursor, page, page_limit
+from gateway.api.params import query
 from gateway.api.schemas import PayoutBatchRequest, PayoutRequest
 from gateway.api.services import SERVICES, Services
 from gateway.errors import ApiError, InvalidRequest, NotFound
 from gateway.payouts import queries
 from gateway.payouts.accept import AcceptItem, AcceptResult, accept_batch
 from gateway.payouts.model import request_hash
-from gateway.payouts.state import Status
 
 routes = web.RouteTableDef()
 ENABLED_CURRENCIES = frozenset({"CNY"})
@@ -107,17 +100,14 @@ async def get_payout(request: web.Request) -> web.Response:
 async def list_payouts(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     merchant = current_merchant(request)
-    refuse_unknown_params(request, {"merchant_order_id", "status", "limit", "cursor"})
-    order_id = request.query.get("merchant_order_id")
+    params = query(request)
+    order_id = params.text("merchant_order_id")
     if order_id is not None:
         found = await queries.get_by_order_id(services.pool, merchant.id, order_id)
         return found_page(found)
-    status = request.query.get("status")
-    if status is not None and status not in {s.value for s in Status}:
-        raise InvalidRequest(f"unknown status {status}", field="status")
     limit = page_limit(request)
     rows = await queries.list_for_merchant(
-        services.pool, merchant.id, status, cursor(request), limit + 1
+        services.pool, merchant.id, params.text("status"), cursor(request), limit + 1
     )
     return page(rows, limit)
 
@@ -125,7 +115,6 @@ async def list_payouts(request: web.Request) -> web.Response:
 @routes.get("/v1/ledger")
 async def ledger(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    refuse_unknown_params(request, {"limit", "cursor"})
     limit = page_limit(request)
     lines = await queries.ledger_lines(
         services.pool, current_merchant(request).id, int_cursor(request), limit + 1

@@ -8,7 +8,8 @@ from aiohttp import web
 
 from channels.client import BankUnavailable
 from gateway.api.jsonio import json_response, read_json
-from gateway.api.paging import cursor, page, page_limit, refuse_unknown_params
+from gateway.api.paging import cursor, page, page_limit
+from gateway.api.params import query
 from gateway.api.schemas import ReconcileRequest, ReconResolve
 from gateway.api.services import SERVICES
 from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
@@ -38,15 +39,13 @@ async def run_reconcile(request: web.Request) -> web.Response:
 @routes.get("/admin/recon-exceptions")
 async def list_exceptions(request: web.Request) -> web.Response:
     """`?status=open|resolved|all` (default open), `?bank_id=`, `?limit=&cursor=`."""
-    refuse_unknown_params(request, {"status", "bank_id", "limit", "cursor"})
-    status = request.query.get("status", "open")
-    if status not in (*exceptions.STATUSES, "all"):
-        raise InvalidRequest("status must be open, resolved or all", field="status")
+    params = query(request)
+    status = params.text("status")
     limit = page_limit(request)
     items = await exceptions.list_page(
         request.app[SERVICES].pool,
         None if status == "all" else status,
-        request.query.get("bank_id") or None,
+        params.text("bank_id"),
         cursor(request),
         limit + 1,
     )

@@ -9,7 +9,8 @@ from aiohttp import web
 from gateway.accounts import freezes, queries, transfers
 from gateway.api.auth import current_merchant
 from gateway.api.jsonio import json_response, read_body, read_json
-from gateway.api.paging import cursor, found_page, page, page_limit, refuse_unknown_params
+from gateway.api.paging import cursor, found_page, page, page_limit
+from gateway.api.params import query
 from gateway.api.schemas import FreezeRequest, TransferRequest, UnfreezeRequest
 from gateway.api.services import SERVICES
 from gateway.errors import InvalidRequest, NotFound
@@ -30,8 +31,7 @@ async def create_transfer(request: web.Request) -> web.Response:
 async def list_objects(request: web.Request, table: str) -> web.Response:
     services = request.app[SERVICES]
     merchant = current_merchant(request)
-    refuse_unknown_params(request, {"merchant_order_id", "limit", "cursor"})
-    order_id = request.query.get("merchant_order_id")
+    order_id = query(request).text("merchant_order_id")
     if order_id is not None:
         found = await queries.by_order_id(services.pool, table, merchant.id, order_id)
         return found_page(found)

@@ -218,8 +218,12 @@ class BankCallback(Struct, forbid_unknown_fields=True):
     items: Annotated[list[msgspec.Raw], Meta(min_length=1, max_length=500)]
 
 
+# A payee account as blocked (SPEC 8): also the key of the blocklist's pages and its DELETE.
+BlockedAccountNo = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+
+
 class BlocklistEntry(Struct, forbid_unknown_fields=True):
-    account_no: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+    account_no: BlockedAccountNo
     reason: Text = ""
 
 

@@ -14,6 +14,9 @@ async def test_another_merchants_payout_is_404(gateway: LiveGateway) -> None:
     assert by_order["data"] == []
     assert (await bob.get("/v1/payouts")).json()["data"] == []
     assert (await bob.get("/v1/ledger")).json()["data"][0]["entry_kind"] == "credit"
+    # An id in any other format names nothing either: 404, not a 400 about its shape.
+    for other in ("po_does_not_exist", "po-123e4567-e89b-12d3", "1"):
+        assert (await bob.get(f"/v1/payouts/{other}")).status == 404, other
 
 
 async def test_list_by_status_pages_newest_first(gateway: LiveGateway) -> None:
