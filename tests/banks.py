@@ -149,6 +149,18 @@ async def world_at(
             yield BankWorld(gw, sim_url, http, workers, settings.bank_master_secret)
 
 
+@asynccontextmanager
+async def certain_world(settings: Settings) -> AsyncIterator[BankWorld]:
+    """A bank world whose bank 102 pays and debits every time (only what a test scripts goes
+    wrong), and whose ledger check must pass at the end."""
+    async with bank_world(settings) as w:
+        await w.profile("102", outcomes={"succeeded": 1.0},
+                        collection_outcomes={"succeeded": 1.0})  # fmt: skip
+        yield w
+        check = await w.gw.ledger_ok()
+        assert check["ok"] is True, [c for c in check["checks"] if not c["ok"]]
+
+
 async def submit_spread_run(world: BankWorld, per_merchant: int) -> set[str]:
     """Two prefunded and two advance merchants each submit `per_merchant` payouts to spread
     payees (one payout batch each); returns the accepted payout ids."""

@@ -82,8 +82,9 @@ async def _delay_answer(
         await _wait(sim, ack_ms)
 
 
-def _record_json(submission: Submission) -> dict[str, Any]:
-    return submission.record.to_json() | {"replayed": submission.replayed}
+def _record_json(sim: BankSim, bank: Bank, submission: Submission) -> dict[str, Any]:
+    record = submission.record.to_json() | {"replayed": submission.replayed}
+    return sim.answer_lies[bank.bank_id].record(bank.profile, "submit", record)
 
 
 @routes.post("/banks/{bank_id}/payouts")
@@ -104,19 +105,20 @@ async def submit_payout(request: web.Request) -> web.Response:
     sim.accepted(bank, [submission])
     await _delay_answer(request, sim, bank, submission.sync_fault, submission.ack_ms)
     # Rendered after the wait: a payout that completed meanwhile is answered as it is now.
-    return json_response(_record_json(submission))
+    return json_response(_record_json(sim, bank, submission))
 
 
-def _batch_json(answer: BatchAnswer) -> dict[str, Any]:
+def _batch_json(sim: BankSim, bank: Bank, answer: BatchAnswer) -> dict[str, Any]:
+    """Each item names the ref it answers for (the gateway matches answers by it)."""
     items: list[dict[str, Any]] = []
     for item in answer.items:
         if isinstance(item, Submission):
-            record = _record_json(item)
+            record = _record_json(sim, bank, item)
             items.append({"ref": item.record.ref, "result": "accepted", "record": record})
         else:
             error = {"code": item.code, "message": item.message}
             items.append({"ref": item.ref, "result": "refused", "error": error})
-    return {"items": items}
+    return {"items": sim.answer_lies[bank.bank_id].order(bank.profile, items)}
 
 
 @routes.post("/banks/{bank_id}/payout-batches")
@@ -138,7 +140,7 @@ async def submit_payout_batch(request: web.Request) -> web.Response:
     sim.accepted(bank, (item for item in answer.items if isinstance(item, Submission)))
     await _delay_answer(request, sim, bank, answer.sync_fault, answer.ack_ms)
     headers = None if answer.retry_after_s is None else _retry_after(answer.retry_after_s)
-    return json_response(_batch_json(answer), headers=headers)
+    return json_response(_batch_json(sim, bank, answer), headers=headers)
 
 
 @routes.get("/banks/{bank_id}/payouts/{ref}")
@@ -149,7 +151,8 @@ async def get_payout(request: web.Request) -> web.Response:
     record = bank.get(request.match_info["ref"])
     if record is None:
         raise SimError(404, "not_found", "no such payout at this bank")
-    return json_response(record.to_json())
+    return json_response(sim.answer_lies[bank.bank_id].record(bank.profile, "query",
+                                                              record.to_json()))  # fmt: skip
 
 
 @routes.get("/banks/{bank_id}/statements/{date}")

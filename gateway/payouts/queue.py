@@ -149,7 +149,8 @@ async def lease_polls(
 ) -> list[asyncpg.Record]:
     """Orders waiting for their bank past their poll time, leased (poll_at pushed to
     `lease_until`, one more poll counted) so that no other poller takes them meanwhile:
-    `id`, `bank_id`, `state`, `poll_count` each."""
+    `id`, `bank_id`, `amount_fen` (what an answer about it must say), `state`, `poll_count`
+    each."""
     key, orders = _KEYS[table], _ORDERS[table]
     rows: list[asyncpg.Record] = await pool.fetch(
         f"""WITH c AS (
@@ -160,8 +161,8 @@ async def lease_polls(
                 UPDATE {table} q SET poll_at = $3, poll_count = q.poll_count + 1
                 FROM c WHERE q.{key} = c.{key}
                 RETURNING q.{key}, q.state, q.poll_count)
-            SELECT l.{key} AS id, o.bank_id, l.state, l.poll_count FROM leased l
-            CROSS JOIN LATERAL (SELECT bank_id FROM {orders} WHERE id = l.{key}) o""",
+            SELECT l.{key} AS id, o.bank_id, o.amount_fen, l.state, l.poll_count FROM leased l
+            CROSS JOIN LATERAL (SELECT bank_id, amount_fen FROM {orders} WHERE id = l.{key}) o""",
         now,
         limit,
         lease_until,

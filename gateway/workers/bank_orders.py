@@ -49,6 +49,7 @@ class Pending:
 
     id: str
     bank_id: str
+    amount_fen: int  # what the bank's answer about it must say
     state: str  # in the queue: sending, acked or unknown
     poll_count: int
 
@@ -56,7 +57,8 @@ class Pending:
 @dataclass(frozen=True, slots=True)
 class BankWord:
     """What a bank said about one order (a synchronous answer, a query, or the poller's
-    conclusion that the bank never received it)."""
+    conclusion that the bank never received it). Applied only to an order sent to `bank_id`
+    for `amount_fen` (checked again on the locked row; None: the gateway's own conclusion)."""
 
     order_id: str
     status: str  # processing | succeeded | failed | returned
@@ -65,6 +67,7 @@ class BankWord:
     failure_code: str | None = None
     failure_message: str | None = None
     bank_date: date | None = None
+    amount_fen: int | None = None
 
 
 class BankOrders(Protocol):

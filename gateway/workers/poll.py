@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from channels import repo as channel_repo
-from channels.client import BankClient, QueryOutcome, QueryResult
+from channels.answers import QueryOutcome, QueryResult
+from channels.client import BankClient
 from gateway.clock import SimClock
 from gateway.payouts import queue
 from gateway.payouts.queue import DispatchChange
@@ -66,7 +67,7 @@ class StatusPoller:
     async def _query(self, p: Pending) -> QueryResult:
         async with self._querying:
             self.queries += 1
-            return await self._bank.query(p.bank_id, p.id)
+            return await self._bank.query(p.bank_id, p.id, p.amount_fen)
 
     def _backoff_s(self, base_s: float, poll_count: int) -> float:
         doublings = min(max(poll_count - 1, 0), MAX_BACKOFF_DOUBLINGS)
@@ -86,7 +87,7 @@ class StatusPoller:
             if res.outcome is QueryOutcome.FOUND and rec is not None:
                 words.append(BankWord(p.id, rec.status, p.bank_id, rec.bank_ref,
                                       rec.failure_code, rec.failure_message,
-                                      rec.business_date))  # fmt: skip
+                                      rec.business_date, rec.amount))  # fmt: skip
                 if rec.status == "processing":
                     ch = channels.get(p.bank_id)
                     expected_ms = ch.expected_ms if ch else 5000
@@ -108,5 +109,7 @@ class StatusPoller:
                 continue
             base_s = self._s.unknown_first_query_ms / 1000
             again = now + timedelta(seconds=self._backoff_s(base_s, p.poll_count))
-            changes[p.id] = DispatchChange(state=p.state, poll_at=again)
+            # An answer about another order, bank or amount tells nothing: unknown, asked again.
+            state = "unknown" if res.outcome is QueryOutcome.MISMATCH else p.state
+            changes[p.id] = DispatchChange(state=state, poll_at=again)
         await self._orders.record(self._pool, words, changes, only_in=queue.WAITING_FOR_BANK)
