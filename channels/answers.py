@@ -5,20 +5,27 @@ An answer is matched to its order by reference (the gateway's id, which the bank
 (an unknown ref, another bank, another amount, missing from a batch answer or in it twice) is
 a mismatch: logged with its ids, counted (`paygate_bank_answer_mismatch_total`) and never
 applied; the order it concerns is left to a status query (it is `unknown`).
+
+"The bank has no such order" is the bank's own word: a 404 whose body says `no_such_order`
+for this bank, this ref and this query (the nonce the query was signed with), signed with the
+bank's key. Any other 404 (a wrong path, a proxy in between) says nothing about the order.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
+from gateway import signing
 from gateway.metrics import BANK_ANSWER_MISMATCHES, Metrics
 
 log = logging.getLogger("paygate.bank_answers")
+
+NO_SUCH_ORDER: Final = "no_such_order"
 
 
 class SubmitOutcome(StrEnum):
@@ -29,7 +36,7 @@ class SubmitOutcome(StrEnum):
 
 class QueryOutcome(StrEnum):
     FOUND = "found"
-    NOT_FOUND = "not_found"
+    NOT_FOUND = "not_found"  # the bank's own signed "no such order"
     MISMATCH = "mismatch"  # an answer about another order, bank or amount: unknown still
     UNAVAILABLE = "unavailable"
 
@@ -157,3 +164,28 @@ def report(
         "bank_id": bank_id, "hop": hop, "ref": ref, "reason": reason, **ids})  # fmt: skip
     if metrics is not None:
         metrics.inc(BANK_ANSWER_MISMATCHES, bank_id, hop)
+
+
+def says_no_such_order(
+    secret: str,
+    bank_id: str,
+    ref: str,
+    path: str,
+    request_nonce: str,
+    status: int,
+    headers: Mapping[str, str],
+    raw: bytes,
+    data: Any,
+) -> bool:
+    """Whether the answer to our signed query `GET path` (with `request_nonce`) is the bank's
+    own "no such order" for `ref`."""
+    if status != 404 or not isinstance(data, dict):
+        return False
+    said = (data.get("code"), data.get("bank_id"), data.get("ref"), data.get("request_nonce"))
+    if said != (NO_SUCH_ORDER, bank_id, ref, request_nonce):
+        return False
+    ts, nonce = headers.get(signing.H_TIMESTAMP, ""), headers.get(signing.H_NONCE, "")
+    given = headers.get(signing.H_SIGNATURE, "")
+    if headers.get(signing.H_KEY) != bank_id or not signing.SIGNATURE_RE.match(given):
+        return False
+    return signing.signature_matches(signing.sign(secret, ts, nonce, "GET", path, raw), given)

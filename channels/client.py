@@ -24,7 +24,7 @@ from channels.answers import BankRecord, QueryOutcome, QueryResult, SubmitOutcom
 from channels.keys import GATEWAY_KEY_ID, bank_secret
 from gateway.clock import ClockAnchor
 from gateway.metrics import BANK_SUBMISSIONS, HTTP_CLIENT_REQUESTS, Metrics
-from gateway.signing import sign_request
+from gateway.signing import H_NONCE, sign_request
 
 log = logging.getLogger("paygate.bank_client")
 
@@ -230,13 +230,18 @@ class BankClient:
 
     async def query(self, bank_id: str, ref: str, amount_fen: int) -> QueryResult:
         """How the bank holds order `ref` (sent to it for `amount_fen`): FOUND only for a
-        record that is this order's at this bank for this amount (answers.py)."""
+        record that is this order's at this bank for this amount, NOT_FOUND only on the
+        bank's own signed "no such order" for this query (answers.py)."""
         self._count("bank_query")
         path = f"/banks/{bank_id}/payouts/{ref}"
+        headers = self._headers(bank_id, "GET", path, b"")
         try:
-            status, data = await self._get(bank_id, path, self._query_timeout)
+            async with self._session.get(self._base + path, timeout=self._query_timeout,
+                                         headers=headers) as resp:  # fmt: skip
+                status, said_headers, raw = resp.status, resp.headers, await resp.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
             return QueryResult(QueryOutcome.UNAVAILABLE, code=type(exc).__name__)
+        data = _json(raw)
         if status == 200 and isinstance(data, dict) and "ref" in data:
             rec = BankRecord.from_json(data)
             reason = answers.mismatch(bank_id, ref, amount_fen, said_bank=rec.bank_id,
@@ -247,9 +252,14 @@ class BankClient:
                            amount=amount_fen, said_amount=rec.amount, said_ref=rec.ref,
                            bank_ref=rec.bank_ref)  # fmt: skip
             return QueryResult(QueryOutcome.MISMATCH, code=reason)
-        if status == 404:
+        secret = bank_secret(self._master, bank_id)
+        if answers.says_no_such_order(secret, bank_id, ref, path, headers[H_NONCE], status,
+                                      said_headers, raw, data):  # fmt: skip
             return QueryResult(QueryOutcome.NOT_FOUND)
         code = str(data.get("code", "")) if isinstance(data, dict) else ""
+        if status == 404:  # not the bank's word: a wrong path, or something in between
+            log.warning("a 404 to a status query that is not the bank's own", extra={
+                "bank_id": bank_id, "ref": ref, "code": code})  # fmt: skip
         return QueryResult(QueryOutcome.UNAVAILABLE, code=code or f"http_{status}")
 
     async def follow_clock(self, anchor: ClockAnchor) -> bool:

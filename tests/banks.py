@@ -32,6 +32,7 @@ FAST = {
     "dispatch_idle_ms": 5.0,
     "poll_max_interval_s": 0.5,
     "bank_no_record_polls": 4,
+    "bank_no_record_min_s": 1.0,
 }
 # Channels in tests: breakers trip fast and probe soon; silent payouts are polled quickly.
 FAST_CHANNEL = {"expected_ms": 400, "failure_threshold": 3, "open_ms": 300}

@@ -11,6 +11,7 @@ import struct
 from datetime import date
 from typing import Any, NoReturn
 
+import orjson
 from aiohttp import web
 
 from channels.bank_sim.appkeys import SIM_KEY
@@ -22,6 +23,7 @@ from channels.bank_sim.profile import SyncFault
 from channels.bank_sim.schemas import PayoutBatch, PayoutSubmission, decode
 from channels.bank_sim.sim import BankSim, RouteKind
 from channels.bank_sim.statement import statement_lines, to_csv
+from gateway import signing
 
 routes = web.RouteTableDef()
 
@@ -148,11 +150,27 @@ async def get_payout(request: web.Request) -> web.Response:
     sim, bank, _ = await signed_bank(request, "query")
     if bank.in_maintenance(sim.clock.now()):
         raise maintenance_error(bank)
-    record = bank.get(request.match_info["ref"])
+    ref = request.match_info["ref"]
+    record = bank.get(ref)
     if record is None:
-        raise SimError(404, "not_found", "no such payout at this bank")
+        return _no_such_order(request, sim, bank, ref)
     return json_response(sim.answer_lies[bank.bank_id].record(bank.profile, "query",
                                                               record.to_json()))  # fmt: skip
+
+
+def _no_such_order(request: web.Request, sim: BankSim, bank: Bank, ref: str) -> web.Response:
+    """The bank's own word that it holds no order `ref`: a 404 whose body names the code, the
+    bank, the ref and the nonce of the query it answers, signed with the bank's key (the
+    canonical string of the query's method and path, over this body). A 404 without it (a
+    wrong path, a proxy) says nothing about the order."""
+    body = orjson.dumps({
+        "code": "no_such_order", "message": "no such payout at this bank",
+        "bank_id": bank.bank_id, "ref": ref,
+        "request_nonce": request.headers.get(signing.H_NONCE, ""),
+    })  # fmt: skip
+    headers = signing.sign_request(bank.bank_id, sim.secrets[bank.bank_id], request.method,
+                                   request.raw_path, body)  # fmt: skip
+    return web.Response(body=body, status=404, content_type="application/json", headers=headers)
 
 
 @routes.get("/banks/{bank_id}/statements/{date}")

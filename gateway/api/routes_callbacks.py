@@ -114,7 +114,8 @@ async def _unmatched(
                        kind=item.kind, event_id=item.event_id, said_amount=item.amount,
                        bank_status=item.status)  # fmt: skip
         if reason != "unknown_ref":
-            unknown[item.ref] = DispatchChange(state="unknown", poll_at=soon)
+            # The bank speaks of it: a "no such order" streak starts again.
+            unknown[item.ref] = DispatchChange(state="unknown", poll_at=soon, no_record_streak=0)
     if unknown:
         await orders.record(services.pool, [], unknown, only_in=queue.WAITING_FOR_BANK)
 

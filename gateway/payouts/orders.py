@@ -84,5 +84,4 @@ class PayoutOrders:
         self, pool: asyncpg.Pool, now: datetime, limit: int, lease_until: datetime
     ) -> list[Pending]:
         rows = await queue.lease_polls(pool, now, limit, lease_until)
-        return [Pending(r["id"], r["bank_id"], r["amount_fen"], r["state"], r["poll_count"])
-                for r in rows]  # fmt: skip
+        return [Pending.from_row(r) for r in rows]

@@ -51,7 +51,16 @@ class Pending:
     bank_id: str
     amount_fen: int  # what the bank's answer about it must say
     state: str  # in the queue: sending, acked or unknown
-    poll_count: int
+    poll_count: int  # leases, whatever the answers (paces the queries)
+    bank_ref: str | None = None  # set once the bank showed it holds the order
+    no_record_streak: int = 0  # the bank's "no such order" on this many queries in a row ...
+    no_record_since: datetime | None = None  # ... the first at this simulated time
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Pending:
+        """From a row of payouts/queue.lease_polls."""
+        return cls(row["id"], row["bank_id"], row["amount_fen"], row["state"], row["poll_count"],
+                   row["bank_ref"], row["no_record_streak"], row["no_record_since"])  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

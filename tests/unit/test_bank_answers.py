@@ -1,5 +1,6 @@
-"""Bank answers matched to orders by ref, bank and amount (channels/answers.py) and the
-simulator's lying answers (channels/bank_sim/answer_lies.py), without HTTP."""
+"""Bank answers matched to orders by ref, bank and amount (channels/answers.py), the bank's
+signed "no such order", and the simulator's lying answers (channels/bank_sim/answer_lies.py),
+without HTTP."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import random
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
 from channels import answers
@@ -14,6 +16,11 @@ from channels.answers import SubmitOutcome
 from channels.bank_sim.answer_lies import AnswerLies
 from channels.bank_sim.profile import AnswerFaults, BankProfile
 from channels.client import BankClient
+from gateway import signing
+
+SECRET = "bank-102-secret"
+PATH = "/banks/102/payouts/po_1"
+NONCE = "query-nonce-0123456789"
 
 
 def record(ref: str, amount: int = 100, bank_id: str = "102") -> dict[str, Any]:
@@ -70,6 +77,31 @@ async def test_batch_answers_reach_their_orders_by_ref_and_the_rest_are_unknown(
     ] + [SubmitOutcome.UNKNOWN] * 2
     assert [r.record.ref if r.record else r.code for r in results] == [
         "po_1", "answer_wrong_amount", "po_3", "answer_duplicate", "answer_missing"]  # fmt: skip
+
+
+def no_such_order(**over: Any) -> tuple[dict[str, str], bytes]:
+    body = orjson.dumps({"code": "no_such_order", "bank_id": "102", "ref": "po_1",
+                         "request_nonce": NONCE} | over)  # fmt: skip
+    return signing.sign_request("102", SECRET, "GET", PATH, body), body
+
+
+def says(status: int, headers: dict[str, str], body: bytes, secret: str = SECRET) -> bool:
+    return answers.says_no_such_order(secret, "102", "po_1", PATH, NONCE, status, headers, body,
+                                      orjson.loads(body))  # fmt: skip
+
+
+def test_no_such_order_counts_only_as_the_banks_signed_answer_to_this_query() -> None:
+    headers, body = no_such_order()
+    assert says(404, headers, body)
+    assert not says(200, headers, body)
+    assert not says(404, headers, body, secret="another-bank-secret")
+    assert not says(404, {}, body)  # unsigned: a proxy's or another service's 404
+    assert not says(404, headers, body.replace(b"102", b"103"))  # changed on the way
+    for over in ({"ref": "po_2"}, {"bank_id": "103"}, {"request_nonce": "an-older-query-nonce"},
+                 {"code": "not_found"}):  # fmt: skip
+        assert not says(404, *no_such_order(**over)), over
+    other_key = signing.sign_request("103", SECRET, "GET", PATH, body)
+    assert not says(404, other_key, body)
 
 
 def lies(**faults: float) -> tuple[AnswerLies, BankProfile]:
