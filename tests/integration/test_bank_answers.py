@@ -238,3 +238,26 @@ async def test_shuffled_and_misstated_answers_reach_each_collection_by_its_ref(
     await world.profile("102", answer_faults={"wrong_amount_submit": 0.0,
                                               "wrong_amount_query": 0.0})  # fmt: skip
     assert_as_the_bank_says(await collection(client, cid), await world.record(cid))
+
+
+async def test_a_mismatched_collection_callback_is_counted_and_the_collection_queried(
+    world: BankWorld,
+) -> None:
+    await world.channel("102", expected_ms=600_000)  # no poll of its own for ten minutes
+    await world.profile("102", callback_faults={"lost": 1.0})
+    _, client = await world.gw.merchant(0)
+    acc = await open_account(client, await customer(client, new_id("u")))
+    cid = await collect(client, acc, AMOUNT, payer())
+    await wait_until(lambda: queue_state(world, "collection_queue", "collection_id", cid),
+                     lambda s: s == "acked")  # fmt: skip
+    await wait_until(lambda: world.record(cid), lambda r: r["status"] == "succeeded")
+    before = await mismatches(world, hops=("callback",))
+    word = {"event_id": new_id("evt"), "kind": "collection", "ref": cid, "status": "failed",
+            "amount": AMOUNT - 1, "failure_code": "card_frozen"}  # fmt: skip
+    quiet = dict(word, event_id=new_id("evt"), status="processing")  # changes nothing: checked
+    resp = await world.callback("102", [word, quiet])
+    assert [r["result"] for r in resp.json()["results"]] == ["mismatch", "mismatch"]
+    assert await mismatches(world, hops=("callback",)) == before + 2
+    done = await collection(client, cid)  # asked about at once: the bank's own word
+    assert_as_the_bank_says(done, await world.record(cid))
+    assert done["status"] == "succeeded"
