@@ -4,8 +4,9 @@ It classifies every answer the way the dispatcher must act on it:
 - ACKED: the bank holds the payout (its record comes back);
 - REFUSED: the bank definitively did not take it (busy, maintenance, unreachable before
   sending, a request it rejected) — safe to retry or reroute;
-- UNKNOWN: it may or may not hold it (timeout, reset, a 5xx after sending) — never resend,
-  query until known.
+- UNKNOWN: it may or may not hold it (timeout, reset, a 5xx after sending, an answer that
+  does not match the order: answers.py) — never resend, query until known.
+Answers are matched to orders by ref, bank and amount, never by their place in a batch.
 """
 
 from __future__ import annotations
@@ -13,79 +14,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
 from typing import Any
 
 import aiohttp
 import orjson
 
+from channels import answers
+from channels.answers import BankRecord, QueryOutcome, QueryResult, SubmitOutcome, SubmitResult
 from channels.keys import GATEWAY_KEY_ID, bank_secret
 from gateway.clock import ClockAnchor
 from gateway.metrics import BANK_SUBMISSIONS, HTTP_CLIENT_REQUESTS, Metrics
-from gateway.signing import sign_request
+from gateway.signing import H_NONCE, sign_request
 
 log = logging.getLogger("paygate.bank_client")
-
-
-class SubmitOutcome(StrEnum):
-    ACKED = "acked"
-    REFUSED = "refused"
-    UNKNOWN = "unknown"
-
-
-class QueryOutcome(StrEnum):
-    FOUND = "found"
-    NOT_FOUND = "not_found"
-    UNAVAILABLE = "unavailable"
-
-
-@dataclass(frozen=True, slots=True)
-class BankRecord:
-    ref: str
-    bank_ref: str | None
-    status: str  # processing | succeeded | failed | returned
-    amount: int
-    failure_code: str | None
-    failure_message: str | None
-    business_date: date | None = None  # the bank's business date for the payout
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> BankRecord:
-        return cls(
-            ref=str(data["ref"]),
-            bank_ref=data.get("bank_ref"),
-            status=str(data["status"]),
-            amount=int(data["amount"]),
-            failure_code=data.get("failure_code"),
-            failure_message=data.get("failure_message"),
-            business_date=business_date(data.get("business_date")),
-        )
-
-
-def business_date(raw: Any) -> date | None:
-    """A bank's `YYYY-MM-DD` business date; None when absent or unreadable (it is only
-    bookkeeping for reconciliation: a bad one must not sink the word that carries it)."""
-    if not isinstance(raw, str):
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class SubmitResult:
-    outcome: SubmitOutcome
-    record: BankRecord | None = None
-    code: str = ""  # why, for refusals and unknowns
-    retry_after_s: float | None = None
-
-    @property
-    def transport_failure(self) -> bool:
-        """Counts against the channel's circuit breaker (errors and timeouts, not busy)."""
-        return self.outcome is SubmitOutcome.UNKNOWN or (
-            self.outcome is SubmitOutcome.REFUSED and self.code != "bank_busy"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +36,6 @@ class _Answer:
     status: int
     data: Any
     retry_after_s: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class QueryResult:
-    outcome: QueryOutcome
-    record: BankRecord | None = None
-    code: str = ""
 
 
 class BankUnavailable(Exception):
@@ -137,6 +71,23 @@ class BankClient:
     def _count(self, kind: str) -> None:
         if self._metrics is not None:
             self._metrics.inc(HTTP_CLIENT_REQUESTS, kind)
+
+    def _checked(
+        self, bank_id: str, hop: str, order: dict[str, Any], result: SubmitResult
+    ) -> SubmitResult:
+        """An acked answer stands only if its record is this order's, at this bank, for this
+        amount; else the outcome is unknown (queried, never resent)."""
+        rec = result.record
+        if result.outcome is not SubmitOutcome.ACKED or rec is None:
+            return result
+        reason = answers.mismatch(bank_id, order["ref"], order["amount"], said_bank=rec.bank_id,
+                                  said_ref=rec.ref, said_amount=rec.amount)  # fmt: skip
+        if reason is None:
+            return result
+        answers.report(self._metrics, bank_id, hop, order["ref"], reason,
+                       amount=order["amount"], said_amount=rec.amount, said_ref=rec.ref,
+                       bank_ref=rec.bank_ref)  # fmt: skip
+        return SubmitResult(SubmitOutcome.UNKNOWN, code=f"answer_{reason}")
 
     def _count_outcomes(self, bank_id: str, results: list[SubmitResult]) -> None:
         if self._metrics is not None:
@@ -190,7 +141,8 @@ class BankClient:
             return answer
         status, data = answer.status, answer.data
         if status == 200 and isinstance(data, dict) and "ref" in data:
-            return SubmitResult(SubmitOutcome.ACKED, record=BankRecord.from_json(data))
+            acked = SubmitResult(SubmitOutcome.ACKED, record=BankRecord.from_json(data))
+            return self._checked(bank_id, "submit", payout, acked)
         code = str(data.get("code", "")) if isinstance(data, dict) else ""
         if status == 503 and code in ("bank_busy", "maintenance"):
             return SubmitResult(SubmitOutcome.REFUSED, code=code,
@@ -207,9 +159,10 @@ class BankClient:
     async def submit_batch(
         self, bank_id: str, payouts: list[dict[str, Any]]
     ) -> list[SubmitResult] | None:
-        """Many submissions in one request (批量代付, SPEC 9), each answered on its own, in
-        order. None when the bank takes no batch of this size (`batch_not_supported`,
-        `batch_too_large`): nothing was recorded, send them one by one."""
+        """Many submissions in one request (批量代付, SPEC 9), each answered on its own: the
+        results in the order of `payouts`, each the answer naming its ref. None when the bank
+        takes no batch of this size (`batch_not_supported`, `batch_too_large`): nothing was
+        recorded, send them one by one."""
         results = await self._submit_batch(bank_id, payouts)
         if results is not None:
             self._count_outcomes(bank_id, results)
@@ -226,17 +179,15 @@ class BankClient:
         status, data, retry_after = answer.status, answer.data, answer.retry_after_s
         code = str(data.get("code", "")) if isinstance(data, dict) else ""
         if status == 200 and isinstance(data, dict) and isinstance(data.get("items"), list):
-            answers = data["items"]
-            if len(answers) == len(payouts):
-                return [_item_result(a, retry_after) for a in answers]
-        elif status in (400, 404) and code in ("batch_not_supported", "batch_too_large"):
+            return self._matched(bank_id, payouts, data["items"], retry_after)
+        if status in (400, 404) and code in ("batch_not_supported", "batch_too_large"):
             log.warning("bank takes no batch this size, sending one by one",
                         extra={"bank_id": bank_id, "size": len(payouts), "code": code})  # fmt: skip
             return None
-        elif status == 503 and code in ("bank_busy", "maintenance"):
+        if status == 503 and code in ("bank_busy", "maintenance"):
             return [SubmitResult(SubmitOutcome.REFUSED, code=code,
                                  retry_after_s=retry_after)] * len(payouts)  # fmt: skip
-        elif 400 <= status < 500:
+        if 400 <= status < 500:
             # Refused before anything was recorded (our request was wrong): a bug.
             extra = {"bank_id": bank_id, "size": len(payouts), "http_status": status, "code": code}
             log.error("bank refused the batch", extra=extra)
@@ -245,6 +196,31 @@ class BankClient:
         # A 5xx, or an answer we cannot read: any of them may be recorded.
         return [SubmitResult(SubmitOutcome.UNKNOWN, code=code or f"http_{status}")] * len(payouts)
 
+    def _matched(
+        self,
+        bank_id: str,
+        payouts: list[dict[str, Any]],
+        items: list[Any],
+        retry_after_s: float | None,
+    ) -> list[SubmitResult]:
+        """Each payout's answer found by its ref in the batch answer (whatever the order the
+        bank listed them in) and checked; one missing or named twice is unknown."""
+        said = answers.by_ref(items)
+        results: list[SubmitResult] = []
+        for order in payouts:
+            ref = order["ref"]
+            item = said.by_ref.pop(ref, None)
+            if item is None:
+                reason = "duplicate" if ref in said.duplicated else "missing"
+                answers.report(self._metrics, bank_id, "batch", ref, reason)
+                results.append(SubmitResult(SubmitOutcome.UNKNOWN, code=f"answer_{reason}"))
+            else:
+                result = answers.item_result(item, retry_after_s)
+                results.append(self._checked(bank_id, "batch", order, result))
+        for ref in list(said.by_ref) + [None] * said.unnamed:  # for nothing we sent
+            answers.report(self._metrics, bank_id, "batch", ref, "unknown_ref")
+        return results
+
     async def _get(self, bank_id: str, path: str, limit: aiohttp.ClientTimeout) -> tuple[int, Any]:
         """A signed GET: (status, parsed body); transport failures raise as aiohttp's."""
         async with self._session.get(
@@ -252,18 +228,38 @@ class BankClient:
         ) as resp:
             return resp.status, _json(await resp.read())
 
-    async def query(self, bank_id: str, ref: str) -> QueryResult:
+    async def query(self, bank_id: str, ref: str, amount_fen: int) -> QueryResult:
+        """How the bank holds order `ref` (sent to it for `amount_fen`): FOUND only for a
+        record that is this order's at this bank for this amount, NOT_FOUND only on the
+        bank's own signed "no such order" for this query (answers.py)."""
         self._count("bank_query")
+        path = f"/banks/{bank_id}/payouts/{ref}"
+        headers = self._headers(bank_id, "GET", path, b"")
         try:
-            status, data = await self._get(bank_id, f"/banks/{bank_id}/payouts/{ref}",
-                                           self._query_timeout)  # fmt: skip
+            async with self._session.get(self._base + path, timeout=self._query_timeout,
+                                         headers=headers) as resp:  # fmt: skip
+                status, said_headers, raw = resp.status, resp.headers, await resp.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
             return QueryResult(QueryOutcome.UNAVAILABLE, code=type(exc).__name__)
+        data = _json(raw)
         if status == 200 and isinstance(data, dict) and "ref" in data:
-            return QueryResult(QueryOutcome.FOUND, record=BankRecord.from_json(data))
-        if status == 404:
+            rec = BankRecord.from_json(data)
+            reason = answers.mismatch(bank_id, ref, amount_fen, said_bank=rec.bank_id,
+                                      said_ref=rec.ref, said_amount=rec.amount)  # fmt: skip
+            if reason is None:
+                return QueryResult(QueryOutcome.FOUND, record=rec)
+            answers.report(self._metrics, bank_id, "query", ref, reason,
+                           amount=amount_fen, said_amount=rec.amount, said_ref=rec.ref,
+                           bank_ref=rec.bank_ref)  # fmt: skip
+            return QueryResult(QueryOutcome.MISMATCH, code=reason)
+        secret = bank_secret(self._master, bank_id)
+        if answers.says_no_such_order(secret, bank_id, ref, path, headers[H_NONCE], status,
+                                      said_headers, raw, data):  # fmt: skip
             return QueryResult(QueryOutcome.NOT_FOUND)
         code = str(data.get("code", "")) if isinstance(data, dict) else ""
+        if status == 404:  # not the bank's word: a wrong path, or something in between
+            log.warning("a 404 to a status query that is not the bank's own", extra={
+                "bank_id": bank_id, "ref": ref, "code": code})  # fmt: skip
         return QueryResult(QueryOutcome.UNAVAILABLE, code=code or f"http_{status}")
 
     async def follow_clock(self, anchor: ClockAnchor) -> bool:
@@ -317,24 +313,6 @@ class B2BBank:
     async def query(self, bank_id: str, ref: str) -> dict[str, Any] | None:
         status, data = await self._c.call(bank_id, "GET", f"/banks/{bank_id}/b2b/{ref}", None)
         return data if status == 200 and isinstance(data, dict) else None
-
-
-def _item_result(answer: Any, retry_after_s: float | None) -> SubmitResult:
-    """One item of a batch answer, classified like a single submission's answer."""
-    if not isinstance(answer, dict):
-        return SubmitResult(SubmitOutcome.UNKNOWN, code="unreadable_item")
-    if answer.get("result") == "accepted" and isinstance(answer.get("record"), dict):
-        return SubmitResult(SubmitOutcome.ACKED, record=BankRecord.from_json(answer["record"]))
-    error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
-    code = str(error.get("code", "")) if error else ""
-    if code in ("bank_busy", "maintenance"):
-        return SubmitResult(SubmitOutcome.REFUSED, code=code, retry_after_s=retry_after_s)
-    if code == "ref_conflict":  # the bank holds this ref with other fields: never resend
-        return SubmitResult(SubmitOutcome.UNKNOWN, code=code)
-    if answer.get("result") == "refused":
-        log.error("bank refused a batch item", extra={"ref": answer.get("ref"), "code": code})
-        return SubmitResult(SubmitOutcome.REFUSED, code=code or "refused")
-    return SubmitResult(SubmitOutcome.UNKNOWN, code="unreadable_item")
 
 
 def _json(raw: bytes) -> Any:

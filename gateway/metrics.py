@@ -84,6 +84,13 @@ BANK_SUBMISSIONS: Final = Counter(
     "Payouts submitted to a bank channel, by channel and outcome (acked, refused, unknown)",
     ["channel", "outcome"],
 )
+BANK_ANSWER_MISMATCHES: Final = Counter(
+    "paygate_bank_answer_mismatch",
+    "Bank answers that did not match the order they name (unknown ref, another bank, another "
+    "amount, missing from or twice in a batch answer), by bank and hop (submit, batch, query, "
+    "callback): never applied, the order is queried",
+    ["bank", "hop"],
+)
 NOTIFICATIONS: Final = Counter(
     "paygate_notification_attempts",
     "Merchant notification attempts, by outcome: delivered, retry (another attempt is "

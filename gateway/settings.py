@@ -97,7 +97,12 @@ class Settings:
     unknown_first_query_ms: float = 200.0
     poll_batch_max: int = 256
     poll_max_interval_s: float = 30.0
+    # "The bank never received it" (failed `bank_no_record`, hold released) only after the
+    # bank's own signed "no such order" on this many consecutive queries (any other answer
+    # starts the count again), the first and the last at least this many simulated seconds
+    # apart: a bank may take a moment to show a request that did reach it.
     bank_no_record_polls: int = 5
+    bank_no_record_min_s: float = 60.0
 
     # B2B (SPEC 7): realtime clearing this many simulated seconds after the bank's notice;
     # a payment still pending this long (simulated) is asked about (a lost notification).
@@ -158,6 +163,7 @@ class Settings:
             query_timeout_s=_env_float("QUERY_TIMEOUT_S", 2.0),
             poll_max_interval_s=_env_float("POLL_MAX_INTERVAL_S", 30.0),
             bank_no_record_polls=_env_int("BANK_NO_RECORD_POLLS", 5),
+            bank_no_record_min_s=_env_float("BANK_NO_RECORD_MIN_S", 60.0),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(base, **clean)

@@ -32,6 +32,7 @@ FAST = {
     "dispatch_idle_ms": 5.0,
     "poll_max_interval_s": 0.5,
     "bank_no_record_polls": 4,
+    "bank_no_record_min_s": 1.0,
 }
 # Channels in tests: breakers trip fast and probe soon; silent payouts are polled quickly.
 FAST_CHANNEL = {"expected_ms": 400, "failure_threshold": 3, "open_ms": 300}
@@ -147,6 +148,18 @@ async def world_at(
                 assert resp.status == 200, resp.body
         async with running_workers(world_settings) as workers:
             yield BankWorld(gw, sim_url, http, workers, settings.bank_master_secret)
+
+
+@asynccontextmanager
+async def certain_world(settings: Settings) -> AsyncIterator[BankWorld]:
+    """A bank world whose bank 102 pays and debits every time (only what a test scripts goes
+    wrong), and whose ledger check must pass at the end."""
+    async with bank_world(settings) as w:
+        await w.profile("102", outcomes={"succeeded": 1.0},
+                        collection_outcomes={"succeeded": 1.0})  # fmt: skip
+        yield w
+        check = await w.gw.ledger_ok()
+        assert check["ok"] is True, [c for c in check["checks"] if not c["ok"]]
 
 
 async def submit_spread_run(world: BankWorld, per_merchant: int) -> set[str]:

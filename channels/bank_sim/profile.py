@@ -129,6 +129,15 @@ class CallbackFaults(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError("callback fault probabilities must sum to at most 1")
 
 
+class AnswerFaults(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Lies in the bank's synchronous answers (its records stay true): a batch's items
+    answered in another order, an answer stating another amount than the bank holds."""
+
+    shuffle_batch: Probability = 0.0  # per batch answer
+    wrong_amount_submit: Probability = 0.0  # per submission's answer (alone or a batch item)
+    wrong_amount_query: Probability = 0.0  # per status query's answer
+
+
 class Script(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """What happens to payouts to one payee account, overriding the random draws."""
 
@@ -207,6 +216,7 @@ class BankProfile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     maintenance: Annotated[list[Window], msgspec.Meta(max_length=48)] = []
     maintenance_now: bool = False
     callback_faults: CallbackFaults = msgspec.field(default_factory=CallbackFaults)
+    answer_faults: AnswerFaults = msgspec.field(default_factory=AnswerFaults)
     return_prob: Probability = 0.0
     return_delay: Delay = msgspec.field(default_factory=_default_return_delay)
     callback_retries: Annotated[int, msgspec.Meta(ge=0, le=MAX_CALLBACK_RETRIES)] = 5

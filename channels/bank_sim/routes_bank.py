@@ -11,6 +11,7 @@ import struct
 from datetime import date
 from typing import Any, NoReturn
 
+import orjson
 from aiohttp import web
 
 from channels.bank_sim.appkeys import SIM_KEY
@@ -22,6 +23,7 @@ from channels.bank_sim.profile import SyncFault
 from channels.bank_sim.schemas import PayoutBatch, PayoutSubmission, decode
 from channels.bank_sim.sim import BankSim, RouteKind
 from channels.bank_sim.statement import statement_lines, to_csv
+from gateway import signing
 
 routes = web.RouteTableDef()
 
@@ -82,8 +84,9 @@ async def _delay_answer(
         await _wait(sim, ack_ms)
 
 
-def _record_json(submission: Submission) -> dict[str, Any]:
-    return submission.record.to_json() | {"replayed": submission.replayed}
+def _record_json(sim: BankSim, bank: Bank, submission: Submission) -> dict[str, Any]:
+    record = submission.record.to_json() | {"replayed": submission.replayed}
+    return sim.answer_lies[bank.bank_id].record(bank.profile, "submit", record)
 
 
 @routes.post("/banks/{bank_id}/payouts")
@@ -104,19 +107,20 @@ async def submit_payout(request: web.Request) -> web.Response:
     sim.accepted(bank, [submission])
     await _delay_answer(request, sim, bank, submission.sync_fault, submission.ack_ms)
     # Rendered after the wait: a payout that completed meanwhile is answered as it is now.
-    return json_response(_record_json(submission))
+    return json_response(_record_json(sim, bank, submission))
 
 
-def _batch_json(answer: BatchAnswer) -> dict[str, Any]:
+def _batch_json(sim: BankSim, bank: Bank, answer: BatchAnswer) -> dict[str, Any]:
+    """Each item names the ref it answers for (the gateway matches answers by it)."""
     items: list[dict[str, Any]] = []
     for item in answer.items:
         if isinstance(item, Submission):
-            record = _record_json(item)
+            record = _record_json(sim, bank, item)
             items.append({"ref": item.record.ref, "result": "accepted", "record": record})
         else:
             error = {"code": item.code, "message": item.message}
             items.append({"ref": item.ref, "result": "refused", "error": error})
-    return {"items": items}
+    return {"items": sim.answer_lies[bank.bank_id].order(bank.profile, items)}
 
 
 @routes.post("/banks/{bank_id}/payout-batches")
@@ -138,7 +142,7 @@ async def submit_payout_batch(request: web.Request) -> web.Response:
     sim.accepted(bank, (item for item in answer.items if isinstance(item, Submission)))
     await _delay_answer(request, sim, bank, answer.sync_fault, answer.ack_ms)
     headers = None if answer.retry_after_s is None else _retry_after(answer.retry_after_s)
-    return json_response(_batch_json(answer), headers=headers)
+    return json_response(_batch_json(sim, bank, answer), headers=headers)
 
 
 @routes.get("/banks/{bank_id}/payouts/{ref}")
@@ -146,10 +150,27 @@ async def get_payout(request: web.Request) -> web.Response:
     sim, bank, _ = await signed_bank(request, "query")
     if bank.in_maintenance(sim.clock.now()):
         raise maintenance_error(bank)
-    record = bank.get(request.match_info["ref"])
+    ref = request.match_info["ref"]
+    record = bank.get(ref)
     if record is None:
-        raise SimError(404, "not_found", "no such payout at this bank")
-    return json_response(record.to_json())
+        return _no_such_order(request, sim, bank, ref)
+    return json_response(sim.answer_lies[bank.bank_id].record(bank.profile, "query",
+                                                              record.to_json()))  # fmt: skip
+
+
+def _no_such_order(request: web.Request, sim: BankSim, bank: Bank, ref: str) -> web.Response:
+    """The bank's own word that it holds no order `ref`: a 404 whose body names the code, the
+    bank, the ref and the nonce of the query it answers, signed with the bank's key (the
+    canonical string of the query's method and path, over this body). A 404 without it (a
+    wrong path, a proxy) says nothing about the order."""
+    body = orjson.dumps({
+        "code": "no_such_order", "message": "no such payout at this bank",
+        "bank_id": bank.bank_id, "ref": ref,
+        "request_nonce": request.headers.get(signing.H_NONCE, ""),
+    })  # fmt: skip
+    headers = signing.sign_request(bank.bank_id, sim.secrets[bank.bank_id], request.method,
+                                   request.raw_path, body)  # fmt: skip
+    return web.Response(body=body, status=404, content_type="application/json", headers=headers)
 
 
 @routes.get("/banks/{bank_id}/statements/{date}")

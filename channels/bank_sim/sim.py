@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from channels.bank_sim.answer_lies import AnswerLies
 from channels.bank_sim.auth import SIGNATURE_WINDOW_S
 from channels.bank_sim.b2b_desk import B2BDesk
 from channels.bank_sim.b2b_lifecycle import B2BLifecycle
@@ -71,6 +72,9 @@ class BankSim:
         self.batch_desks = {
             bank_id: BatchDesk(bank, bank_rng(config.seed, bank_id, "batch"))
             for bank_id, bank in self.banks.items()
+        }
+        self.answer_lies = {
+            bank_id: AnswerLies(bank_rng(config.seed, bank_id, "answers")) for bank_id in self.banks
         }
         self.http = {bank_id: HttpCounters() for bank_id in self.banks}
         self.secrets = {

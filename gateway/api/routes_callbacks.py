@@ -4,21 +4,23 @@ A POST carries up to 500 items (批量回盘), each decoded and answered on its 
 malformed item is `invalid` and the others still apply). Payout items are applied through
 the payout transition table in one transaction with their ledger moves and outbox events, so
 duplicates and reordered words never change a final state or move money twice. A word from
-a bank that is not the payout's bank, or with another amount, is refused and logged
-(reconciliation will show it); an unknown reference is `not_found` (a 404 when it is the
-POST's only item).
+a bank that is not the payout's bank, or with another amount, is refused (`mismatch`, checked
+on the locked row; a `processing` word too), logged and counted like every bank answer that
+does not match its order (channels/answers.py), and the order is queried (its queue state
+`unknown`); an unknown reference is `not_found` (a 404 when it is the POST's only item).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 from aiohttp import web
 
-from channels.client import business_date
+from channels import answers
+from channels.answers import business_date
 from channels.keys import bank_secret
 from gateway.api.auth import verify_signed
 from gateway.api.jsonio import decode, json_response, read_json
@@ -26,12 +28,17 @@ from gateway.api.schemas import BankCallback, BankCallbackItem
 from gateway.api.services import SERVICES, Services
 from gateway.b2b.state import B2BEvent
 from gateway.b2b.transitions import B2BWord, apply_b2b_events
+from gateway.collection.orders import CollectionOrders
 from gateway.collection.state import event_for as collection_event
 from gateway.collection.transitions import CollectionWord, apply_words
 from gateway.errors import ApiError, NotFound
 from gateway.metrics import in_hop
+from gateway.payouts import queue
 from gateway.payouts.bank_status import events_for
+from gateway.payouts.orders import PayoutOrders
+from gateway.payouts.queue import DispatchChange
 from gateway.payouts.transitions import PayoutEvent
+from gateway.workers.bank_orders import BankOrders
 
 log = logging.getLogger("paygate.callbacks")
 routes = web.RouteTableDef()
@@ -65,23 +72,52 @@ async def bank_callback(request: web.Request) -> web.Response:
             continue
         {"payout": payouts, "b2b": b2bs, "collection": collections}[item.kind].append((index, item))
     if payouts:
-        answers = await _payout_words(services, bank_id, [i for _, i in payouts])
-        for (index, _), answer in zip(payouts, answers, strict=True):
+        said = await _payout_words(services, bank_id, [i for _, i in payouts])
+        for (index, _), answer in zip(payouts, said, strict=True):
             results[index] = answer
+        await _unmatched(services, PayoutOrders(), bank_id, [i for _, i in payouts], said)
     if b2bs:
         async with services.pool.acquire() as conn:
-            answers = await _b2b_words(conn, bank_id, [i for _, i in b2bs], services.clock.now(),
-                                       services.settings.realtime_clear_delay_s)  # fmt: skip
-        for (index, _), answer in zip(b2bs, answers, strict=True):
+            said = await _b2b_words(conn, bank_id, [i for _, i in b2bs], services.clock.now(),
+                                    services.settings.realtime_clear_delay_s)  # fmt: skip
+        for (index, _), answer in zip(b2bs, said, strict=True):
             results[index] = answer
     if collections:
         async with services.pool.acquire() as conn:
-            answers = await _collection_words(conn, bank_id, [i for _, i in collections])
-        for (index, _), answer in zip(collections, answers, strict=True):
+            said = await _collection_words(conn, bank_id, [i for _, i in collections])
+        for (index, _), answer in zip(collections, said, strict=True):
             results[index] = answer
+        await _unmatched(services, CollectionOrders(), bank_id, [i for _, i in collections],
+                         said)  # fmt: skip
     if len(results) == 1 and results[0]["result"] == "not_found":
         raise NotFound(f"no payment {results[0]['ref']}")
     return json_response({"results": results})
+
+
+async def _unmatched(
+    services: Services,
+    orders: BankOrders,
+    bank_id: str,
+    items: list[BankCallbackItem],
+    results: list[dict[str, Any]],
+) -> None:
+    """Words that matched no order (or not their order's bank and amount) were not applied:
+    each is logged and counted, and an order one of them names is asked about soon (queue
+    state `unknown`), whatever it was waiting for."""
+    unknown: dict[str, DispatchChange] = {}
+    soon = datetime.now(UTC) + timedelta(milliseconds=services.settings.unknown_first_query_ms)
+    for item, result in zip(items, results, strict=True):
+        if result["result"] not in ("not_found", "mismatch"):
+            continue
+        reason = "unknown_ref" if result["result"] == "not_found" else "wrong_bank_or_amount"
+        answers.report(services.metrics, bank_id, "callback", item.ref, reason,
+                       kind=item.kind, event_id=item.event_id, said_amount=item.amount,
+                       bank_status=item.status)  # fmt: skip
+        if reason != "unknown_ref":
+            # The bank speaks of it: a "no such order" streak starts again.
+            unknown[item.ref] = DispatchChange(state="unknown", poll_at=soon, no_record_streak=0)
+    if unknown:
+        await orders.record(services.pool, [], unknown, only_in=queue.WAITING_FOR_BANK)
 
 
 def _verdict(bank_id: str, item: BankCallbackItem, row: Any, bank_col: str) -> str:
@@ -123,22 +159,18 @@ async def _payout_words(
         spans.append((start, len(events)))
     applied = await services.payout_events.submit(events) if events else []
     silent = [item.ref for item, (a, b) in zip(items, spans, strict=True) if a == b]
-    exists = await _known(services, silent) if silent else set()
+    known = await _known(services.pool, "payouts", silent) if silent else {}
     results: list[dict[str, Any]] = []
     for item, (a, b) in zip(items, spans, strict=True):
         mine = applied[a:b]
         if a == b:
-            verdict = "no_change" if item.ref in exists else "not_found"
+            verdict = _silent_verdict(bank_id, item, known.get(item.ref))
         elif any(x.status is None for x in mine):
             verdict = "not_found"
         elif any(x.reason == "mismatch" for x in mine):
             verdict = "mismatch"
         else:
             verdict = "applied" if any(x.applied for x in mine) else "no_change"
-        if verdict in ("not_found", "mismatch"):
-            log.warning("bank callback refused", extra={
-                "bank_id": bank_id, "ref": item.ref, "event_id": item.event_id,
-                "kind": item.kind, "verdict": verdict, "bank_status": item.status})  # fmt: skip
         result: dict[str, Any] = {"event_id": item.event_id, "ref": item.ref, "result": verdict}
         if verdict in ("applied", "no_change"):
             result["status"] = mine[-1].status if mine else None
@@ -146,10 +178,24 @@ async def _payout_words(
     return results
 
 
-async def _known(services: Services, refs: list[str]) -> set[str]:
-    """Which refs are payouts at all (for words that change nothing, e.g. `processing`)."""
-    rows = await services.pool.fetch("SELECT id FROM payouts WHERE id = ANY($1::text[])", refs)
-    return {r["id"] for r in rows}
+async def _known(
+    conn: asyncpg.Pool | asyncpg.Connection, table: str, refs: list[str]
+) -> dict[str, tuple[str | None, int]]:
+    """The bank and amount of those of `refs` that are orders (`payouts`, `collections`) at
+    all, for words that change nothing (e.g. `processing`)."""
+    rows = await conn.fetch(
+        f"SELECT id, bank_id, amount_fen FROM {table} WHERE id = ANY($1::text[])", refs
+    )
+    return {r["id"]: (r["bank_id"], r["amount_fen"]) for r in rows}
+
+
+def _silent_verdict(
+    bank_id: str, item: BankCallbackItem, order: tuple[str | None, int] | None
+) -> str:
+    """A word that changes nothing still has to be about its order's bank and amount."""
+    if order is None:
+        return "not_found"
+    return "no_change" if order == (bank_id, item.amount) else "mismatch"
 
 
 _B2B_EVENTS = {"succeeded": B2BEvent.NOTIFY, "failed": B2BEvent.FAIL}
@@ -203,23 +249,18 @@ async def _collection_words(
                                         bank_date=business_date(item.business_date)))  # fmt: skip
     applied = await apply_words(conn, words) if words else []
     silent = [item.ref for item, k in zip(items, word_of, strict=True) if k is None]
-    rows = await conn.fetch("SELECT id FROM collections WHERE id = ANY($1::text[])", silent)
-    exists = {r["id"] for r in rows}
+    known = await _known(conn, "collections", silent) if silent else {}
     results: list[dict[str, Any]] = []
     for item, k in zip(items, word_of, strict=True):
         a = applied[k] if k is not None else None
         if a is None:
-            verdict = "no_change" if item.ref in exists else "not_found"
+            verdict = _silent_verdict(bank_id, item, known.get(item.ref))
         elif a.status is None:
             verdict = "not_found"
         elif a.reason == "mismatch":
             verdict = "mismatch"
         else:
             verdict = "applied" if a.applied else "no_change"
-        if verdict in ("not_found", "mismatch"):
-            log.warning("bank callback refused", extra={
-                "bank_id": bank_id, "ref": item.ref, "event_id": item.event_id,
-                "kind": item.kind, "verdict": verdict, "bank_status": item.status})  # fmt: skip
         result: dict[str, Any] = {"event_id": item.event_id, "ref": item.ref, "result": verdict}
         if a is not None and verdict in ("applied", "no_change"):
             result["status"] = a.status

@@ -67,15 +67,20 @@ class CollectionOrders:
             if event is not None:
                 applied.append(CollectionWord(w.order_id, event,
                                               w.bank_id, w.bank_ref, w.failure_code,
-                                              w.failure_message))  # fmt: skip
+                                              w.failure_message, expect_bank_id=w.bank_id,
+                                              expect_amount_fen=w.amount_fen))  # fmt: skip
         dates = {w.order_id: w.bank_date for w in words if w.bank_date is not None}
         if not applied and not changes and not dates:
             return
         async with pool.acquire() as conn:
-            await apply_words(conn, applied, changes, only_in, dates)
+            results = await apply_words(conn, applied, changes, only_in, dates)
+        for a in results:
+            if a.reason == "mismatch":  # matched by ref, bank and amount before: a bug
+                log.error("a bank's word does not match the locked collection", extra={
+                    "collection_id": a.collection_id})  # fmt: skip
 
     async def lease_polls(
         self, pool: asyncpg.Pool, now: datetime, limit: int, lease_until: datetime
     ) -> list[Pending]:
         rows = await queue.lease_polls(pool, now, limit, lease_until, QUEUE)
-        return [Pending(r["id"], r["bank_id"], r["state"], r["poll_count"]) for r in rows]
+        return [Pending.from_row(r) for r in rows]

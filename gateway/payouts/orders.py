@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 
@@ -15,6 +16,8 @@ from gateway.payouts.queue import DispatchChange
 from gateway.payouts.state import LEDGER_EVENTS, Event, Status
 from gateway.payouts.transitions import PayoutEvent, lock, lock_queued, write
 from gateway.workers.bank_orders import BankWord, Claimed, Pending
+
+log = logging.getLogger("paygate.payouts")
 
 
 class PayoutOrders:
@@ -59,6 +62,7 @@ class PayoutOrders:
         events = [e for w in words for e in events_for(
             w.order_id, w.status, bank_id=w.bank_id, bank_ref=w.bank_ref,
             failure_code=w.failure_code, failure_message=w.failure_message,
+            expect_bank_id=w.bank_id, expect_amount_fen=w.amount_fen,
             bank_date=w.bank_date)]  # fmt: skip
         bank_dates: dict[str, date | None] = {w.order_id: w.bank_date for w in words}
         if not events and not changes and not any(bank_dates.values()):
@@ -70,10 +74,14 @@ class PayoutOrders:
             rows = locked.rows
             still = {pid: c for pid, c in changes.items()
                      if pid in rows and rows[pid]["queue_state"] in only_in}  # fmt: skip
-            await write(conn, locked, events, still, bank_dates)
+            applied = await write(conn, locked, events, still, bank_dates)
+        for a in applied:
+            if a.reason == "mismatch":  # matched by ref, bank and amount before: a bug
+                log.error("a bank's word does not match the locked payout", extra={
+                    "payout_id": a.payout_id})  # fmt: skip
 
     async def lease_polls(
         self, pool: asyncpg.Pool, now: datetime, limit: int, lease_until: datetime
     ) -> list[Pending]:
         rows = await queue.lease_polls(pool, now, limit, lease_until)
-        return [Pending(r["id"], r["bank_id"], r["state"], r["poll_count"]) for r in rows]
+        return [Pending.from_row(r) for r in rows]

@@ -38,6 +38,10 @@ class DispatchChange:
     poll_at: datetime | None = None  # with `state`: when to query (None: never)
     next_at: datetime | None = None  # when it is due for dispatch again
     submitted_at: datetime | None = None
+    # The bank's "no such order" streak (migration 0016), set with the simulated time of its
+    # first answer (None keeps both; 0 clears it). A new submission (`attempt`) clears it.
+    no_record_streak: int | None = None
+    no_record_since: datetime | None = None
 
 
 def add_new(w: BatchWrite, payout_ids: Sequence[str], states: Sequence[str]) -> None:
@@ -84,14 +88,22 @@ def add_dispatch(
         w.arg([x.poll_at for x in c], "timestamptz[]"),
         w.arg([x.next_at for x in c], "timestamptz[]"),
         w.arg([x.submitted_at for x in c], "timestamptz[]"),
+        w.arg([x.no_record_streak for x in c], "int[]"),
+        w.arg([x.no_record_since for x in c], "timestamptz[]"),
     ))  # fmt: skip
     w.add("dispatched", f"""
         UPDATE {table} q SET state = coalesce(u.state, q.state),
             attempts = q.attempts + u.attempt,
             poll_at = CASE WHEN u.state IS NULL THEN q.poll_at ELSE u.poll_at END,
             next_at = coalesce(u.next_at, q.next_at),
-            submitted_at = coalesce(u.submitted_at, q.submitted_at)
-        FROM unnest({cols}) AS u (id, state, attempt, poll_at, next_at, submitted_at)
+            submitted_at = coalesce(u.submitted_at, q.submitted_at),
+            no_record_streak = CASE WHEN u.attempt = 1 THEN 0
+                                    ELSE coalesce(u.streak, q.no_record_streak) END,
+            no_record_since = CASE WHEN u.attempt = 1 OR u.streak = 0 THEN NULL
+                                   WHEN u.streak IS NULL THEN q.no_record_since
+                                   ELSE u.since END
+        FROM unnest({cols}) AS u (id, state, attempt, poll_at, next_at, submitted_at, streak,
+                                  since)
         WHERE q.{key} = u.id AND q.{key} = ANY({keys})""")  # fmt: skip
 
 
@@ -149,7 +161,9 @@ async def lease_polls(
 ) -> list[asyncpg.Record]:
     """Orders waiting for their bank past their poll time, leased (poll_at pushed to
     `lease_until`, one more poll counted) so that no other poller takes them meanwhile:
-    `id`, `bank_id`, `state`, `poll_count` each."""
+    `id`, `bank_id`, `amount_fen` (what an answer about it must say), `bank_ref` (set once
+    the bank showed it holds the order), `state`, `poll_count`, `no_record_streak`,
+    `no_record_since` each."""
     key, orders = _KEYS[table], _ORDERS[table]
     rows: list[asyncpg.Record] = await pool.fetch(
         f"""WITH c AS (
@@ -159,9 +173,11 @@ async def lease_polls(
             leased AS (
                 UPDATE {table} q SET poll_at = $3, poll_count = q.poll_count + 1
                 FROM c WHERE q.{key} = c.{key}
-                RETURNING q.{key}, q.state, q.poll_count)
-            SELECT l.{key} AS id, o.bank_id, l.state, l.poll_count FROM leased l
-            CROSS JOIN LATERAL (SELECT bank_id FROM {orders} WHERE id = l.{key}) o""",
+                RETURNING q.{key}, q.state, q.poll_count, q.no_record_streak, q.no_record_since)
+            SELECT l.{key} AS id, o.bank_id, o.amount_fen, o.bank_ref, l.state, l.poll_count,
+                   l.no_record_streak, l.no_record_since
+            FROM leased l CROSS JOIN LATERAL (
+                SELECT bank_id, amount_fen, bank_ref FROM {orders} WHERE id = l.{key}) o""",
         now,
         limit,
         lease_until,

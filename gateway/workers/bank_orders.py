@@ -49,14 +49,25 @@ class Pending:
 
     id: str
     bank_id: str
+    amount_fen: int  # what the bank's answer about it must say
     state: str  # in the queue: sending, acked or unknown
-    poll_count: int
+    poll_count: int  # leases, whatever the answers (paces the queries)
+    bank_ref: str | None = None  # set once the bank showed it holds the order
+    no_record_streak: int = 0  # the bank's "no such order" on this many queries in a row ...
+    no_record_since: datetime | None = None  # ... the first at this simulated time
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Pending:
+        """From a row of payouts/queue.lease_polls."""
+        return cls(row["id"], row["bank_id"], row["amount_fen"], row["state"], row["poll_count"],
+                   row["bank_ref"], row["no_record_streak"], row["no_record_since"])  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
 class BankWord:
     """What a bank said about one order (a synchronous answer, a query, or the poller's
-    conclusion that the bank never received it)."""
+    conclusion that the bank never received it). Applied only to an order sent to `bank_id`
+    for `amount_fen` (checked again on the locked row; None: the gateway's own conclusion)."""
 
     order_id: str
     status: str  # processing | succeeded | failed | returned
@@ -65,6 +76,7 @@ class BankWord:
     failure_code: str | None = None
     failure_message: str | None = None
     bank_date: date | None = None
+    amount_fen: int | None = None
 
 
 class BankOrders(Protocol):

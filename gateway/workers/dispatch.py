@@ -15,7 +15,9 @@ One round, for up to `dispatch_batch_max` orders, any number of workers side by 
    (批量代付, each item answered on its own), or one by one where the bank takes singles;
 6. one transaction: acked -> wait for the callback (poll after the channel's expected time);
    refused (busy, maintenance, unreachable) -> back to the queue, maybe another channel;
-   unknown (timeout, reset) -> query, never resend; a final answer is applied at once;
+   unknown (timeout, reset, an answer that is not this order's: channels/answers.py) ->
+   query, never resend; a final answer is applied at once. Each answer reaches its order by
+   its ref (the client matches a batch answer's items by ref, bank and amount);
 7. feed the channels' circuit breakers.
 """
 
@@ -30,8 +32,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from channels import repo as channel_repo
+from channels.answers import SubmitOutcome, SubmitResult
 from channels.breaker import Availability
-from channels.client import BankClient, SubmitOutcome, SubmitResult
+from channels.client import BankClient
 from channels.quota import ChannelQuota
 from channels.routing import choose
 from gateway.clock import SimClock
@@ -182,7 +185,7 @@ class Dispatcher:
                 )  # fmt: skip
                 words.append(BankWord(p.id, rec.status, channel_id, rec.bank_ref,
                                       rec.failure_code, rec.failure_message,
-                                      rec.business_date))  # fmt: skip
+                                      rec.business_date, rec.amount))  # fmt: skip
             elif res.outcome is SubmitOutcome.REFUSED:
                 backoff = res.retry_after_s or min(0.1 * 2**p.attempts, REFUSED_BACKOFF_MAX_S)
                 again = now + timedelta(seconds=backoff)

@@ -3,9 +3,13 @@ about collections (SPEC 16) the same way (one poller per kind of `BankOrders`).
 
 Three kinds: a submission whose outcome was unknown (timeout, reset), one whose worker died
 mid-send (`sending` past its lease), and one acked but quiet beyond the channel's expected
-time (a lost or late callback). It only ever queries — it never submits. A bank that has no
-record of a payout after `bank_no_record_polls` queries never received it: the payout fails
-(`bank_no_record`) and its hold is released; nothing was paid, so nothing can be paid twice.
+time (a lost or late callback). It only ever queries — it never submits. A bank that says
+it has no such order (its own signed answer, channels/answers.py) on `bank_no_record_polls`
+queries in a row, spread over at least `bank_no_record_min_s` of simulated time, never
+received it: the order fails (`bank_no_record`) and a payout's hold is released; nothing was
+paid, so nothing can be paid twice. Any other answer (found, unavailable, a mismatch, a 404
+that is not the bank's) starts the count again; an order the bank once acknowledged is never
+concluded so.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from channels import repo as channel_repo
-from channels.client import BankClient, QueryOutcome, QueryResult
+from channels.answers import QueryOutcome, QueryResult
+from channels.client import BankClient
 from gateway.clock import SimClock
 from gateway.payouts import queue
 from gateway.payouts.queue import DispatchChange
@@ -66,7 +71,7 @@ class StatusPoller:
     async def _query(self, p: Pending) -> QueryResult:
         async with self._querying:
             self.queries += 1
-            return await self._bank.query(p.bank_id, p.id)
+            return await self._bank.query(p.bank_id, p.id, p.amount_fen)
 
     def _backoff_s(self, base_s: float, poll_count: int) -> float:
         doublings = min(max(poll_count - 1, 0), MAX_BACKOFF_DOUBLINGS)
@@ -83,10 +88,12 @@ class StatusPoller:
         changes: dict[str, DispatchChange] = {}
         for p, res in done:
             rec = res.record
+            # Any answer but the bank's own "no such order" starts that streak again.
+            reset = 0 if p.no_record_streak else None
             if res.outcome is QueryOutcome.FOUND and rec is not None:
                 words.append(BankWord(p.id, rec.status, p.bank_id, rec.bank_ref,
                                       rec.failure_code, rec.failure_message,
-                                      rec.business_date))  # fmt: skip
+                                      rec.business_date, rec.amount))  # fmt: skip
                 if rec.status == "processing":
                     ch = channels.get(p.bank_id)
                     expected_ms = ch.expected_ms if ch else 5000
@@ -94,19 +101,51 @@ class StatusPoller:
                     # The bank has it: now it is only late.
                     again = now + timedelta(seconds=self._backoff_s(wait_s, p.poll_count))
                     changes[p.id] = DispatchChange(state="acked", bank_ref=rec.bank_ref,
-                                                   poll_at=again)  # fmt: skip
-                continue
-            if (
-                res.outcome is QueryOutcome.NOT_FOUND
-                and p.poll_count >= self._s.bank_no_record_polls
-            ):
-                kind = self._orders.kind
-                log.warning(f"bank has no record of the {kind}, failing it", extra={
-                    f"{kind}_id": p.id, "bank_id": p.bank_id, "polls": p.poll_count})  # fmt: skip
-                words.append(BankWord(p.id, "failed", p.bank_id, None, "bank_no_record",
-                                      f"the bank never received the {kind}"))  # fmt: skip
+                                                   poll_at=again,
+                                                   no_record_streak=reset)  # fmt: skip
+                elif reset is not None:
+                    changes[p.id] = DispatchChange(no_record_streak=reset)
                 continue
             base_s = self._s.unknown_first_query_ms / 1000
             again = now + timedelta(seconds=self._backoff_s(base_s, p.poll_count))
-            changes[p.id] = DispatchChange(state=p.state, poll_at=again)
+            if res.outcome is QueryOutcome.NOT_FOUND:
+                streak, since = self._no_record(p)
+                if streak is None:
+                    words.append(self._never_received(p, since))
+                else:
+                    changes[p.id] = DispatchChange(state=p.state, poll_at=again,
+                                                   no_record_streak=streak,
+                                                   no_record_since=since)  # fmt: skip
+                continue
+            # An answer about another order, bank or amount tells nothing: unknown, asked again.
+            state = "unknown" if res.outcome is QueryOutcome.MISMATCH else p.state
+            changes[p.id] = DispatchChange(state=state, poll_at=again, no_record_streak=reset)
         await self._orders.record(self._pool, words, changes, only_in=queue.WAITING_FOR_BANK)
+
+    def _no_record(self, p: Pending) -> tuple[int | None, datetime]:
+        """One more "no such order" from the bank: the streak it makes and the simulated time
+        of its first answer; streak None when it concludes that the bank never received the
+        order (`bank_no_record_polls` in a row, at least `bank_no_record_min_s` apart)."""
+        sim_now = self._clock.now()
+        streak, since = p.no_record_streak + 1, p.no_record_since or sim_now
+        if p.bank_ref is not None:
+            # The bank showed it holds this order (acked it, or a query found it): "no such
+            # order" now contradicts it. Never concluded: it is asked again (and shows in
+            # reconciliation).
+            log.error("the bank denies an order it acknowledged", extra={
+                f"{self._orders.kind}_id": p.id, "bank_id": p.bank_id,
+                "bank_ref": p.bank_ref})  # fmt: skip
+            return streak, since
+        spread_s = (sim_now - since).total_seconds()
+        if streak >= self._s.bank_no_record_polls and spread_s >= self._s.bank_no_record_min_s:
+            return None, since
+        return streak, since
+
+    def _never_received(self, p: Pending, since: datetime) -> BankWord:
+        kind = self._orders.kind
+        log.warning(f"bank has no record of the {kind}, failing it", extra={
+            f"{kind}_id": p.id, "bank_id": p.bank_id, "answers": p.no_record_streak + 1,
+            "since": since.isoformat()})  # fmt: skip
+        return BankWord(
+            p.id, "failed", p.bank_id, None, "bank_no_record", f"the bank never received the {kind}"
+        )

@@ -51,6 +51,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         "PAYGATE_QUERY_TIMEOUT_S": "0.5",
         "PAYGATE_POLL_MAX_INTERVAL_S": "1.0",
         "PAYGATE_BANK_NO_RECORD_POLLS": "4",
+        "PAYGATE_BANK_NO_RECORD_MIN_S": "2",
     }
     with running_system(state_dir, port=free_port(), bank_port=free_port(),
                         sink_port=free_port(), env=env) as info:  # fmt: skip
