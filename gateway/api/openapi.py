@@ -393,11 +393,13 @@ OPERATIONS: Final[tuple[Op, ...]] = (
     Op(
         "post",
         "/admin/merchants",
-        "Create a merchant (returns its secret)",
+        "Create a merchant (returns its secret); with `reference`, a retry answers 200 with"
+        " the same merchant",
         "admin",
-        {201: None},
+        {201: None, 200: None},
         schemas.MerchantCreate,
-        example={"name": "Acme"},
+        example={"name": "Acme", "reference": "onboarding-acme-1"},
+        errors=(409,),
     ),
     Op(
         "get", "/admin/merchants", "Merchants", "admin", {200: answers.Page}, params=(LIMIT, CURSOR)

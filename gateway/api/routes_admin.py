@@ -11,7 +11,8 @@ from gateway.api.jsonio import json_response, read_json
 from gateway.api.paging import cursor, page_limit
 from gateway.api.schemas import CreditRequest, MerchantCreate, MerchantPatch
 from gateway.api.services import SERVICES
-from gateway.errors import BusinessRefusal, InvalidRequest, NotFound
+from gateway.errors import BusinessRefusal, InvalidRequest, NotFound, idempotency_conflict
+from gateway.fingerprint import request_fingerprint
 from gateway.ids import new_id, new_secret
 from gateway.ledger.check import run_checks
 from gateway.ledger.credits import apply_credit
@@ -59,9 +60,23 @@ async def create_merchant(request: web.Request) -> web.Response:
         notify_url=body.notify_url,
         notify_events=notify_events,
     )
+    if body.reference is None:
+        async with services.pool.acquire() as conn:
+            created = await merchants_repo.insert(conn, merchant)
+        assert created is not None
+        return json_response(created.public(with_secret=True), 201)
+    request_hash = request_fingerprint(body)
     async with services.pool.acquire() as conn:
-        created = await merchants_repo.insert(conn, merchant)
-    return json_response(created.public(with_secret=True), 201)
+        created = await merchants_repo.insert(conn, merchant, (body.reference, request_hash))
+        if created is not None:
+            return json_response(created.public(with_secret=True), 201)
+        # A retry: the first answer may have been lost, so it carries the secret again.
+        made = await merchants_repo.made_under(conn, body.reference)
+    assert made is not None  # the unique key refused the insert, and references stay
+    prior, prior_hash = made
+    if prior_hash != request_hash:
+        raise idempotency_conflict("reference")
+    return json_response(prior.public(with_secret=True), 200)
 
 
 @routes.get("/admin/merchants")

@@ -32,6 +32,9 @@ class RateLimit(Struct, forbid_unknown_fields=True):
 
 class MerchantCreate(Struct, forbid_unknown_fields=True):
     name: Name
+    # The operator's key for this creation: a retry with the same reference and fields
+    # answers the merchant it made (with its secret); other fields are a 409.
+    reference: Reference | None = None
     funding_mode: Literal["prefunded", "advance"] = "prefunded"
     status: Literal["active", "suspended"] = "active"
     currency: Currency = "CNY"

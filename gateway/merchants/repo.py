@@ -43,14 +43,20 @@ def _from_row(row: asyncpg.Record) -> Merchant:
     return Merchant(**fields)
 
 
-async def insert(conn: asyncpg.Connection, merchant: Merchant) -> Merchant:
+async def insert(
+    conn: asyncpg.Connection, merchant: Merchant, reference: tuple[str, str] | None = None
+) -> Merchant | None:
     """Create the merchant, its four ledger accounts, its balance row and, as a customer
-    (SPEC 16), its settlement account, in one transaction."""
+    (SPEC 16), its settlement account, in one transaction. With `reference` (the operator's
+    key, the request's hash): None when a merchant was already made under that key."""
+    key, request_hash = reference or (None, None)
     async with conn.transaction():
         row = await conn.fetchrow(
-            f"""INSERT INTO merchants ({_COLUMNS.replace(", created_at, updated_at", "")})
+            f"""INSERT INTO merchants ({_COLUMNS.replace(", created_at, updated_at", "")},
+                                       create_reference, create_hash)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                        $17)
+                        $17, $18, $19)
+                ON CONFLICT (create_reference) DO NOTHING
                 RETURNING {_COLUMNS}""",
             merchant.id,
             merchant.name,
@@ -69,7 +75,11 @@ async def insert(conn: asyncpg.Connection, merchant: Merchant) -> Merchant:
             merchant.review_threshold_fen,
             merchant.notify_url,
             list(merchant.notify_events),
+            key,
+            request_hash,
         )
+        if row is None:
+            return None
         await conn.executemany(
             "INSERT INTO accounts (code, merchant_id, kind, currency) VALUES ($1, $2, $3, $4)",
             [
@@ -84,6 +94,19 @@ async def insert(conn: asyncpg.Connection, merchant: Merchant) -> Merchant:
         )
         await add_merchant_customer(conn, merchant.id, merchant.name, merchant.currency)
     return _from_row(row)
+
+
+async def made_under(conn: asyncpg.Connection, reference: str) -> tuple[Merchant, str] | None:
+    """The merchant created with this reference, and that request's hash."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS}, create_hash FROM merchants WHERE create_reference = $1", reference
+    )
+    if row is None:
+        return None
+    fields = dict(row)
+    request_hash = fields.pop("create_hash")
+    fields["notify_events"] = tuple(fields["notify_events"])
+    return Merchant(**fields), request_hash
 
 
 async def get(conn: asyncpg.Connection | asyncpg.Pool, merchant_id: str) -> Merchant | None:

@@ -45,6 +45,23 @@ async def test_a_credit_sent_many_times_at_once_credits_once(gw: LiveGateway) ->
     assert (await client.get("/v1/balance")).json()["available"] == 5_000
 
 
+async def test_a_merchant_created_many_times_at_once_with_a_reference_is_made_once(
+    gw: LiveGateway,
+) -> None:
+    body = {"name": "Acme", "reference": "onboarding-acme-1", "funding_mode": "advance"}
+    made = await at_once(lambda: gw.admin.post("/admin/merchants", body))
+    assert made["secret"]  # every answer carries it: the first one may be the one lost
+    listed = (await gw.admin.get("/admin/merchants?limit=200")).json()["data"]
+    assert [m["id"] for m in listed if m["name"] == "Acme"] == [made["id"]]
+    other = await gw.admin.post("/admin/merchants", body | {"funding_mode": "prefunded"})
+    assert (other.status, other.error_code) == (409, "idempotency_conflict")
+    assert other.json()["error"]["field"] == "reference"
+    # Without a reference each call makes a merchant (no key, as SPEC 11 has it).
+    plain = [await gw.admin.post("/admin/merchants", {"name": "Plain"}) for _ in range(2)]
+    assert [r.status for r in plain] == [201, 201]
+    assert plain[0].json()["id"] != plain[1].json()["id"]
+
+
 async def test_customers_and_accounts_sent_many_times_at_once_open_once(gw: LiveGateway) -> None:
     _, client = await gw.merchant()
     body = {"external_id": "user-1", "name": "Zhang San"}
