@@ -62,12 +62,11 @@ async def create_merchant(request: web.Request) -> web.Response:
     )
     if body.reference is None:
         async with services.pool.acquire() as conn:
-            created = await merchants_repo.insert(conn, merchant)
-        assert created is not None
-        return json_response(created.public(with_secret=True), 201)
+            made_now = await merchants_repo.insert(conn, merchant)
+        return json_response(made_now.public(with_secret=True), 201)
     request_hash = request_fingerprint(body)
     async with services.pool.acquire() as conn:
-        created = await merchants_repo.insert(conn, merchant, (body.reference, request_hash))
+        created = await merchants_repo.insert_once(conn, merchant, body.reference, request_hash)
         if created is not None:
             return json_response(created.public(with_secret=True), 201)
         # A retry: the first answer may have been lost, so it carries the secret again.

@@ -43,13 +43,19 @@ def _from_row(row: asyncpg.Record) -> Merchant:
     return Merchant(**fields)
 
 
-async def insert(
-    conn: asyncpg.Connection, merchant: Merchant, reference: tuple[str, str] | None = None
-) -> Merchant | None:
+async def insert(conn: asyncpg.Connection, merchant: Merchant) -> Merchant:
     """Create the merchant, its four ledger accounts, its balance row and, as a customer
-    (SPEC 16), its settlement account, in one transaction. With `reference` (the operator's
-    key, the request's hash): None when a merchant was already made under that key."""
-    key, request_hash = reference or (None, None)
+    (SPEC 16), its settlement account, in one transaction."""
+    created = await insert_once(conn, merchant, None, None)
+    assert created is not None  # no reference, no conflict
+    return created
+
+
+async def insert_once(
+    conn: asyncpg.Connection, merchant: Merchant, key: str | None, request_hash: str | None
+) -> Merchant | None:
+    """`insert`, under the operator's `key` for this creation (with the request's hash):
+    None when a merchant was already made under that key."""
     async with conn.transaction():
         row = await conn.fetchrow(
             f"""INSERT INTO merchants ({_COLUMNS.replace(", created_at, updated_at", "")},
