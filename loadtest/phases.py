@@ -3,19 +3,27 @@
 A phase runs from one moment of the timeline to the next: day 1's start, each event (an
 outage beginning, a bank back, a kill, a clock jump) and the start and end of a spike. A
 payout belongs to the phase it was accepted in (simulated time); its accept -> final time is
-simulated seconds to its first final status. Within the SLO means final no later than
-`slo_s` after acceptance; a payout still open is not.
+the simulated seconds that ran until its first final status (a clock jump in between skips
+time, it does not take any). Within the SLO means final no later than `slo_s` after
+acceptance; a payout still open is not.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from loadtest.scenario import Event, Scenario, at_time, day_and_time
+
+
+class RunClock(Protocol):
+    """What the run's simulated clock tells about wall moments (simtime.ClockMap)."""
+
+    def sim_s(self, wall_s: float) -> float: ...
+    def ran_s(self, wall_from: float, wall_to: float) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +79,7 @@ def _p99(values: Sequence[float]) -> float | None:
 def slo_per_phase(
     found: Sequence[Phase],
     times: Sequence[tuple[float, float | None, str]],
-    sim_s: Callable[[float], float],
+    clock: RunClock,
     slo_s: float,
 ) -> list[dict[str, Any]]:
     """Per phase: payouts accepted in it, p99 accept -> first final (simulated s, over the
@@ -81,13 +89,13 @@ def slo_per_phase(
     open_ = [0] * len(found)
     starts = [p.start_s for p in found]
     for accepted_wall, final_wall, _ in times:
-        accepted = sim_s(accepted_wall)
+        accepted = clock.sim_s(accepted_wall)
         i = max(0, sum(1 for s in starts if s <= accepted) - 1)
         counts[i] += 1
         if final_wall is None:
             open_[i] += 1
         else:
-            took[i].append(sim_s(final_wall) - accepted)
+            took[i].append(clock.ran_s(accepted_wall, final_wall))
     out = []
     for i, p in enumerate(found):
         within = sum(1 for t in took[i] if t <= slo_s)

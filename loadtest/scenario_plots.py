@@ -55,7 +55,6 @@ def scenario_plots(
 ) -> list[str]:  # fmt: skip
     """`rows`: the watch's samples; `times`: (accepted, first final, status) per payout;
     `lag`: (wall s, ms) notification lag p99 by second."""
-    sim_s = cm.sim_s
     plots = [
         sim_chart(cm, {"advance used": _column(rows, "advance_used", 100),
                        "pending_in": _column(rows, "pending_in", 100),
@@ -85,7 +84,7 @@ def scenario_plots(
         for k in sorted(buckets):
             items = buckets[k]
             wall = start + (k + 0.5) * width
-            took = [sim_s(f) - sim_s(a) for a, f, _ in items if f is not None]
+            took = [cm.ran_s(a, f) for a, f, _ in items if f is not None]
             if took:
                 final["p50"].append((wall, max(_percentile(took, 0.5), 0.001)))
                 final["p99"].append((wall, max(_percentile(took, 0.99), 0.001)))

@@ -420,7 +420,7 @@ async def drive(info: dict[str, Any], state_dir: Path, sc: Scenario, fast: bool)
         "advance_used_end_fen": int(exposure.get("advance_used", 0)),
         "recon_exceptions": sum(_exceptions(s) for s in recon.values()),
     }
-    slo = phases.slo_per_phase(phases.phases(sc, start), times, clock.sim_s, sc.slo_s)
+    slo = phases.slo_per_phase(phases.phases(sc, start), times, clock, sc.slo_s)
     answers["slo_phases"] = slo
     shares = [p["within_slo"] for p in slo if p["within_slo"] is not None]
     answers["slo_within_min"] = min(shares, default=1.0)

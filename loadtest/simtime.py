@@ -62,6 +62,17 @@ class ClockMap:
         a = self.anchors[i]
         return a.sim_s + (wall_s - a.wall_s) * a.scale
 
+    def ran_s(self, wall_from: float, wall_to: float) -> float:
+        """Simulated seconds that ran from one wall moment to a later one: each anchor's stretch
+        of wall time at its scale, so a jump between them (a new anchor ahead) adds nothing.
+        A latency measured across a 24 h jump is what ran, not the day it skipped."""
+        ran = 0.0
+        for i, a in enumerate(self.anchors):
+            start = a.wall_s if i else -math.inf  # the first anchor also runs backwards
+            end = self._walls[i + 1] if i + 1 < len(self._walls) else math.inf
+            ran += max(0.0, min(wall_to, end) - max(wall_from, start)) * a.scale
+        return ran
+
     def _x_of_sim(self, sim: float) -> float:
         x = (sim - self.origin_s) / 60.0
         for jumped_from, landed in self.jumps:

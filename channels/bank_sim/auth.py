@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
-from typing import Final
+from typing import Final, Protocol
 
 from aiohttp import web
 
 from channels.bank_sim.errors import SimError
-from channels.bank_sim.nonces import NonceCache
 from channels.keys import GATEWAY_KEY_ID
 from gateway import signing
 
 SIGNATURE_WINDOW_S: Final = 300
+
+
+class SeenNonces(Protocol):
+    def first_use(self, key: str, nonce: str, timestamp_s: int) -> bool: ...
 
 
 def _refuse(code: str, message: str) -> SimError:
@@ -20,7 +23,7 @@ def _refuse(code: str, message: str) -> SimError:
 
 
 def verify_gateway_request(
-    request: web.Request, body: bytes, secret: str, nonces: NonceCache
+    request: web.Request, body: bytes, secret: str, nonces: SeenNonces
 ) -> None:
     """Raise a 401 SimError unless the gateway signed this exact request with `secret`."""
     h = request.headers
@@ -42,5 +45,5 @@ def verify_gateway_request(
     expected = signing.sign(secret, ts, nonce, request.method, request.raw_path, body)
     if not signing.signature_matches(expected, signature):
         raise _refuse("invalid_signature", "signature does not match")
-    if not nonces.first_use(key, nonce):
+    if not nonces.first_use(key, nonce, int(ts)):
         raise _refuse("replayed_request", "nonce already used")

@@ -1,16 +1,19 @@
 """The bank's books on disk (SPEC 9: a bank does not forget a payment because it restarted).
 
-Payout and B2B records with the fate each was drawn, the reference sequences and planted
-statement faults live in a SQLite file of the simulator's own (never the gateway's tables);
-Profiles are configuration, not books: a restarted bank starts from its preset again.
+Payout and B2B records with the fate each was drawn, the reference sequences, planted
+statement faults, profiles changed at run time and the nonces of signed requests still inside
+the signature window live in a SQLite file of the simulator's own (never the gateway's tables).
 `path=None` keeps the books in memory, for tests that never restart the simulator.
 
 Write rule: a new record is on disk before the bank answers for it (`write_now`), so an
-acknowledged payout is never forgotten. A later change (completion, return, the payer's
-payment) is marked and written at the start of the next loop iteration, in one transaction
-with every other change of that iteration, ahead of the callback that reports it (the callback
-sender runs after). Even a change lost to a crash is re-derived: the fate is on disk with the
-record, so a restarted bank completes the payout the same way (`resume` in lifecycle.py).
+acknowledged payout is never forgotten; a changed profile is written before the PUT answers.
+Anything else (a completion, a return, the payer's payment, a signed request's nonce) is marked
+and written at the start of the next loop iteration, in one transaction with every other
+change of that iteration, ahead of the callback that reports it (the callback sender runs
+after). A request whose answer needs its mark on disk (a nonce) awaits `written`: the
+requests of one loop iteration share that commit, like a group commit. Even a change lost to
+a crash is re-derived: the fate is on disk with the record, so a restarted bank completes the
+payout the same way (`resume` in lifecycle.py).
 
 WAL mode with `synchronous=NORMAL`: a commit survives the process being killed (SIGKILL); an
 operating-system crash may lose the last commits.
@@ -48,6 +51,12 @@ CREATE TABLE IF NOT EXISTS clock (
 CREATE TABLE IF NOT EXISTS sequences (
     bank_id TEXT NOT NULL, kind TEXT NOT NULL, value INTEGER NOT NULL,
     PRIMARY KEY (bank_id, kind));
+CREATE TABLE IF NOT EXISTS profiles (
+    bank_id TEXT PRIMARY KEY, start_preset TEXT NOT NULL, profile BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS nonces (
+    key TEXT NOT NULL, nonce TEXT NOT NULL, timestamp_s INTEGER NOT NULL,
+    PRIMARY KEY (key, nonce)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS nonces_by_time ON nonces (timestamp_s);
 """
 
 # Records and fates are dataclasses; msgspec encodes and decodes them (datetimes, dates and the
@@ -80,7 +89,9 @@ class Books:
         self._payouts: dict[tuple[str, str], tuple[BankRecord, Fate | None]] = {}
         self._b2b: dict[tuple[str, str], tuple[B2BRecord, B2BFate | None]] = {}
         self._sequences: dict[tuple[str, str], int] = {}
+        self._nonces: list[tuple[str, str, int]] = []
         self._flush_scheduled = False
+        self._written: asyncio.Future[None] | None = None  # what `written` callers await
         self.writes = 0  # transactions committed (for /sim/stats)
 
     # --- reading back -------------------------------------------------------------------
@@ -120,6 +131,26 @@ class Books:
             (anchor.wall_s, anchor.sim_s, anchor.scale),
         )
 
+    def profiles(self, start_preset: str) -> dict[str, Any]:
+        """The profiles changed at run time (bank id -> the profile as JSON builtins) by a bank
+        started on `start_preset`. Those changed under another start preset are forgotten: a
+        bank started on a new preset is configured anew, not by an older run's changes."""
+        self._db.execute("DELETE FROM profiles WHERE start_preset <> ?", (start_preset,))
+        rows = self._db.execute(
+            "SELECT bank_id, profile FROM profiles WHERE start_preset = ?", (start_preset,)
+        )
+        return {bank_id: orjson.loads(profile) for bank_id, profile in rows}
+
+    def nonces_since(self, timestamp_s: int) -> list[tuple[str, str, int]]:
+        """(key, nonce, timestamp) of the requests seen that were signed at `timestamp_s` or
+        later, oldest first."""
+        rows = self._db.execute(
+            "SELECT key, nonce, timestamp_s FROM nonces WHERE timestamp_s >= ?"
+            " ORDER BY timestamp_s",
+            (timestamp_s,),
+        )
+        return [(str(k), str(n), int(t)) for k, n, t in rows]
+
     def statement_faults(self, bank_id: str) -> list[dict[str, Any]]:
         rows = self._db.execute(
             "SELECT id, fault FROM statement_faults WHERE bank_id = ? ORDER BY id", (bank_id,)
@@ -145,6 +176,34 @@ class Books:
             self._sequences[(record.bank_id, "b2b")] = seq
         self._schedule()
 
+    def mark_nonce(self, key: str, nonce: str, timestamp_s: int) -> None:
+        """Write a signed request's nonce at the next flush (await `written` before answering)."""
+        self._nonces.append((key, nonce, timestamp_s))
+        self._schedule()
+
+    async def written(self) -> None:
+        """Return once everything marked so far is on disk (raises what the write raised)."""
+        if not self._pending():
+            return
+        if self._written is None:
+            self._written = asyncio.get_running_loop().create_future()
+        self._schedule()  # (again, after a failed write)
+        # Shielded: one caller cancelled (its client gone) must not cancel the others' wait.
+        await asyncio.shield(self._written)
+
+    def forget_nonces(self, before_s: int) -> None:
+        """Drop the nonces of requests signed before `before_s` (outside the window by then)."""
+        self._db.execute("DELETE FROM nonces WHERE timestamp_s < ?", (before_s,))
+
+    def save_profile(self, bank_id: str, start_preset: str, profile: dict[str, Any]) -> None:
+        """Keep a bank's changed profile, now (before the change is acknowledged)."""
+        self._db.execute(
+            "INSERT INTO profiles (bank_id, start_preset, profile) VALUES (?, ?, ?) "
+            "ON CONFLICT (bank_id) DO UPDATE SET start_preset = excluded.start_preset, "
+            "profile = excluded.profile",
+            (bank_id, start_preset, orjson.dumps(profile)),
+        )
+
     def write_now(self) -> None:
         """Flush what is marked, now: before the bank answers for a new record."""
         self.flush()
@@ -158,7 +217,21 @@ class Books:
 
     def flush(self) -> None:
         self._flush_scheduled = False
-        if not (self._payouts or self._b2b or self._sequences):
+        written, self._written = self._written, None
+        try:
+            self._write_pending()
+        except BaseException as exc:
+            if written is not None:
+                written.set_exception(exc)
+            raise
+        if written is not None:
+            written.set_result(None)
+
+    def _pending(self) -> bool:
+        return bool(self._payouts or self._b2b or self._sequences or self._nonces)
+
+    def _write_pending(self) -> None:
+        if not self._pending():
             return
         payouts, b2b, sequences = self._payouts, self._b2b, self._sequences
         # Taken off the pending set only once committed: a failed write is tried again.
@@ -178,7 +251,12 @@ class Books:
                 "ON CONFLICT (bank_id, kind) DO UPDATE SET value = max(value, excluded.value)",
                 [(bank_id, kind, value) for (bank_id, kind), value in sequences.items()],
             )
-        self._payouts, self._b2b, self._sequences = {}, {}, {}
+            self._db.executemany(
+                "INSERT INTO nonces (key, nonce, timestamp_s) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                self._nonces,
+            )
+        self._payouts, self._b2b, self._sequences, self._nonces = {}, {}, {}, []
         self.writes += 1
 
     def close(self) -> None:

@@ -32,10 +32,18 @@ class NonceCache:
         entry = (key, nonce)
         if entry in self._expiry_s:
             return False
+        self._add(entry, now + self._window_s)
+        return True
+
+    def remember(self, key: str, nonce: str, keep_s: float) -> None:
+        """Take back a nonce seen before a restart, to be kept `keep_s` more (at most the
+        window). Call at start-up only, soonest to expire first: insertion is expiry order."""
+        self._add((key, nonce), self._now_s() + min(keep_s, self._window_s))
+
+    def _add(self, entry: tuple[str, str], expiry_s: float) -> None:
         while len(self._expiry_s) >= self._max_entries:
             self._expiry_s.popitem(last=False)
-        self._expiry_s[entry] = now + self._window_s
-        return True
+        self._expiry_s[entry] = expiry_s
 
     def _expire(self, now: float) -> None:
         # Insertion order is expiry order: the window is the same for every entry.

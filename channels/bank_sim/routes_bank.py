@@ -38,6 +38,7 @@ async def signed_bank(request: web.Request, kind: RouteKind) -> tuple[BankSim, B
     sim.http[bank_id].requests[kind] += 1
     body = await request.read()
     verify_gateway_request(request, body, sim.secrets[bank_id], sim.nonces)
+    await sim.books.written()  # its nonce: a replay after a restart is refused too
     return sim, bank, body
 
 

@@ -96,7 +96,7 @@ async def put_profile(request: web.Request) -> web.Response:
         profile = patched(base, patch)
     except (msgspec.ValidationError, ValueError) as exc:
         raise SimError(400, "invalid_request", str(exc)) from None
-    bank.set_profile(profile)
+    request.app[SIM_KEY].set_profile(bank, profile)
     return json_response(profile.to_json())
 
 

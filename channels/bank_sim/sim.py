@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+import msgspec
+
 from channels.bank_sim.answer_lies import AnswerLies
-from channels.bank_sim.auth import SIGNATURE_WINDOW_S
 from channels.bank_sim.b2b_desk import B2BDesk
 from channels.bank_sim.b2b_lifecycle import B2BLifecycle
 from channels.bank_sim.b2b_records import B2BRecord
@@ -24,18 +25,15 @@ from channels.bank_sim.books import Books
 from channels.bank_sim.callbacks import CallbackSender
 from channels.bank_sim.config import BankSimConfig
 from channels.bank_sim.lifecycle import Lifecycle
-from channels.bank_sim.nonces import NonceCache
+from channels.bank_sim.nonce_books import KeptNonces
 from channels.bank_sim.presets import DEFAULT_BANKS, identity_of, preset_profile
+from channels.bank_sim.profile import BankProfile, profile_from_json
 from channels.bank_sim.records import STATUSES, BankRecord
 from channels.bank_sim.timers import Timers
 from channels.keys import bank_secret
 from gateway.clock import SimClock
 
 log = logging.getLogger("paygate.bank_sim")
-
-# A timestamp may be up to the window in the future, so a nonce must be kept twice as long.
-NONCE_WINDOW_S: Final = 2 * SIGNATURE_WINDOW_S
-MAX_NONCES: Final = 1_000_000
 
 # The signed routes a bank counts requests by.
 RouteKind = Literal["submit", "submit_batch", "query", "statement", "b2b"]
@@ -81,7 +79,7 @@ class BankSim:
             bank_id: bank_secret(config.master_secret, bank_id) for bank_id in self.banks
         }
         self.books = Books(config.books_path)
-        self.nonces = NonceCache(NONCE_WINDOW_S, MAX_NONCES)
+        self.nonces = KeptNonces(self.books)
         self.timers = Timers()
         self.sender = CallbackSender(
             config.callback_url,
@@ -105,6 +103,8 @@ class BankSim:
             self.clock.set_anchor(kept)
         else:
             self.books.save_clock_anchor(self.clock.anchor)
+        self._restore_profiles()
+        nonces = self.nonces.restore()
         restored = 0
         for bank_id, bank in self.banks.items():
             books = self.books.restore(bank_id)
@@ -118,8 +118,20 @@ class BankSim:
                 if b2b_fate is not None:
                     self.b2b_lifecycle.resume(bank, b2b_record, b2b_fate)
             restored += len(books.payouts) + len(books.b2b)
-        if restored:
-            log.info("bank books restored", extra={"records": restored})
+        if restored or nonces:
+            log.info("bank books restored", extra={"records": restored, "nonces": nonces})
+
+    def _restore_profiles(self) -> None:
+        """Profiles changed at run time come back (an outage a scenario set stays on)."""
+        for bank_id, data in self.books.profiles(self.config.preset).items():
+            bank = self.banks.get(bank_id)
+            try:
+                profile = profile_from_json(data)
+            except msgspec.ValidationError as exc:  # kept by an older version of the profile
+                log.warning("kept profile ignored", extra={"bank_id": bank_id, "error": str(exc)})
+                continue
+            if bank is not None and profile.bank_id == bank_id:
+                bank.set_profile(profile)
 
     async def close(self) -> None:
         self.closing.set()
@@ -139,11 +151,16 @@ class BankSim:
         for record, fate in started:
             self.lifecycle.start(bank, record, fate)
 
+    def set_profile(self, bank: Bank, profile: BankProfile) -> None:
+        """Change a bank's profile, in its books first: a restart keeps the change."""
+        self.books.save_profile(bank.bank_id, self.config.preset, profile.to_json())
+        bank.set_profile(profile)
+
     def apply_preset(self, preset: str) -> None:
         """Reset every bank to `preset` (raises UnknownPreset before changing any)."""
         profiles = [preset_profile(preset, identity_of(b.profile)) for b in self.banks.values()]
         for bank, profile in zip(self.banks.values(), profiles, strict=True):
-            bank.set_profile(profile)
+            self.set_profile(bank, profile)
 
     def records(self, bank_id: str | None = None, status: str | None = None) -> list[BankRecord]:
         out: list[BankRecord] = []

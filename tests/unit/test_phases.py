@@ -11,6 +11,7 @@ import msgspec
 from gateway.clock import BUSINESS_TZ
 from loadtest.phases import phases, row, slo_per_phase
 from loadtest.scenario import Scenario
+from loadtest.simtime import Anchor, ClockMap
 
 START = datetime(2026, 11, 27, 10, 0, tzinfo=BUSINESS_TZ)
 
@@ -56,10 +57,30 @@ def test_slo_per_phase_counts_by_acceptance_and_open_is_not_within() -> None:
         (t0 + 700, t0 + 705, "succeeded"),  # down: 5 s
         (t0 + 800, None, "processing"),  # down: still open
     ]
-    got = slo_per_phase(phases(sc, START), times, lambda wall: wall, slo_s=100)
+    wall_is_sim = ClockMap([Anchor(0.0, 0.0, 1.0)], START)
+    got = slo_per_phase(phases(sc, START), times, wall_is_sim, slo_s=100)
     assert [(p["phase"], p["payouts"], p["within_slo"], p["open"]) for p in got] == [
         ("start", 2, 0.5, 0), ("down", 2, 0.5, 1)]  # fmt: skip
     assert got[0]["p99_final_s"] == 280.0
     question, answer = row(100, got[1])
     assert question == "SLO from day 1 10:10 (down): final within 100 s"
     assert answer == "50.00% of 2; p99 accept→final 5.0 s; 1 open"
+
+
+def test_a_clock_jump_while_payouts_are_in_flight_is_not_counted_as_their_latency() -> None:
+    """The clock jumps 24 h at day 1 10:20 (20 wall s in, at 60x). A payout accepted 6
+    simulated s before the jump and final 3 simulated s after it took 9 s, not 86,409 s."""
+    sc = scenario(timeline=[{"at": "day 1 10:20", "jump_to": "day 2 10:20"}])
+    wall0, scale = 1_000_000.0, 60.0
+    jump_wall = wall0 + 20.0
+    landed = START.timestamp() + 1_200 + 86_400
+    clock = ClockMap([Anchor(wall0, START.timestamp(), scale), Anchor(jump_wall, landed, scale)],
+                     START)  # fmt: skip
+    times = [
+        (wall0 + 5.0, wall0 + 5.1, "succeeded"),  # 6 s, far from the jump
+        (jump_wall - 6 / scale, jump_wall + 3 / scale, "succeeded"),  # across the jump
+    ]
+    got = slo_per_phase(phases(sc, START), times, clock, slo_s=60)
+    assert [(p["phase"], p["payouts"], p["within_slo"]) for p in got] == [
+        ("start", 2, 1.0), ("clock jumped to day 2 10:20", 0, None)]  # fmt: skip
+    assert got[0]["p99_final_s"] == 9.0

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+import pytest
+
 from gateway.clock import BUSINESS_TZ
 from loadtest.scenario_plots import sim_chart
 from loadtest.simtime import Anchor, ClockMap
@@ -61,3 +63,16 @@ def test_the_chart_labels_its_x_axis_as_simulated_time() -> None:
     svg = sim_chart(cm, {"open": [(WALL0 + t, float(t % 7)) for t in range(40)]}, "count", "x")
     assert "simulated time, China" in svg and "day 2 17:01" in svg
     assert svg.count("<polyline") == 2  # one stretch each side of the jump
+
+
+def test_time_that_ran_leaves_a_24_hour_jump_out() -> None:
+    """Accepted 6 simulated s before a 24 h jump, final 3 simulated s after it: 9 s ran."""
+    jump_wall = WALL0 + 20.0
+    before = DAY1.timestamp() + 20.0 * SCALE
+    cm = ClockMap([Anchor(WALL0, DAY1.timestamp(), SCALE),
+                   Anchor(jump_wall, before + 86_400, SCALE)], DAY1)  # fmt: skip
+    accepted, final = jump_wall - 6 / SCALE, jump_wall + 3 / SCALE
+    assert cm.sim_s(final) - cm.sim_s(accepted) == pytest.approx(86_409)  # what the clock shows
+    assert cm.ran_s(accepted, final) == pytest.approx(9.0)
+    assert cm.ran_s(WALL0, WALL0 + 10.0) == pytest.approx(600.0)  # no jump between: the same
+    assert cm.ran_s(accepted - 100, accepted - 90) == pytest.approx(600.0)  # before the anchors
