@@ -39,6 +39,25 @@ def kill(state_dir: Path, name: str, sig: signal.Signals = signal.SIGKILL) -> in
     return pid
 
 
+# What answers once a killed process or store serves again: the gateway's /readyz checks
+# PostgreSQL and Redis too; the worker has no port (its restart is its new pid).
+_SERVING: Final = {
+    "gateway": ("gateway_url", "/readyz"),
+    "postgres": ("gateway_url", "/readyz"),
+    "redis": ("gateway_url", "/readyz"),
+    "bank-sim": ("bank_sim_url", "/healthz"),
+    "webhook-sink": ("webhook_sink_url", "/healthz"),
+}
+
+
+def serving_url(info: dict[str, object], name: str) -> str | None:
+    """The URL that answers 200 once `name` serves again after a restart (None: no port)."""
+    where = _SERVING.get(name)
+    if where is None or not isinstance(info.get(where[0]), str):
+        return None
+    return f"{info[where[0]]}{where[1]}"
+
+
 def wait_restarted(
     state_dir: Path, name: str, old_pid: int, timeout_s: float = RESTART_TIMEOUT_S
 ) -> int:

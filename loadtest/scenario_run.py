@@ -191,6 +191,24 @@ async def _open_accounts(
     return out
 
 
+async def _wait_serving(url: str | None) -> None:
+    """Poll `url` (with a deadline) until it answers 200."""
+    if url is None:
+        return
+    deadline = time.monotonic() + faults.RESTART_TIMEOUT_S
+    async with aiohttp.ClientSession() as http:
+        while True:
+            try:
+                async with http.get(url, timeout=aiohttp.ClientTimeout(total=2)) as r:
+                    if r.status == 200:
+                        return
+            except (aiohttp.ClientError, TimeoutError):
+                pass  # still starting
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer 200 within the restart timeout")
+            await asyncio.sleep(0.1)  # polling with a deadline
+
+
 async def _fire(
     info: dict[str, Any], state_dir: Path, admin: AdminClient, ev: Event, start: datetime
 ) -> tuple[str, float]:
@@ -201,6 +219,8 @@ async def _fire(
     if ev.kill is not None:
         old = await asyncio.to_thread(faults.kill, state_dir, ev.kill)
         new = await asyncio.to_thread(faults.wait_restarted, state_dir, ev.kill, old)
+        # The next event may talk to it (a bank profile right after the bank's restart).
+        await _wait_serving(faults.serving_url(info, ev.kill))
         return f"killed {ev.kill} (pid {old}); restarted as {new}", 0.0
     if ev.callback_storm is not None:
         return await _storm(info["bank_sim_url"], ev.callback_storm), 0.0
