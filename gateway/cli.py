@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 import secrets
-import shutil
 import signal
 import sys
 import time
@@ -477,14 +476,13 @@ async def _prepare(settings: Settings, database_url: str, sink_url: str | None) 
 
 def _wipe(state_dir: Path, command: str) -> bool:
     """Empty a run's state directory, unless a running system holds it (then say so)."""
-    from gateway.state_lock import StateDirBusy, ensure_free
+    from gateway.state_lock import StateDirBusy, wipe
 
     try:
-        ensure_free(state_dir)
+        wipe(state_dir)  # holds the lock while it empties the directory, and keeps its file
     except StateDirBusy as exc:
         print(f"{command}: {exc}", file=sys.stderr)
         return False
-    shutil.rmtree(state_dir, ignore_errors=True)
     return True
 
 
