@@ -53,7 +53,7 @@ def test_a_second_up_on_a_held_state_dir_refuses(tmp_path: Path) -> None:
     state = tmp_path / "state"
     with holding(state):
         done = paygate(state, "up")
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode == 2, done.stdout + done.stderr
     assert "is in use by another paygate" in done.stderr
     assert not (state / "run.json").exists()
 
@@ -65,6 +65,6 @@ def test_a_scenario_does_not_wipe_a_run_directory_in_use(tmp_path: Path) -> None
     (run_dir / "keep").write_text("a running system's file")
     with holding(run_dir):
         done = paygate(state, "scenario", "run", "scenarios/steady-day.yaml", "--speed", "fast")
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode == 2, done.stdout + done.stderr
     assert "is in use by another paygate" in done.stderr
     assert (run_dir / "keep").exists()
