@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 import secrets
-import shutil
 import signal
 import sys
 import time
@@ -19,7 +18,7 @@ from typing import Any
 import orjson
 
 from gateway import logs
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError
 
 log = logging.getLogger("paygate.cli")
 
@@ -140,9 +139,22 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from gateway.preflight import EXIT_STATUS, PreflightError, check
+    from gateway.state_lock import StateDirBusy
+
     args = _parser().parse_args(argv)
-    settings = _settings(args)
-    logs.configure(settings.log_format, settings.log_level)
+    try:
+        settings = _settings(args)
+        logs.configure(settings.log_format, settings.log_level)
+        check(args, settings)
+        _run(args, settings)
+    except (PreflightError, StateDirBusy, SettingsError) as exc:
+        # A mistake found before anything started: one line, the cause and the fix.
+        print(f"paygate {args.command}: {exc}", file=sys.stderr)
+        sys.exit(EXIT_STATUS)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> None:
     command = args.command
     if command == "up":
         sys.exit(cmd_up(settings))
@@ -165,18 +177,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if command == "scenario":
         if args.action == "list":
             sys.exit(cmd_scenario_list(args.dir))
-        if args.file is None:
-            raise SystemExit("paygate scenario run: name the scenario's YAML file")
         sys.exit(cmd_scenario_run(settings, args.file, args.speed == "fast"))
     if command == "reconcile":
         sys.exit(cmd_reconcile(settings, args.bank, args.date, args.apply, args.json))
     raise AssertionError(command)
-
-
-def _require_storage(settings: Settings) -> None:
-    if not settings.database_url or not settings.redis_url:
-        log.error("PAYGATE_DATABASE_URL and PAYGATE_REDIS_URL must be set (or use `paygate up`)")
-        sys.exit(2)
 
 
 def cmd_migrate(settings: Settings) -> int:
@@ -190,14 +194,10 @@ def cmd_migrate(settings: Settings) -> int:
 
 
 def cmd_reconcile(settings: Settings, bank_id: str, day: str, apply: bool, as_json: bool) -> int:
-    from gateway.recon.command import NOT_RUNNING, reconcile_command
+    from gateway.recon.command import reconcile_command
 
-    try:
-        info = read_run_file(settings.state_dir)
-    except FileNotFoundError:
-        print(f"paygate reconcile: no {settings.state_dir / 'run.json'}: start `paygate up` "
-              "first", file=sys.stderr)  # fmt: skip
-        return NOT_RUNNING
+    # preflight found run.json and a gateway answering at its URL
+    info = read_run_file(settings.state_dir)
     return reconcile_command(info, bank_id, day, apply=apply, as_json=as_json)
 
 
@@ -249,6 +249,7 @@ def cmd_demo(settings: Settings, duration_s: float, rate: float, time_scale: flo
 def cmd_bench(settings: Settings, quick: bool, workers: int = 1, generators: int = 1) -> int:
     from dataclasses import replace
 
+    from gateway.state_lock import wipe
     from loadtest.bench import BenchPlan, run_bench, say, table
     from loadtest.run_reports import write_bench_report
     from loadtest.system import running_system
@@ -257,8 +258,7 @@ def cmd_bench(settings: Settings, quick: bool, workers: int = 1, generators: int
                    generator_processes=generators, gateway_processes=workers)  # fmt: skip
     state_dir = settings.state_dir / "bench-run"
     # A fresh system each run (its embedded database too): numbers must not depend on history.
-    if not _wipe(state_dir, "paygate bench"):
-        return 1
+    wipe(state_dir)
     env = {"PAYGATE_BANK_PROFILE_PRESET": "instant", "PAYGATE_LOG_LEVEL": "WARNING"}
     say(f"starting paygate ({'quick' if quick else 'full'} run, {workers} gateway process(es), "
         f"{generators} load generator process(es)) ...")  # fmt: skip
@@ -294,6 +294,7 @@ def cmd_scenario_list(directory: Path) -> int:
 
 
 def cmd_scenario_run(settings: Settings, path: Path, fast: bool) -> int:
+    from gateway.state_lock import wipe
     from loadtest.run_reports import write_scenario_report
     from loadtest.scenario import ScenarioError, load_scenario
     from loadtest.scenario_run import answer_rows, drive, effective_time_scale, last_line, say
@@ -307,8 +308,7 @@ def cmd_scenario_run(settings: Settings, path: Path, fast: bool) -> int:
     _terminate_as_interrupt()
     state_dir = settings.state_dir / "scenario-run"
     # A fresh system each run (its embedded database too): a scenario starts from nothing.
-    if not _wipe(state_dir, "paygate scenario"):
-        return 1
+    wipe(state_dir)
     env = {
         "PAYGATE_TIME_SCALE": str(effective_time_scale(sc, fast)),
         "PAYGATE_BANK_PROFILE_PRESET": sc.bank_preset,
@@ -361,7 +361,6 @@ def cmd_bench_ratelimit(settings: Settings, seconds: float, callers: int) -> int
 
 
 def cmd_serve(settings: Settings, *, reuse_port: bool = False) -> int:
-    _require_storage(settings)
     if settings.workers > 1:
         return _serve_many(settings)
     from gateway.api.app import build_app
@@ -400,7 +399,6 @@ def _terminate_as_interrupt() -> None:
 
 
 def cmd_worker(settings: Settings) -> int:
-    _require_storage(settings)
     from gateway.server import run, stop_event
     from gateway.workers.runner import running_workers
 
@@ -475,28 +473,11 @@ async def _prepare(settings: Settings, database_url: str, sink_url: str | None) 
         await conn.close()
 
 
-def _wipe(state_dir: Path, command: str) -> bool:
-    """Empty a run's state directory, unless a running system holds it (then say so)."""
-    from gateway.state_lock import StateDirBusy, ensure_free
-
-    try:
-        ensure_free(state_dir)
-    except StateDirBusy as exc:
-        print(f"{command}: {exc}", file=sys.stderr)
-        return False
-    shutil.rmtree(state_dir, ignore_errors=True)
-    return True
-
-
 def cmd_up(settings: Settings) -> int:
-    from gateway.state_lock import StateDirBusy, holding
+    from gateway.state_lock import holding
 
-    try:
-        with holding(settings.state_dir):
-            return _up(settings)
-    except StateDirBusy as exc:
-        print(f"paygate up: {exc}", file=sys.stderr)
-        return 1
+    with holding(settings.state_dir):  # StateDirBusy: main says so
+        return _up(settings)
 
 
 def _up(settings: Settings) -> int:

@@ -10,14 +10,28 @@ from typing import Any
 ENV_PREFIX = "PAYGATE_"
 
 
+class SettingsError(ValueError):
+    """An environment variable that cannot be used (the CLI says which, in one line)."""
+
+
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(ENV_PREFIX + name)
-    return int(raw) if raw else default
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise SettingsError(
+            f"{ENV_PREFIX}{name}={raw!r} is not a whole number: correct or unset it"
+        ) from None
 
 
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(ENV_PREFIX + name)
-    return float(raw) if raw else default
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise SettingsError(
+            f"{ENV_PREFIX}{name}={raw!r} is not a number: correct or unset it"
+        ) from None
 
 
 def _env_str(name: str, default: str) -> str:

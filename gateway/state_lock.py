@@ -1,15 +1,20 @@
 """One `paygate up` per state directory: the directory holds one system's embedded stores,
 run.json and bank books, so a second system on it would fight the first for them. `up` holds
-an exclusive lock on a file beside the directory (it survives the directory being wiped) for
-as long as it runs; the lock goes with the process, however it ends."""
+an exclusive lock on a file inside the directory for as long as it runs; the lock goes with the
+process, however it ends. Inside, not beside it, so a run leaves nothing next to the directory
+(issue 22); a run directory is therefore wiped only through `wipe`, which holds the lock and
+keeps its file, so the lock works across the wipe."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+LOCK_NAME = "paygate.lock"
 
 
 class StateDirBusy(Exception):
@@ -17,15 +22,15 @@ class StateDirBusy(Exception):
 
 
 def lock_path(state_dir: Path) -> Path:
-    return state_dir.with_name(state_dir.name + ".lock")
+    return state_dir / LOCK_NAME
 
 
 @contextmanager
 def holding(state_dir: Path) -> Iterator[None]:
-    """Hold `state_dir` for this process; StateDirBusy (naming the holder's pid) if another
-    process holds it."""
+    """Hold `state_dir` (made if missing) for this process; StateDirBusy (naming the holder's
+    pid) if another process holds it."""
     path = lock_path(state_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -44,6 +49,19 @@ def holding(state_dir: Path) -> Iterator[None]:
 
 
 def ensure_free(state_dir: Path) -> None:
-    """Raise StateDirBusy if a running system holds `state_dir` (checked before wiping it)."""
+    """Raise StateDirBusy if a running system holds `state_dir`."""
     with holding(state_dir):
         pass
+
+
+def wipe(state_dir: Path) -> None:
+    """Empty `state_dir` for a fresh run (StateDirBusy if a running system holds it). The lock
+    file stays: a system started on the directory meanwhile locks the same file."""
+    with holding(state_dir):
+        for entry in state_dir.iterdir():
+            if entry.name == LOCK_NAME:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)

@@ -142,6 +142,11 @@ def load_scenario(path: Path) -> Scenario:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         return msgspec.convert(data, Scenario)
+    except yaml.MarkedYAMLError as exc:
+        # PyYAML's own text spans lines (it quotes the file); one line names the place.
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ScenarioError(f"{path}: not YAML{where}: {exc.problem}") from None
     except (OSError, yaml.YAMLError, msgspec.ValidationError, ValueError) as exc:
         raise ScenarioError(f"{path}: {exc}") from None
 

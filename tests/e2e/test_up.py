@@ -122,3 +122,5 @@ def test_up_serves_signed_requests_and_stops_cleanly(tmp_path: Path) -> None:
     leftovers = storage_processes(state_dir)
     assert leftovers == [], [p.info for p in leftovers]
     assert not (state_dir / "run.json").exists()
+    # Nothing left beside the state directory (its lock is inside): a work tree stays clean.
+    assert [p.name for p in tmp_path.iterdir()] == ["state"]
