@@ -59,6 +59,19 @@ def test_p2p_lender_passes_fast_with_collections_and_per_class_loads(tmp_path: P
     assert int(found[1]) >= int(found[2]) >= 100, row
 
 
+def test_all_faults_at_once_lose_nothing(tmp_path: Path) -> None:
+    """Every fault kind the format has in one run (issue 22): kills of each process and
+    store, an outage with the bank simulator killed during it, card debits failing, callback
+    storms, a spike and a jump past the T+1 cut-off; its expectations are in the file."""
+    done = scenario(tmp_path, "run", "scenarios/all-faults.yaml", "--speed", "fast")
+    lines = done.stdout.strip().splitlines()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert lines[-1] == "scenario all-faults: PASS"
+    for process in ("gateway", "worker", "webhook-sink", "postgres", "redis", "bank-sim"):
+        assert any(f"killed {process} (pid" in line for line in lines), process
+    assert any("clock jumped to" in line for line in lines)
+
+
 def test_an_assertion_that_cannot_hold_fails_the_run(tmp_path: Path) -> None:
     path = tmp_path / "impossible.yaml"
     path.write_text(
