@@ -87,3 +87,12 @@ class RateLimited(ApiError):
 class ServiceUnavailable(ApiError):
     status = 503
     code = "service_unavailable"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, retry_after_s: int | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after_s is None else {"Retry-After": str(self.retry_after_s)}

@@ -1,10 +1,11 @@
--- Admission of one merchant request, atomically: signed after this Redis started, replay-nonce
+-- Admission of one merchant request, atomically: signed after this Redis's start second, replay-nonce
 -- check, then a GCRA rate limit.
 --
 -- KEYS[1] limiter state (hash: at_us, backlog_ureq)   KEYS[2] the request's nonce
 -- KEYS[3] boot: unix second from which this Redis holds every nonce it was shown
 -- ARGV[1] nonce window (s)   ARGV[2] rps   ARGV[3] burst   ARGV[4] signature timestamp (unix s)
--- Returns {replayed (0/1), allowed (0/1), backlog_ureq after the decision, stale (0/1)}.
+-- Returns {replayed (0/1), allowed (0/1), backlog_ureq after the decision, signed: 0 after
+-- this Redis's start second, 1 before it (stale), 2 in it (cannot tell)}.
 --
 -- GCRA keeps the theoretical arrival time TAT. We store it as TAT - at = backlog_ureq / rps
 -- (microseconds), where backlog_ureq = (TAT - at) * rps is in micro-requests: one request
@@ -39,17 +40,23 @@ end
 
 -- Nonces live in memory only: one signed before this Redis started may have been used with
 -- the one before it, so it is refused (stale_request; the client signs again). The boot key
--- sits in the merchant's slot (Redis Cluster); when missing it is set to the server's start,
--- so a merchant's first request is not refused for a second boundary. Whole seconds, like the
--- signature: a request signed in the boot second passes.
+-- sits in the merchant's slot (Redis Cluster); when missing it is set to the server's start.
+-- Whole seconds, like the signature: a request signed in the boot second may have been signed
+-- before the start as well as after it (a Redis killed and started again within one second),
+-- so it is not admitted either; the gateway answers 503, and signed again a second later it
+-- passes. Neither takes a token nor burns the nonce.
 local boot_s = tonumber(redis.call('GET', KEYS[3]))
 if not boot_s then
   local info = redis.call('INFO', 'server')
   boot_s = tonumber(t[1]) - tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
   redis.call('SET', KEYS[3], int(boot_s))
 end
-if tonumber(ARGV[4]) < boot_s then
+local signed_s = tonumber(ARGV[4])
+if signed_s < boot_s then
   return {0, 0, backlog_ureq, 1}
+end
+if signed_s == boot_s then
+  return {0, 0, backlog_ureq, 2}
 end
 
 -- A replay is refused before it can take a token; the nonce lives for the signature window.

@@ -1,7 +1,8 @@
 """Per-merchant admission: replay-nonce check and GCRA rate limit in one Redis round trip.
 
 Redis keeps nonces in memory only, so the script also refuses a request signed before this
-Redis started (`stale`): a restart cannot reopen the replay window (SPEC 14).
+Redis started (`stale`) or in the second it started (`in_boot_second`: whole seconds cannot
+tell before from after): a restart cannot reopen the replay window (SPEC 14).
 
 `admit_many` sends many requests' checks as one pipeline of script calls (risk/resp_pipe.py):
 each call is still atomic on its own (the meaning of one check does not change), but a burst
@@ -38,10 +39,11 @@ class Admission:
     reset_s: int  # seconds until the bucket is full again (X-RateLimit-Reset), ceil
     retry_after_s: int  # refused by the limit: seconds until one request fits, ceil, >= 1; else 0
     stale: bool = False  # signed before this Redis started: its nonce may have been used before
+    in_boot_second: bool = False  # signed in the second it started: maybe before, maybe after
 
     @property
     def rate_limited(self) -> bool:
-        return not self.allowed and not self.replayed and not self.stale
+        return not (self.allowed or self.replayed or self.stale or self.in_boot_second)
 
 
 def admission_outcome(a: Admission) -> str:
@@ -49,6 +51,8 @@ def admission_outcome(a: Admission) -> str:
     order the gateway answers them (gateway/api/auth.py)."""
     if a.stale:
         return "stale"
+    if a.in_boot_second:
+        return "boot_second"
     if a.replayed:
         return "replayed"
     return "rate_limited" if a.rate_limited else "admitted"
@@ -59,14 +63,20 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 def admission_from_backlog(
-    replayed: bool, allowed: bool, backlog_ureq: int, rps: int, burst: int, stale: bool = False
+    replayed: bool,
+    allowed: bool,
+    backlog_ureq: int,
+    rps: int,
+    burst: int,
+    stale: bool = False,
+    in_boot_second: bool = False,
 ) -> Admission:
     """The caller-facing figures for the limiter state the script left (after its decision)."""
     capacity_ureq = burst * UREQ_PER_REQUEST
     drain_ureq_per_s = rps * UREQ_PER_REQUEST
     assert 0 <= backlog_ureq <= capacity_ureq, (backlog_ureq, capacity_ureq)
     retry_after_s = 0
-    if not allowed and not replayed and not stale:
+    if not (allowed or replayed or stale or in_boot_second):
         short_ureq = backlog_ureq + UREQ_PER_REQUEST - capacity_ureq
         retry_after_s = max(1, _ceil_div(short_ureq, drain_ureq_per_s))
     return Admission(
@@ -77,6 +87,7 @@ def admission_from_backlog(
         reset_s=_ceil_div(backlog_ureq, drain_ureq_per_s),
         retry_after_s=retry_after_s,
         stale=stale,
+        in_boot_second=in_boot_second,
     )
 
 
@@ -172,6 +183,7 @@ def _no_script(reply: object) -> bool:
 
 
 def _admission(check: AdmissionCheck, reply: object) -> Admission:
-    replayed, allowed, backlog_ureq, stale = (int(x) for x in reply)  # type: ignore[attr-defined]
+    replayed, allowed, backlog_ureq, signed = (int(x) for x in reply)  # type: ignore[attr-defined]
     return admission_from_backlog(bool(replayed), bool(allowed), backlog_ureq, check.rps,
-                                  check.burst, stale=bool(stale))  # fmt: skip
+                                  check.burst, stale=signed == 1,
+                                  in_boot_second=signed == 2)  # fmt: skip

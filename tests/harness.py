@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 import orjson
+import redis.asyncio as aioredis
 
 from gateway.api.app import build_app
 from gateway.client import AdminClient, MerchantClient
@@ -68,6 +69,33 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout_s}s; last: {result!r}")
         await asyncio.sleep(interval_s)
+
+
+async def redis_time_s(url: str) -> int:
+    """Redis's clock, whole seconds."""
+    client = aioredis.Redis.from_url(url)
+    try:
+        seconds, _ = await client.time()
+        return int(seconds)
+    finally:
+        await client.aclose()
+
+
+async def redis_boot_s(url: str) -> int:
+    """The second this Redis started, as risk/admission.lua reads it (TIME - uptime)."""
+    client = aioredis.Redis.from_url(url)
+    try:
+        info = await client.info("server")
+        return int(info["server_time_usec"]) // 1_000_000 - int(info["uptime_in_seconds"])
+    finally:
+        await client.aclose()
+
+
+async def past_boot_second(url: str) -> None:
+    """Wait until Redis's clock has left the second it started in: a request signed in that
+    second is not admitted (it might have been signed before the start, admission.lua)."""
+    boot_s = await redis_boot_s(url)
+    await wait_until(lambda: redis_time_s(url), lambda s: s > boot_s)
 
 
 def free_port() -> int:

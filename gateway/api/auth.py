@@ -136,6 +136,12 @@ async def authenticate_merchant(
                 "signed before the nonce store last started; sign the request again",
                 code="stale_request",
             )
+        if verdict.in_boot_second:  # maybe signed before the restart, maybe after: not its fault
+            raise ServiceUnavailable(
+                "signed in the second the nonce store started; sign the request again",
+                code="rate_limiter_unavailable",
+                retry_after_s=1,
+            )
         if verdict.replayed:
             raise Unauthorized("nonce already used", code="replayed_request")
         if verdict.rate_limited:

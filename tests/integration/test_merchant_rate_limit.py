@@ -12,7 +12,7 @@ import pytest
 
 from gateway.settings import Settings
 from gateway.storage.embedded import EmbeddedRedis
-from tests.harness import LiveGateway, live_gateway
+from tests.harness import LiveGateway, live_gateway, past_boot_second
 from tests.payloads import payout_body
 
 
@@ -69,6 +69,7 @@ async def test_redis_down_fails_closed_or_open_and_recovers_by_itself(
     s = settings.with_(redis_url=own_redis.url, rate_limit_fail_open=fail_open)
     async with live_gateway(s) as gw:
         _, client = await gw.merchant(1_000_000)
+        await past_boot_second(own_redis.url)
         assert (await client.get("/v1/balance")).status == 200
         own_redis.stop()
         down = await client.get("/v1/balance")
@@ -81,6 +82,7 @@ async def test_redis_down_fails_closed_or_open_and_recovers_by_itself(
             assert down.status == 503 and down.error_code == "rate_limiter_unavailable"
             assert payout.status == 503
         own_redis.start()
+        await past_boot_second(own_redis.url)
         back = await client.get("/v1/balance")
         assert back.status == 200, back.body
         assert back.headers["X-RateLimit-Limit"]

@@ -158,7 +158,7 @@ async def test_boot_key_is_the_servers_start(redis_client: aioredis.Redis) -> No
     assert min(starts) - 1 <= boot_s <= max(starts) + 1
 
 
-async def test_request_signed_before_redis_started_is_stale_and_burns_nothing(
+async def test_request_signed_before_or_in_the_second_redis_started_is_refused_burning_nothing(
     redis_client: aioredis.Redis,
 ) -> None:
     limiter, merchant = MerchantAdmission(redis_client, WINDOW_S), unique_name("m")
@@ -167,8 +167,14 @@ async def test_request_signed_before_redis_started_is_stale_and_burns_nothing(
     stale = await limiter.admit(merchant, "nonce-stale-0000001", 1, 3, boot_s - 1)
     assert stale.stale and not stale.allowed and not stale.replayed and not stale.rate_limited
     assert stale.remaining == 3 and stale.retry_after_s == 0
-    # Signed again (in the boot second or later), the same nonce is still unused.
-    again = await limiter.admit(merchant, "nonce-stale-0000001", 1, 3, boot_s)
+    # Signed in the boot second: before the start or after it, whole seconds cannot tell, so
+    # it may have been used with the Redis before. Not admitted either, and nothing burned.
+    unsure = await limiter.admit(merchant, "nonce-stale-0000001", 1, 3, boot_s)
+    assert not unsure.allowed
+    assert unsure.in_boot_second and not unsure.stale and not unsure.rate_limited
+    assert unsure.remaining == 3 and unsure.retry_after_s == 0
+    # Signed again a second later, the same nonce is still unused.
+    again = await limiter.admit(merchant, "nonce-stale-0000001", 1, 3, boot_s + 1)
     assert again.allowed and not again.stale and again.remaining == 2
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from risk.ratelimit import UREQ_PER_REQUEST, Admission, admission_from_backlog, headers
+from risk.ratelimit import (
+    UREQ_PER_REQUEST,
+    Admission,
+    admission_from_backlog,
+    admission_outcome,
+    headers,
+)
 
 ONE = UREQ_PER_REQUEST
 
@@ -63,10 +69,14 @@ def test_replay_is_not_a_rate_refusal() -> None:
     assert a.remaining == 3
 
 
-def test_stale_signature_is_not_a_rate_refusal() -> None:
+def test_stale_or_boot_second_signature_is_not_a_rate_refusal() -> None:
     a = admission_from_backlog(False, False, 5 * ONE, rps=1, burst=5, stale=True)
     assert a.stale and not a.rate_limited and a.retry_after_s == 0
     assert "Retry-After" not in headers(a)
+    assert admission_outcome(a) == "stale"
+    b = admission_from_backlog(False, False, 5 * ONE, rps=1, burst=5, in_boot_second=True)
+    assert b.in_boot_second and not b.rate_limited and b.retry_after_s == 0
+    assert admission_outcome(b) == "boot_second"
 
 
 @given(rps=st.integers(1, 100_000), burst=st.integers(1, 100_000), data=st.data())
