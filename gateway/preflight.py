@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import os
 import socket
 import urllib.error
 import urllib.request
@@ -57,7 +58,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     at_least_one(settings.workers, "--workers")
     if not args.reuse_port:  # a --reuse-port process shares the port its parent checked
         ports_free(settings.host, [(settings.port, "--port")], reuse_port=settings.workers > 1)
-    stores_reachable(settings)
+    if not supervised():
+        stores_reachable(settings)
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> None:
@@ -69,7 +71,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> None:
         )
     if settings.metrics_port:
         ports_free(settings.host, [(settings.metrics_port, "PAYGATE_METRICS_PORT")])
-    stores_reachable(settings)
+    if not supervised():
+        stores_reachable(settings)
 
 
 def _bank_sim(args: argparse.Namespace, settings: Settings) -> None:
@@ -230,6 +233,13 @@ def ports_free(host: str, ports: list[tuple[int, str]], *, reuse_port: bool = Fa
                 f"cannot listen on {host}:{port} ({_reason(exc)}): set PAYGATE_HOST to an"
                 " address of this machine, e.g. 127.0.0.1"
             ) from None
+
+
+def supervised() -> bool:
+    """A child of `paygate up` (or `serve --workers N`): its parent checked the stores when it
+    started, and a store down by the time the supervisor restarts this child is an outage the
+    supervisor and the 503 path deal with, not a mistake to refuse."""
+    return bool(os.environ.get("PAYGATE_PARENT_PID"))
 
 
 def storage_given(settings: Settings) -> None:

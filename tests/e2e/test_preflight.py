@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.harness import free_port
+from tests.harness import free_port, free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSWER_TIMEOUT_S = 30.0  # a preflight answer takes about a second; this bounds a hang
@@ -51,7 +51,7 @@ def closed_url(scheme: str) -> str:
 
 
 def up_ports(**busy: int) -> list[str]:
-    ports = {"--port": free_port(), "--bank-port": free_port(), "--sink-port": free_port()}
+    ports = dict(zip(("--port", "--bank-port", "--sink-port"), free_ports(3), strict=True))
     ports |= {f"--{k.replace('_', '-')}": v for k, v in busy.items()}
     return [str(x) for pair in ports.items() for x in pair]
 
@@ -98,8 +98,9 @@ def test_a_setting_that_is_not_a_number_is_named(tmp_path: Path) -> None:
 
 
 def test_demo_on_a_busy_port_says_so_before_starting_up(tmp_path: Path, busy_port: int) -> None:
-    done = paygate(tmp_path, "demo", "--port", str(busy_port), "--bank-port", str(free_port()),
-                   "--sink-port", str(free_port()))  # fmt: skip
+    bank_port, sink_port = free_ports(2)
+    done = paygate(tmp_path, "demo", "--port", str(busy_port), "--bank-port", str(bank_port),
+                   "--sink-port", str(sink_port))  # fmt: skip
     assert_one_line(done, "demo", f"port {busy_port} is in use: pass --port")
 
 

@@ -18,17 +18,18 @@ from tests.e2e.test_up import (
     storage_processes,
     wait_for_run_file,
 )
-from tests.harness import free_port, wait_until_sync
+from tests.harness import free_ports, wait_until_sync
 
 
 def start_up(state_dir: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PAYGATE_STATE_DIR": str(state_dir), "PAYGATE_LOG_LEVEL": "WARNING",
            "PAYGATE_DATABASE_URL": "", "PAYGATE_REDIS_URL": ""}  # fmt: skip
+    port, bank_port, sink_port = free_ports(3)
     with log.open("ab") as out:
         # Its own process group: the test kills the whole group, as a closed terminal would.
         return subprocess.Popen(
-            [sys.executable, "-m", "gateway", "up", "--port", str(free_port()), "--bank-port",
-             str(free_port()), "--sink-port", str(free_port())],
+            [sys.executable, "-m", "gateway", "up", "--port", str(port), "--bank-port",
+             str(bank_port), "--sink-port", str(sink_port)],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
