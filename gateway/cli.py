@@ -215,9 +215,9 @@ def _free_port() -> int:
 
 
 def cmd_demo(settings: Settings, duration_s: float, rate: float, time_scale: float) -> int:
-    from loadtest.demo import DemoPlan, drive, print_table, save_json, say, summary_rows
-    from loadtest.run_reports import write_demo_report
-    from loadtest.system import running_system
+    from loadtest.reports.run_reports import write_demo_report
+    from loadtest.scenarios.demo import DemoPlan, drive, print_table, save_json, say, summary_rows
+    from loadtest.system.up import running_system
 
     _terminate_as_interrupt()
     started = time.monotonic()
@@ -250,9 +250,9 @@ def cmd_bench(settings: Settings, quick: bool, workers: int = 1, generators: int
     from dataclasses import replace
 
     from gateway.state_lock import wipe
-    from loadtest.bench import BenchPlan, run_bench, say, table
-    from loadtest.run_reports import write_bench_report
-    from loadtest.system import running_system
+    from loadtest.bench.run import BenchPlan, run_bench, say, table
+    from loadtest.reports.run_reports import write_bench_report
+    from loadtest.system.up import running_system
 
     plan = replace(BenchPlan.quick() if quick else BenchPlan.full(),
                    generator_processes=generators, gateway_processes=workers)  # fmt: skip
@@ -281,7 +281,7 @@ def cmd_bench(settings: Settings, quick: bool, workers: int = 1, generators: int
 
 
 def cmd_scenario_list(directory: Path) -> int:
-    from loadtest.scenario import ScenarioError, list_scenarios
+    from loadtest.scenarios.model import ScenarioError, list_scenarios
 
     try:
         found = list_scenarios(directory)
@@ -295,10 +295,10 @@ def cmd_scenario_list(directory: Path) -> int:
 
 def cmd_scenario_run(settings: Settings, path: Path, fast: bool) -> int:
     from gateway.state_lock import wipe
-    from loadtest.run_reports import write_scenario_report
-    from loadtest.scenario import ScenarioError, load_scenario
-    from loadtest.scenario_run import answer_rows, drive, effective_time_scale, last_line, say
-    from loadtest.system import running_system
+    from loadtest.reports.run_reports import write_scenario_report
+    from loadtest.scenarios.model import ScenarioError, load_scenario
+    from loadtest.scenarios.run import answer_rows, drive, effective_time_scale, last_line, say
+    from loadtest.system.up import running_system
 
     try:
         sc = load_scenario(path)
@@ -428,7 +428,7 @@ def cmd_bank_sim(settings: Settings, books: Path | None = None) -> int:
 
 def cmd_webhook_sink(settings: Settings, port: int, secrets_file: Path | None) -> int:
     from gateway.server import run
-    from loadtest.webhook_sink import serve_sink
+    from loadtest.sink.webhook import serve_sink
 
     secrets = orjson.loads(secrets_file.read_bytes()) if secrets_file else {}
     run(serve_sink(settings.host, port, secrets))

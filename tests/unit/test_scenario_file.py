@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.scenario import ScenarioError, list_scenarios, load_scenario
+from loadtest.scenarios.model import ScenarioError, list_scenarios, load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -36,7 +36,7 @@ class RateLimit(msgspec.Struct, forbid_unknown_fields=True):
 
 class Load(msgspec.Struct, forbid_unknown_fields=True):
     """A load shape. `accounts`: a P2P lender's day (transfers, collections, withdrawals over
-    the class's personal accounts, loadtest/workloads.py)."""
+    the class's personal accounts, loadtest/generator/workloads.py)."""
 
     workload: Literal["mixed", "payouts", "accounts"] = "mixed"
     shape: Literal["constant", "spike"] = "constant"

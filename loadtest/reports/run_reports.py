@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from loadtest.bench_transfers import counts_text
-from loadtest.plots import error_codes, status_mix, summary_table
-from loadtest.report import Section, result_section, write_report
-from loadtest.scenario_plots import scenario_plots
-from loadtest.scenario_watch import lag_points
-from loadtest.svg import bar_chart, line_chart
+from loadtest.bench.transfers import counts_text
+from loadtest.reports.plots import error_codes, status_mix, summary_table
+from loadtest.reports.report import Section, result_section, write_report
+from loadtest.reports.svg import bar_chart, line_chart
+from loadtest.scenarios.plots import scenario_plots
+from loadtest.scenarios.watch import lag_points
 
 
 def _system_plots(samples: list[dict[str, Any]], totals: dict[str, Any]) -> list[str]:

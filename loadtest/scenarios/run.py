@@ -24,12 +24,15 @@ import orjson
 
 from gateway.client import AdminClient
 from gateway.clock import BUSINESS_TZ
-from loadtest import faults, observe, phases, scenario_watch
-from loadtest.bench_transfers import open_accounts, spread_load
-from loadtest.merge import merge_results
-from loadtest.processes import run_in_process
-from loadtest.result import LoadResult
-from loadtest.scenario import (
+from loadtest.bench.transfers import open_accounts, spread_load
+from loadtest.generator.merge import merge_results
+from loadtest.generator.processes import run_in_process
+from loadtest.generator.result import LoadResult
+from loadtest.generator.shapes import Shape, constant, spike
+from loadtest.generator.spec import LoadSpec, MerchantCred
+from loadtest.scenarios import phases
+from loadtest.scenarios import watch as scenario_watch
+from loadtest.scenarios.model import (
     Bound,
     CallbackStorm,
     Event,
@@ -40,10 +43,9 @@ from loadtest.scenario import (
     day_one,
     sim_offset_s,
 )
-from loadtest.scenario_watch import Watch
-from loadtest.shapes import Shape, constant, spike
-from loadtest.simtime import ClockMap
-from loadtest.spec import LoadSpec, MerchantCred
+from loadtest.scenarios.simtime import ClockMap
+from loadtest.scenarios.watch import Watch
+from loadtest.system import faults, observe
 
 DRAIN_MIN_S = 20.0
 # Wall seconds between setting the clock and the load's first request: time for the load
