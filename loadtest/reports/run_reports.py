@@ -1,4 +1,5 @@
-"""The HTML reports of `paygate demo` and `paygate bench`: sections built from their figures."""
+"""The HTML reports of `paygate bench` and `paygate scenario` (and so `paygate demo`):
+sections built from their figures."""
 
 from __future__ import annotations
 
@@ -64,16 +65,6 @@ def _end_of_run_bars(totals: dict[str, Any]) -> list[str]:
             y_label="payouts",
         ),
     ]
-
-
-def write_demo_report(path: Path, summary: list[tuple[str, str]], outcome: Any) -> Path:
-    sections = [
-        Section("Summary", [["measure", "value"], *[[k, v] for k, v in summary]]),
-        result_section(outcome.load, "Load: requests as the merchants saw them"),
-        Section("The system under that load", None, _system_plots(outcome.samples, outcome.totals)),
-        _ledger_section(outcome.ledger),
-    ]
-    return write_report(path, "Paygate demo", sections)
 
 
 def _ledger_section(ledger: dict[str, Any]) -> Section:
