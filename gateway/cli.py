@@ -215,22 +215,36 @@ def _free_port() -> int:
 
 
 def cmd_demo(settings: Settings, duration_s: float, rate: float, time_scale: float) -> int:
-    from loadtest.demo import DemoPlan, drive, print_table, save_json, say, summary_rows
-    from loadtest.run_reports import write_demo_report
-    from loadtest.system import running_system
+    from loadtest.reports.run_reports import write_scenario_report
+    from loadtest.scenarios.demo import (
+        DEMO_SCENARIO,
+        demo_scenario,
+        print_table,
+        save_json,
+        say,
+        summary_rows,
+    )
+    from loadtest.scenarios.model import ScenarioError
+    from loadtest.scenarios.run import drive, last_line
+    from loadtest.system.up import running_system
 
+    try:
+        sc = demo_scenario(DEMO_SCENARIO, duration_s, rate, time_scale)
+    except ScenarioError as exc:
+        print(f"paygate demo: {exc}", file=sys.stderr)
+        return 2
     _terminate_as_interrupt()
     started = time.monotonic()
     say("starting paygate (storage, gateway, bank simulator, workers, webhook sink) ...")
     env = {"PAYGATE_TIME_SCALE": str(time_scale)}
-    plan = DemoPlan(duration_s=duration_s, base_rate_per_s=rate, spike_rate_per_s=rate * 3)
     try:
         with running_system(settings.state_dir, port=settings.port,
                             bank_port=settings.bank_port, sink_port=settings.sink_port,
                             env=env) as info:  # fmt: skip
             say(f"up in {time.monotonic() - started:.1f}s at {info['gateway_url']} "
                 f"(simulated time x{time_scale:g})")  # fmt: skip
-            outcome = asyncio.run(drive(info, plan))
+            # Its own merchants each run (scenarios/demo.yaml): every run tells the same story.
+            outcome = asyncio.run(drive(info, settings.state_dir, sc, fast=False))
             say("stopping ...")
     except KeyboardInterrupt:
         say("interrupted; everything stopped")
@@ -239,20 +253,21 @@ def cmd_demo(settings: Settings, duration_s: float, rate: float, time_scale: flo
     print_table(rows)
     stamp = _stamp()
     reports = settings.state_dir / "reports"
-    report = write_demo_report(reports / f"demo-{stamp}.html", rows, outcome)
     data = save_json(outcome, reports, stamp)
+    report = write_scenario_report(reports / f"demo-{stamp}.html", outcome, rows)
     say(f"report: {report.resolve()}")
     say(f"data:   {data.resolve()}")
-    return 0 if outcome.ledger["ok"] else 1
+    print(last_line(outcome), flush=True)
+    return 0 if outcome.passed else 1
 
 
 def cmd_bench(settings: Settings, quick: bool, workers: int = 1, generators: int = 1) -> int:
     from dataclasses import replace
 
     from gateway.state_lock import wipe
-    from loadtest.bench import BenchPlan, run_bench, say, table
-    from loadtest.run_reports import write_bench_report
-    from loadtest.system import running_system
+    from loadtest.bench.run import BenchPlan, run_bench, say, table
+    from loadtest.reports.run_reports import write_bench_report
+    from loadtest.system.up import running_system
 
     plan = replace(BenchPlan.quick() if quick else BenchPlan.full(),
                    generator_processes=generators, gateway_processes=workers)  # fmt: skip
@@ -281,7 +296,7 @@ def cmd_bench(settings: Settings, quick: bool, workers: int = 1, generators: int
 
 
 def cmd_scenario_list(directory: Path) -> int:
-    from loadtest.scenario import ScenarioError, list_scenarios
+    from loadtest.scenarios.model import ScenarioError, list_scenarios
 
     try:
         found = list_scenarios(directory)
@@ -295,10 +310,11 @@ def cmd_scenario_list(directory: Path) -> int:
 
 def cmd_scenario_run(settings: Settings, path: Path, fast: bool) -> int:
     from gateway.state_lock import wipe
-    from loadtest.run_reports import write_scenario_report
-    from loadtest.scenario import ScenarioError, load_scenario
-    from loadtest.scenario_run import answer_rows, drive, effective_time_scale, last_line, say
-    from loadtest.system import running_system
+    from loadtest.reports.run_reports import write_scenario_report
+    from loadtest.scenarios.model import ScenarioError, load_scenario
+    from loadtest.scenarios.run import answer_rows, drive, effective_time_scale, last_line
+    from loadtest.scenarios.timeline import say
+    from loadtest.system.up import running_system
 
     try:
         sc = load_scenario(path)
@@ -428,7 +444,7 @@ def cmd_bank_sim(settings: Settings, books: Path | None = None) -> int:
 
 def cmd_webhook_sink(settings: Settings, port: int, secrets_file: Path | None) -> int:
     from gateway.server import run
-    from loadtest.webhook_sink import serve_sink
+    from loadtest.sink.webhook import serve_sink
 
     secrets = orjson.loads(secrets_file.read_bytes()) if secrets_file else {}
     run(serve_sink(settings.host, port, secrets))

@@ -9,11 +9,11 @@ A process records into a `Metrics` (created at start-up and passed down). Record
 dict update (well under a microsecond); an owned task moves what was recorded into the
 prometheus_client instruments every `FLUSH_S`, since one of their updates in multi-process
 mode costs 2-5 µs (a lock, a getpid and an mmap write) and a request makes several. A page
-is therefore up to `FLUSH_S` behind. `loadtest/bench_metrics.py` measures both.
+is therefore up to `FLUSH_S` behind. `loadtest/bench/metrics.py` measures both.
 
 SQL statements are counted by asyncpg's query logger and attributed to the *hop* (accept,
 callback, dispatch, poll, notify, ...) that the running task declared with `in_hop`, so the
-benchmark can say how many statements each hop makes per payout (loadtest/cost.py).
+benchmark can say how many statements each hop makes per payout (loadtest/bench/cost.py).
 """
 
 from __future__ import annotations

@@ -128,7 +128,7 @@ def _scenario(args: argparse.Namespace, settings: Settings) -> None:
             f"scenario file {path} does not exist: name an existing YAML file"
             " (`paygate scenario list` shows the shipped ones)"
         )
-    from loadtest.scenario import ScenarioError, load_scenario
+    from loadtest.scenarios.model import ScenarioError, load_scenario
 
     try:
         load_scenario(path)

@@ -20,8 +20,8 @@ import orjson
 import pytest
 
 from gateway.client import AdminClient, MerchantClient
-from loadtest import faults
-from loadtest.system import running_system
+from loadtest.system import faults
+from loadtest.system.up import running_system
 from tests.harness import free_port, wait_until
 from tests.payloads import spread_payouts
 

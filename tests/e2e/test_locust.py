@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.e2e.test_up import wait_for_run_file
 from tests.harness import free_port
 
-LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtest" / "locustfile.py"
+LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtest" / "locust" / "locustfile.py"
 LOCUST_RUN_S = 10
 LOCUST_TIMEOUT_S = LOCUST_RUN_S + 50  # start-up, spawning, and the stop after the run time
 MIN_REQUESTS = 100

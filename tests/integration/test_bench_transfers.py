@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from loadtest.bench import BenchPlan, transfers_phase
-from loadtest.bench_transfers import FUND_FEN, open_accounts, transfer_rows
-from loadtest.ledger_check import ledger_check, ledger_line
-from loadtest.report import result_section, write_report
-from loadtest.run_reports import transfers_section
-from loadtest.spec import MerchantCred
+from loadtest.bench.ledger_check import ledger_check, ledger_line
+from loadtest.bench.run import BenchPlan, transfers_phase
+from loadtest.bench.transfers import FUND_FEN, open_accounts, transfer_rows
+from loadtest.generator.spec import MerchantCred
+from loadtest.reports.report import result_section, write_report
+from loadtest.reports.run_reports import transfers_section
 from tests.harness import LiveGateway
 
 CREDIT_FEN = 10**10

@@ -19,7 +19,7 @@ from gateway.payouts.state import Event
 from gateway.payouts.transitions import PayoutEvent, apply_events_in_tx
 from gateway.server import start_site
 from gateway.settings import Settings
-from loadtest.webhook_sink import build_sink_app
+from loadtest.sink.webhook import build_sink_app
 from tests.banks import BankWorld, bank_world
 from tests.harness import LiveGateway, wait_until
 from tests.payloads import payout_body

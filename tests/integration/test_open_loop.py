@@ -18,11 +18,11 @@ from aiohttp import web
 from gateway import signing
 from gateway.server import start_site
 from gateway.settings import Settings
-from loadtest.generator import run_open_loop
-from loadtest.processes import run_in_process
-from loadtest.result import LoadResult, Snapshot
-from loadtest.shapes import constant
-from loadtest.spec import LoadSpec, MerchantCred
+from loadtest.generator.open_loop import run_open_loop
+from loadtest.generator.processes import run_in_process
+from loadtest.generator.result import LoadResult, Snapshot
+from loadtest.generator.shapes import constant
+from loadtest.generator.spec import LoadSpec, MerchantCred
 from tests.banks import bank_world
 
 SERVICE_S = 0.020

@@ -7,15 +7,15 @@ from collections import Counter
 
 import pytest
 
-from loadtest.bench_transfers import (
+from loadtest.bench.transfers import (
     MerchantAccounts,
     describe,
     hot_load,
     outcome,
     spread_load,
 )
-from loadtest.recorder import Recorder
-from loadtest.spec import MerchantCred
+from loadtest.generator.recorder import Recorder
+from loadtest.generator.spec import MerchantCred
 
 
 def books(*sizes: int) -> list[MerchantAccounts]:

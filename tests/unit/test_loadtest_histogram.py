@@ -6,12 +6,12 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from loadtest.histogram import HIGHEST_US, LatencyHistogram, merged
-from loadtest.merge import merge_results
-from loadtest.recorder import Recorder
-from loadtest.result import LoadResult
-from loadtest.shapes import constant
-from loadtest.spec import LoadSpec, MerchantCred
+from loadtest.generator.histogram import HIGHEST_US, LatencyHistogram, merged
+from loadtest.generator.merge import merge_results
+from loadtest.generator.recorder import Recorder
+from loadtest.generator.result import LoadResult
+from loadtest.generator.shapes import constant
+from loadtest.generator.spec import LoadSpec, MerchantCred
 
 
 def uniform_1_to_1000_ms() -> LatencyHistogram:

@@ -8,11 +8,11 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
-from loadtest.plots import latency_over_time, status_mix, throughput_over_time
-from loadtest.recorder import Recorder
-from loadtest.report import Section, result_section, write_report
-from loadtest.result import LoadResult
-from loadtest.svg import bar_chart, line_chart, log_ticks, nice_ticks
+from loadtest.generator.recorder import Recorder
+from loadtest.generator.result import LoadResult
+from loadtest.reports.plots import latency_over_time, status_mix, throughput_over_time
+from loadtest.reports.report import Section, result_section, write_report
+from loadtest.reports.svg import bar_chart, line_chart, log_ticks, nice_ticks
 
 VOID = {"meta", "br", "img", "hr", "input", "link"}
 SVG_NS = "{http://www.w3.org/2000/svg}"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loadtest.shapes import (
+from loadtest.generator.shapes import (
     constant,
     duration_s,
     expected_count,

@@ -16,9 +16,9 @@ from gateway.api.schemas import (
     PayoutRequest,
     TransferRequest,
 )
-from loadtest.shapes import constant
-from loadtest.spec import LoadSpec, MerchantCred, MerchantPick, TransferRoute
-from loadtest.workloads import (
+from loadtest.generator.shapes import constant
+from loadtest.generator.spec import LoadSpec, MerchantCred, MerchantPick, TransferRoute
+from loadtest.generator.workloads import (
     BATCH_ITEMS,
     MAX_TRANSFER_FEN,
     MIN_TRANSFER_FEN,

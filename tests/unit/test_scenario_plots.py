@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from gateway.clock import BUSINESS_TZ
-from loadtest.scenario_plots import channel_plots
-from loadtest.simtime import Anchor, ClockMap
+from loadtest.scenarios.plots import channel_plots
+from loadtest.scenarios.simtime import Anchor, ClockMap
 
 DAY1 = datetime(2026, 11, 27, 10, 0, tzinfo=BUSINESS_TZ)
 WALL0 = 1_000_000.0

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from loadtest.spec import MerchantPick, TransferRoute
+from loadtest.generator.spec import MerchantPick, TransferRoute
 
 WORKLOADS = ("noop", "payouts", "mixed", "transfers", "accounts")
 ROUTED = frozenset({"transfers", "accounts"})  # workloads that need routes

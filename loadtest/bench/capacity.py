@@ -8,7 +8,7 @@ rate that held and the first that did not; the best rate that held is then held 
 full `hold_s` (30 s in the full benchmark), stepping down if it does not hold. Each
 step is measured on its own: its payouts' accept->final latency from the database (payouts
 still open count as too slow), the backlog sampled every second, and what it cost
-(`loadtest/cost.py`).
+(`loadtest/bench/cost.py`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import aiohttp
 import asyncpg
 
 from gateway.ids import floor_id
-from loadtest import observe
-from loadtest.cost import CostMeter, cost_summary
-from loadtest.result import LoadResult
+from loadtest.bench.cost import CostMeter, cost_summary
+from loadtest.generator.result import LoadResult
+from loadtest.system import observe
 
 P99_LIMIT_MS = 1000.0
 # The window's last payouts get this long to finish before its latency is read.

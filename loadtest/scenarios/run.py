@@ -3,10 +3,11 @@ operator's questions, check the assertions, write the report.
 
 The system is a fresh `paygate up` (cli.py starts it with the scenario's time scale). Here:
 the clock jumps to day 1's start; merchants are created; the open-loop generator sends the load
-while the timeline's events fire at their simulated times (bank profile changes, kills through
-`faults.py`, clock jumps); the backlog drains; then the answers: peak 垫资 exposure and when,
-uncovered exposure, money lost (the bank's paid set against the gateway's settled set),
-payouts stuck past the SLO, refusals by reason, reconciliation per bank, the ledger check.
+while the timeline's events fire at their simulated times (timeline.py: bank profile changes,
+kills, callback storms, clock jumps, review decisions); the backlog drains; then the answers:
+peak 垫资 exposure and when, uncovered exposure, money lost (the bank's paid set against the
+gateway's settled set), payouts stuck past the SLO, refusals by reason, reconciliation per
+bank, the ledger check.
 """
 
 from __future__ import annotations
@@ -24,26 +25,19 @@ import orjson
 
 from gateway.client import AdminClient
 from gateway.clock import BUSINESS_TZ
-from loadtest import faults, observe, phases, scenario_watch
-from loadtest.bench_transfers import open_accounts, spread_load
-from loadtest.merge import merge_results
-from loadtest.processes import run_in_process
-from loadtest.result import LoadResult
-from loadtest.scenario import (
-    Bound,
-    CallbackStorm,
-    Event,
-    Load,
-    Scenario,
-    at_time,
-    day_and_time,
-    day_one,
-    sim_offset_s,
-)
-from loadtest.scenario_watch import Watch
-from loadtest.shapes import Shape, constant, spike
-from loadtest.simtime import ClockMap
-from loadtest.spec import LoadSpec, MerchantCred
+from loadtest.bench.transfers import open_accounts, spread_load
+from loadtest.generator.merge import merge_results
+from loadtest.generator.processes import run_in_process
+from loadtest.generator.result import LoadResult
+from loadtest.generator.shapes import Shape, constant, spike
+from loadtest.generator.spec import LoadSpec, MerchantCred
+from loadtest.scenarios import phases
+from loadtest.scenarios import watch as scenario_watch
+from loadtest.scenarios.model import Bound, Load, Scenario, day_and_time, day_one, sim_offset_s
+from loadtest.scenarios.simtime import ClockMap
+from loadtest.scenarios.timeline import jump_to, run_timeline, say, set_profile, wall_s
+from loadtest.scenarios.watch import Watch
+from loadtest.system import observe
 
 DRAIN_MIN_S = 20.0
 # Wall seconds between setting the clock and the load's first request: time for the load
@@ -51,10 +45,6 @@ DRAIN_MIN_S = 20.0
 LEAD_S = 2.0
 OPEN = ("review_pending", "accepted", "processing")
 PAID = ("succeeded", "returned")
-
-
-def say(text: str) -> None:
-    print(f"scenario: {text}", flush=True)
 
 
 @dataclass
@@ -74,6 +64,7 @@ class Outcome:
     ledger: dict[str, Any]
     timeline: list[dict[str, Any]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    exposure: dict[str, Any] = field(default_factory=dict)  # GET /admin/exposure at the end
 
     @property
     def passed(self) -> bool:
@@ -82,10 +73,6 @@ class Outcome:
 
 def effective_time_scale(scenario: Scenario, fast: bool) -> float:
     return scenario.time_scale * (scenario.fast_factor if fast else 1.0)
-
-
-def wall_s(sim_s: float, time_scale: float) -> float:
-    return max(0.0, sim_s / time_scale)
 
 
 def load_shape(load: Load, scenario: Scenario, time_scale: float, start: datetime) -> Shape:
@@ -122,51 +109,46 @@ async def _admin(info: dict[str, Any]) -> AdminClient:
     return client
 
 
-async def _jump_to(admin: AdminClient, when: datetime) -> datetime:
-    """To `when` (a time already passed moves nothing; sent again, it lands once)."""
-    resp = await admin.post("/admin/clock/advance", {"to": when.isoformat()})
-    if resp.status != 200:
-        raise RuntimeError(f"clock jump to {when}: {resp.status} {resp.body!r}")
-    return datetime.fromisoformat(resp.json()["now"])
-
-
-async def _set_profile(sim_url: str, bank: str, patch: dict[str, Any]) -> None:
-    url = f"{sim_url}/banks/{bank}/profile"
-    async with aiohttp.ClientSession() as http, http.put(url, data=orjson.dumps(patch)) as r:
-        if r.status != 200:
-            raise RuntimeError(f"bank {bank} profile: {r.status} {await r.text()}")
-
-
-async def _storm(sim_url: str, storm: CallbackStorm) -> str:
-    body = {"copies": storm.copies, "last": storm.last, "bank_id": storm.bank}
-    url = f"{sim_url}/sim/callback-storm"
-    async with aiohttp.ClientSession() as http, http.post(url, data=orjson.dumps(body)) as r:
-        if r.status != 200:
-            raise RuntimeError(f"callback storm: {r.status} {await r.text()}")
-        sent = orjson.loads(await r.read())
-    return f"callback storm: {sent['items']:,} callbacks replayed ({storm.copies} copies each)"
-
-
 async def _prepare(info: dict[str, Any], sc: Scenario, admin: AdminClient) -> list[MerchantCred]:
     url = f"{info['bank_sim_url']}/sim/preset/{sc.bank_preset}"
     async with aiohttp.ClientSession() as http, http.put(url) as r:
         if r.status != 200:
             raise RuntimeError(f"bank preset {sc.bank_preset}: {r.status} {await r.text()}")
     for bank, patch in sc.banks.items():
-        await _set_profile(info["bank_sim_url"], bank, patch)
+        await set_profile(info["bank_sim_url"], bank, patch)
     creds = []
     for m in sc.merchants:
         made = await admin.create_merchant(
             name=f"{sc.name} {m.name}", funding_mode=m.funding_mode,
             advance_limit=m.advance_limit_fen,
             rate_limit={"rps": m.rate_limit.rps, "burst": m.rate_limit.burst},
+            review_threshold=m.review_threshold_fen,
         )  # fmt: skip
+        if sc.webhooks:
+            await _notify_at_sink(info, admin, made["id"], made["secret"])
         if m.credit_fen:
             resp = await admin.credit(made["id"], m.credit_fen, f"scenario-{made['id']}")
             if resp.status != 201:
                 raise RuntimeError(f"credit for {made['id']}: {resp.status} {resp.body!r}")
         creds.append(MerchantCred(made["id"], made["secret"], m.weight))
     return creds
+
+
+async def _notify_at_sink(
+    info: dict[str, Any], admin: AdminClient, merchant_id: str, secret: str
+) -> None:
+    """The run's webhook sink learns the merchant's secret (to verify what it is sent), then
+    the merchant's notifications go there."""
+    sink = info["webhook_sink_url"]
+    body = orjson.dumps({"secret": secret})
+    async with aiohttp.ClientSession() as http, http.put(f"{sink}/merchants/{merchant_id}",
+                                                         data=body) as r:  # fmt: skip
+        if r.status not in (200, 201):
+            raise RuntimeError(f"sink registration of {merchant_id}: {r.status}")
+    resp = await admin.patch(f"/admin/merchants/{merchant_id}",
+                             {"notify_url": f"{sink}/notify/{merchant_id}"})  # fmt: skip
+    if resp.status != 200:
+        raise RuntimeError(f"notify_url of {merchant_id}: {resp.status} {resp.body!r}")
 
 
 async def _open_accounts(
@@ -189,68 +171,6 @@ async def _open_accounts(
                          if sc.merchants[k].funding_mode == "advance")  # fmt: skip
         out[g] = {"routes": spread_load(books).routes, "advance_merchants": fronting}
     return out
-
-
-async def _wait_serving(url: str | None) -> None:
-    """Poll `url` (with a deadline) until it answers 200."""
-    if url is None:
-        return
-    deadline = time.monotonic() + faults.RESTART_TIMEOUT_S
-    async with aiohttp.ClientSession() as http:
-        while True:
-            try:
-                async with http.get(url, timeout=aiohttp.ClientTimeout(total=2)) as r:
-                    if r.status == 200:
-                        return
-            except (aiohttp.ClientError, TimeoutError):
-                pass  # still starting
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} did not answer 200 within the restart timeout")
-            await asyncio.sleep(0.1)  # polling with a deadline
-
-
-async def _fire(
-    info: dict[str, Any], state_dir: Path, admin: AdminClient, ev: Event, start: datetime
-) -> tuple[str, float]:
-    """Carry out one event: what it did, and how far it moved the clock (simulated s)."""
-    if ev.profile is not None and ev.bank is not None:
-        await _set_profile(info["bank_sim_url"], ev.bank, ev.profile)
-        return f"bank {ev.bank} profile {orjson.dumps(ev.profile).decode()}", 0.0
-    if ev.kill is not None:
-        old = await asyncio.to_thread(faults.kill, state_dir, ev.kill)
-        new = await asyncio.to_thread(faults.wait_restarted, state_dir, ev.kill, old)
-        # The next event may talk to it (a bank profile right after the bank's restart).
-        await _wait_serving(faults.serving_url(info, ev.kill))
-        return f"killed {ev.kill} (pid {old}); restarted as {new}", 0.0
-    if ev.callback_storm is not None:
-        return await _storm(info["bank_sim_url"], ev.callback_storm), 0.0
-    assert ev.jump_to is not None
-    before = datetime.fromisoformat((await admin.get("/admin/clock")).json()["now"])
-    landed = await _jump_to(admin, at_time(ev.jump_to, start))
-    when = landed.astimezone(BUSINESS_TZ)
-    return f"clock jumped to {when:%Y-%m-%d %H:%M} China time", (landed - before).total_seconds()
-
-
-async def _timeline(
-    info: dict[str, Any], state_dir: Path, admin: AdminClient, sc: Scenario, start: datetime,
-    time_scale: float, t0: float, log: list[dict[str, Any]],
-) -> None:  # fmt: skip
-    """Fire each event when the simulated clock reaches it: running time plus the jumps so
-    far (a jump moves the clock, not the wall)."""
-    jumped_s = 0.0
-    for ev in sorted(sc.timeline, key=lambda e: sim_offset_s(e.at, start)):
-        sim_now_s = (time.monotonic() - t0) * time_scale + jumped_s
-        wait = wall_s(sim_offset_s(ev.at, start) - sim_now_s, time_scale)
-        await asyncio.sleep(wait)  # until the event's simulated time, not a synchronisation
-        try:
-            what, moved_s = await _fire(info, state_dir, admin, ev, start)
-            jumped_s += moved_s
-        except Exception as exc:  # an event that fails is reported, the run goes on
-            what = f"FAILED: {exc!r}"
-        fired = round(time.monotonic() - t0, 2)
-        log.append({"at": ev.at, "wall_s": fired, "what": what, "note": ev.note,
-                    "jumped_s": jumped_s})  # fmt: skip
-        say(f"{ev.at}: {what}")
 
 
 async def _money_and_stuck(info: dict[str, Any], since: datetime) -> dict[str, int]:
@@ -350,7 +270,7 @@ async def _set_day_one(admin: AdminClient, info: dict[str, Any], sc: Scenario,
     now = datetime.fromisoformat((await admin.get("/admin/clock")).json()["now"])
     lead = timedelta(seconds=LEAD_S * time_scale)
     start = day_one(now + lead, sc.start)
-    await _jump_to(admin, start - lead)
+    await jump_to(admin, start - lead)
     anchor = await scenario_watch.anchor_now(info["database_url"])
     return start, anchor.wall_s + (start.timestamp() - anchor.sim_s) / anchor.scale
 
@@ -361,6 +281,7 @@ async def drive(info: dict[str, Any], state_dir: Path, sc: Scenario, fast: bool)
     try:
         since = datetime.now(UTC) - timedelta(seconds=1)
         creds = await _prepare(info, sc, admin)
+        by_class = {m.name: c for m, c in zip(sc.merchants, creds, strict=True)}
         routed = await _open_accounts(info, sc, creds)
         start, load_start_wall = await _set_day_one(admin, info, sc, time_scale)
         say(f"day 1 starts {start.astimezone(BUSINESS_TZ):%Y-%m-%d %H:%M} China time; "
@@ -383,7 +304,7 @@ async def drive(info: dict[str, Any], state_dir: Path, sc: Scenario, fast: bool)
         log: list[dict[str, Any]] = []
         t0 = time.monotonic() + (load_start_wall - time.time())  # the load's start, monotonic
         events = asyncio.create_task(
-            _timeline(info, state_dir, admin, sc, start, time_scale, t0, log)
+            run_timeline(info, state_dir, admin, sc, start, time_scale, t0, log, by_class)
         )
         try:
             wall = wall_s(sc.duration_min * 60, time_scale)
@@ -445,7 +366,7 @@ async def drive(info: dict[str, Any], state_dir: Path, sc: Scenario, fast: bool)
     shares = [p["within_slo"] for p in slo if p["within_slo"] is not None]
     answers["slo_within_min"] = min(shares, default=1.0)
     outcome = Outcome(sc, fast, time_scale, start, load, load_start_wall, clock, rows, times,
-                      totals, answers, recon, ledger, log)  # fmt: skip
+                      totals, answers, recon, ledger, log, exposure=exposure)  # fmt: skip
     outcome.failures = check(sc.expect, answers)
     return outcome
 

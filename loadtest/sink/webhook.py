@@ -27,7 +27,7 @@ from gateway.api.jsonio import decode, json_response, read_body
 from gateway.api.middleware import make_error_middleware
 from gateway.errors import ApiError, InvalidRequest, NotFound, ServiceUnavailable, Unauthorized
 from gateway.server import run, serve_until_stopped
-from loadtest.sink_state import (
+from loadtest.sink.state import (
     SIGNATURE_WINDOW_S,
     Answer,
     Behaviour,
@@ -196,7 +196,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m loadtest.webhook_sink --port 8091 [--secrets-file FILE]`."""
+    """`python -m loadtest.sink.webhook --port 8091 [--secrets-file FILE]`."""
     from gateway import logs
 
     parser = argparse.ArgumentParser(prog="webhook-sink", description=__doc__)

@@ -18,9 +18,9 @@ from tempfile import TemporaryDirectory
 
 import orjson
 
-from loadtest.merge import merge_results
-from loadtest.result import LoadResult
-from loadtest.spec import MAX_SHARDS, LoadSpec
+from loadtest.generator.merge import merge_results
+from loadtest.generator.result import LoadResult
+from loadtest.generator.spec import MAX_SHARDS, LoadSpec
 
 STDERR_TAIL_LINES = 40
 # Time for several children to import and get going before their shared start.
@@ -28,7 +28,7 @@ SHARED_START_DELAY_S = 2.0
 
 
 class _Child:
-    """One `python -m loadtest.generator` child, its stderr relayed line by line."""
+    """One `python -m loadtest.generator.open_loop` child, its stderr relayed line by line."""
 
     def __init__(self, spec: LoadSpec, workdir: Path, progress_every_s: float, prefix: str) -> None:
         self.prefix = prefix
@@ -36,7 +36,7 @@ class _Child:
         spec_path = workdir / f"spec-{spec.shard_index}.json"
         spec_path.write_bytes(orjson.dumps(spec.to_dict()))
         argv = [
-            sys.executable, "-m", "loadtest.generator",
+            sys.executable, "-m", "loadtest.generator.open_loop",
             "--spec", str(spec_path), "--out", str(self.out_path),
             "--progress-every-s", str(progress_every_s),
         ]  # fmt: skip

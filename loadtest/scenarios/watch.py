@@ -18,7 +18,7 @@ import aiohttp
 import asyncpg
 
 from gateway.client import AdminClient
-from loadtest.simtime import Anchor
+from loadtest.scenarios.simtime import Anchor
 
 SAMPLE_EVERY_S = 1.0
 # The first final event of a payout: when the merchant could first be told it is done.

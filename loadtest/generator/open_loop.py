@@ -4,8 +4,8 @@ Requests go over `gateway.http1` (kept-alive connections, cheap per request); th
 carries the CPU time the run cost (`totals.cpu_s`), so a benchmark can show the generator's share.
 
 In process:  result = await run_open_loop(spec, progress)
-As a child:  python -m loadtest.generator --spec SPEC.json --out RESULT.json
-             (what `loadtest.processes.run_in_process` starts; progress lines go to stderr)
+As a child:  python -m loadtest.generator.open_loop --spec SPEC.json --out RESULT.json
+             (what `generator.processes.run_in_process` starts; progress lines go to stderr)
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import orjson
 
 from gateway.http1 import Http1Client, HttpError
 from gateway.signing import sign_request
-from loadtest.recorder import Recorder
-from loadtest.result import LoadResult, Snapshot
-from loadtest.shapes import duration_s, schedule_offsets_s, shape_to_dict
-from loadtest.spec import LoadSpec
-from loadtest.workloads import Workload
+from loadtest.generator.recorder import Recorder
+from loadtest.generator.result import LoadResult, Snapshot
+from loadtest.generator.shapes import duration_s, schedule_offsets_s, shape_to_dict
+from loadtest.generator.spec import LoadSpec
+from loadtest.generator.workloads import Workload
 
 log = logging.getLogger("paygate.loadtest")
 MAX_ERROR_BODY_BYTES = 64 * 1024  # an error body larger than this is not parsed for its code
@@ -186,7 +186,9 @@ async def run_open_loop(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtest.generator", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest.generator.open_loop", description=__doc__
+    )
     parser.add_argument("--spec", required=True, type=Path, help="LoadSpec JSON file")
     parser.add_argument("--out", required=True, type=Path, help="where to write LoadResult JSON")
     parser.add_argument("--progress-every-s", type=float, default=1.0)

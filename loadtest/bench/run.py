@@ -4,12 +4,12 @@ Phases, on a fresh `paygate up` with the `instant` bank profile:
 1. bare ceiling: the signed no-op endpoint, offered more than it can take;
 2. end to end: payouts at a fixed rate, accepted -> bank -> callback -> notified, with the
    backlog sampled every second (it must not grow);
-3. end-to-end capacity: the highest rate that holds (loadtest/capacity.py), with what a
-   payout costs in every process at that rate (loadtest/cost.py);
+3. end-to-end capacity: the highest rate that holds (loadtest/bench/capacity.py), with what a
+   payout costs in every process at that rate (loadtest/bench/cost.py);
 4. acceptance at saturation, spread over N merchants and on one hot merchant, with dispatch
    paused (the API alone: banks, callbacks and notifications do not share the machine);
 5. acceptance at fixed rates (10% and 50% of the spread saturation): latency percentiles;
-6. internal transfers at saturation (loadtest/bench_transfers.py), on one hot account (商转个
+6. internal transfers at saturation (loadtest/bench/transfers.py), on one hot account (商转个
    from a settlement account) and spread over many pairs of personal accounts (个转个);
 7. storage ceiling: the accept transaction driven directly with asyncpg (group commit of 32),
    spread and hot.
@@ -30,9 +30,11 @@ from typing import Any
 import aiohttp
 
 from gateway.client import AdminClient
-from loadtest import observe
-from loadtest.bench_storage import storage_ceiling
-from loadtest.bench_transfers import (
+from loadtest.bench.capacity import CapacityPlan, find_capacity, generator_cpu_s
+from loadtest.bench.cost import CostMeter, cost_lines
+from loadtest.bench.ledger_check import ledger_check, ledger_line
+from loadtest.bench.storage import storage_ceiling
+from loadtest.bench.transfers import (
     describe,
     hot_load,
     open_accounts,
@@ -40,13 +42,11 @@ from loadtest.bench_transfers import (
     spread_load,
     transfer_rows,
 )
-from loadtest.capacity import CapacityPlan, find_capacity, generator_cpu_s
-from loadtest.cost import CostMeter, cost_lines
-from loadtest.ledger_check import ledger_check, ledger_line
-from loadtest.processes import run_in_process
-from loadtest.result import LoadResult
-from loadtest.shapes import constant, ramp
-from loadtest.spec import LoadSpec, MerchantCred, TransferRoute
+from loadtest.generator.processes import run_in_process
+from loadtest.generator.result import LoadResult
+from loadtest.generator.shapes import constant, ramp
+from loadtest.generator.spec import LoadSpec, MerchantCred, TransferRoute
+from loadtest.system import observe
 
 MERCHANT_CREDIT_FEN = 10**12
 UNLIMITED = {"rps": 1_000_000, "burst": 1_000_000}

@@ -36,7 +36,7 @@ class RateLimit(msgspec.Struct, forbid_unknown_fields=True):
 
 class Load(msgspec.Struct, forbid_unknown_fields=True):
     """A load shape. `accounts`: a P2P lender's day (transfers, collections, withdrawals over
-    the class's personal accounts, loadtest/workloads.py)."""
+    the class's personal accounts, loadtest/generator/workloads.py)."""
 
     workload: Literal["mixed", "payouts", "accounts"] = "mixed"
     shape: Literal["constant", "spike"] = "constant"
@@ -63,6 +63,8 @@ class MerchantClass(msgspec.Struct, forbid_unknown_fields=True):
     # `account_fund_fen` from its settlement account (so `credit_fen` must cover them all).
     accounts: Annotated[int, msgspec.Meta(ge=2, le=500)] = 20
     account_fund_fen: int = 500_000
+    # A payout above it waits for an operator's decision (review_pending); none: no review.
+    review_threshold_fen: int | None = None
 
 
 class CallbackStorm(msgspec.Struct, forbid_unknown_fields=True):
@@ -73,6 +75,15 @@ class CallbackStorm(msgspec.Struct, forbid_unknown_fields=True):
     copies: int = 3
     last: int = 1000
     bank: str | None = None
+
+
+class Review(msgspec.Struct, forbid_unknown_fields=True):
+    """Payouts over a merchant class's review threshold, one per decision, each decided by an
+    operator (POST /admin/payouts/{id}/approve or /reject) as soon as it is accepted."""
+
+    merchant: Name  # the class (its review_threshold_fen below amount_fen)
+    amount_fen: int
+    decisions: list[Literal["approve", "reject"]]
 
 
 class Event(msgspec.Struct, forbid_unknown_fields=True):
@@ -86,13 +97,14 @@ class Event(msgspec.Struct, forbid_unknown_fields=True):
     )
     jump_to: At | None = None  # move the simulated clock forward to this time
     callback_storm: CallbackStorm | None = None
+    review: Review | None = None
     note: str = ""
 
     def __post_init__(self) -> None:
-        actions = [self.profile, self.kill, self.jump_to, self.callback_storm]
+        actions = [self.profile, self.kill, self.jump_to, self.callback_storm, self.review]
         if sum(a is not None for a in actions) != 1:
             raise ValueError(
-                f"event at {self.at}: exactly one of profile, kill, jump_to, callback_storm"
+                f"event at {self.at}: exactly one of profile, kill, jump_to, callback_storm, review"
             )
         if self.profile is not None and not self.bank:
             raise ValueError(f"event at {self.at}: a profile change names its bank")
@@ -117,10 +129,20 @@ class Scenario(msgspec.Struct, forbid_unknown_fields=True):
     timeline: list[Event] = msgspec.field(default_factory=list)
     slo_s: float = 60.0  # a payout not final this long (simulated) after acceptance is stuck
     expect: dict[str, Bound | bool] = msgspec.field(default_factory=dict)
+    # Each merchant notified at the run's webhook sink (which verifies every notification).
+    webhooks: bool = False
 
     def __post_init__(self) -> None:
         if not self.merchants:
             raise ValueError("a scenario needs at least one merchant class")
+        thresholds = {m.name: m.review_threshold_fen for m in self.merchants}
+        for ev in self.timeline:
+            if ev.review is None:
+                continue
+            limit = thresholds.get(ev.review.merchant)
+            if limit is None or ev.review.amount_fen <= limit:
+                raise ValueError(f"event at {ev.at}: review needs a merchant class whose "
+                                 f"review_threshold_fen is below amount_fen")  # fmt: skip
         if self.duration_min <= 0 or self.time_scale <= 0 or self.fast_factor < 1:
             raise ValueError("duration_min and time_scale must be positive, fast_factor >= 1")
         if self.load is None and any(m.load is None for m in self.merchants):
@@ -186,3 +208,32 @@ def list_scenarios(directory: Path) -> list[tuple[str, str, Path]]:
         s = load_scenario(path)
         out.append((s.name, s.description.strip().splitlines()[0], path))
     return out
+
+
+def resized(sc: Scenario, duration_min: float) -> Scenario:
+    """The same story over `duration_min` simulated minutes: each time within the load (an
+    event's `at`, a spike's start and length) moves in proportion, to the minute; a time past
+    the load (after a jump) stays where it is."""
+    if duration_min == sc.duration_min:
+        return sc
+    ratio = duration_min / sc.duration_min
+    h, m = (int(x) for x in sc.start.split(":"))
+    first = datetime.combine(date(2001, 1, 1), dtime(h, m), BUSINESS_TZ)
+
+    def moved(at: str) -> str:
+        offset_s = sim_offset_s(at, first)
+        if not 0 <= offset_s <= sc.duration_min * 60:
+            return at
+        return day_and_time(first + timedelta(minutes=round(offset_s * ratio / 60)), first)
+
+    def load(ld: Load | None) -> Load | None:
+        if ld is None or ld.spike_at is None:
+            return ld
+        return msgspec.structs.replace(ld, spike_at=moved(ld.spike_at),
+                                       spike_min=ld.spike_min * ratio)  # fmt: skip
+
+    return msgspec.structs.replace(
+        sc, duration_min=duration_min, load=load(sc.load),
+        merchants=[msgspec.structs.replace(c, load=load(c.load)) for c in sc.merchants],
+        timeline=[msgspec.structs.replace(e, at=moved(e.at)) for e in sc.timeline],
+    )  # fmt: skip

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.client import ApiResponse, MerchantClient
-from loadtest.result import LoadResult
-from loadtest.spec import MerchantCred, TransferRoute
-from loadtest.workloads import MAX_TRANSFER_FEN
+from loadtest.generator.result import LoadResult
+from loadtest.generator.spec import MerchantCred, TransferRoute
+from loadtest.generator.workloads import MAX_TRANSFER_FEN
 
 # Per personal account: 1,000,000 CNY, i.e. 10,000 of the largest transfers the workload
 # draws, where a phase moves a few dozen out of any one account.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from loadtest.histogram import LatencyHistogram, LatencySummary
+from loadtest.generator.histogram import LatencyHistogram, LatencySummary
 
 
 @dataclass(frozen=True, slots=True)

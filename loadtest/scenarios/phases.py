@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from loadtest.scenario import Event, Scenario, at_time, day_and_time
+from loadtest.scenarios.model import Event, Scenario, at_time, day_and_time
 
 
 class RunClock(Protocol):

@@ -1,6 +1,6 @@
 """Locust load for a running `paygate up`: signed payouts, batches, B2B funding and queries.
 
-    locust -f loadtest/locustfile.py --headless -u 20 -r 10 -t 15s --host <gateway_url>
+    locust -f loadtest/locust/locustfile.py --headless -u 20 -r 10 -t 15s --host <gateway_url>
 
 Reads `.paygate/run.json` (or PAYGATE_RUN_FILE) for the gateway URL and demo merchants on every
 process that runs users, so distributed mode (`--master` / `--worker`) needs nothing more.
@@ -24,8 +24,8 @@ from locust.env import Environment
 from locust.runners import MasterRunner
 
 from gateway.signing import sign_request
-from loadtest.locust_payloads import b2b_request, encode, payout_batch, payout_request
-from loadtest.locust_target import Merchant, Target, load_target, run_file_path
+from loadtest.locust.payloads import b2b_request, encode, payout_batch, payout_request
+from loadtest.locust.target import Merchant, Target, load_target, run_file_path
 
 REQUEST_TIMEOUT_S: Final = 10.0
 REMEMBERED_PAYOUTS: Final = 200  # per user, for GET /v1/payouts/{id}

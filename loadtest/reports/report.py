@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
-from loadtest.plots import (
+from loadtest.generator.result import LoadResult
+from loadtest.reports.plots import (
     error_codes,
     latency_over_time,
     status_mix,
     summary_table,
     throughput_over_time,
 )
-from loadtest.result import LoadResult
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#222;
@@ -33,7 +33,7 @@ figure{margin:10px 0}
 @dataclass(frozen=True, slots=True)
 class Section:
     """A heading, optional text, an optional table (first row is the header) and plots (SVG
-    strings, e.g. from `loadtest.svg` or `loadtest.plots`)."""
+    strings, e.g. from `loadtest.reports.svg` or `loadtest.reports.plots`)."""
 
     heading: str
     table: Sequence[Sequence[object]] | None = None

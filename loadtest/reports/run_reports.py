@@ -1,16 +1,17 @@
-"""The HTML reports of `paygate demo` and `paygate bench`: sections built from their figures."""
+"""The HTML reports of `paygate bench` and `paygate scenario` (and so `paygate demo`):
+sections built from their figures."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from loadtest.bench_transfers import counts_text
-from loadtest.plots import error_codes, status_mix, summary_table
-from loadtest.report import Section, result_section, write_report
-from loadtest.scenario_plots import scenario_plots
-from loadtest.scenario_watch import lag_points
-from loadtest.svg import bar_chart, line_chart
+from loadtest.bench.transfers import counts_text
+from loadtest.reports.plots import error_codes, status_mix, summary_table
+from loadtest.reports.report import Section, result_section, write_report
+from loadtest.reports.svg import bar_chart, line_chart
+from loadtest.scenarios.plots import scenario_plots
+from loadtest.scenarios.watch import lag_points
 
 
 def _system_plots(samples: list[dict[str, Any]], totals: dict[str, Any]) -> list[str]:
@@ -64,16 +65,6 @@ def _end_of_run_bars(totals: dict[str, Any]) -> list[str]:
             y_label="payouts",
         ),
     ]
-
-
-def write_demo_report(path: Path, summary: list[tuple[str, str]], outcome: Any) -> Path:
-    sections = [
-        Section("Summary", [["measure", "value"], *[[k, v] for k, v in summary]]),
-        result_section(outcome.load, "Load: requests as the merchants saw them"),
-        Section("The system under that load", None, _system_plots(outcome.samples, outcome.totals)),
-        _ledger_section(outcome.ledger),
-    ]
-    return write_report(path, "Paygate demo", sections)
 
 
 def _ledger_section(ledger: dict[str, Any]) -> Section:

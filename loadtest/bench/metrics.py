@@ -2,7 +2,7 @@
 multi-process mode, recorded through `gateway.metrics.Metrics` (a dict update, flushed every
 FLUSH_S) against calling prometheus_client's instruments directly.
 
-    python -m loadtest.bench_metrics [--requests 200000] [--rate 3000]
+    python -m loadtest.bench.metrics [--requests 200000] [--rate 3000]
 
 One request here is what the gateway records for a `POST /v1/payouts`: the request counter
 and latency histogram, an admission outcome, a group-commit batch size and one SQL statement

@@ -10,8 +10,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from loadtest.histogram import LatencyHistogram, LatencySummary
-from loadtest.result import LoadResult, SecondStats, Snapshot, Totals
+from loadtest.generator.histogram import LatencyHistogram, LatencySummary
+from loadtest.generator.result import LoadResult, SecondStats, Snapshot, Totals
 
 NO_SCHEDULE_YET = -1
 

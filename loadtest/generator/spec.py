@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from loadtest.shapes import Shape, shape_from_dict, shape_to_dict
+from loadtest.generator.shapes import Shape, shape_from_dict, shape_to_dict
 
 MerchantPick = Literal["round_robin", "weighted", "hot"]
 MERCHANT_PICKS: tuple[MerchantPick, ...] = ("round_robin", "weighted", "hot")

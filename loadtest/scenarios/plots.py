@@ -10,9 +10,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from loadtest.result import LoadResult
-from loadtest.simtime import ClockMap
-from loadtest.svg import line_chart, state_strips
+from loadtest.generator.result import LoadResult
+from loadtest.reports.svg import line_chart, state_strips
+from loadtest.scenarios.simtime import ClockMap
 
 BREAKER_COLOURS = {"closed": "#228833", "half_open": "#CCBB44", "open": "#EE6677",
                    "no answer": "#BBBBBB"}  # fmt: skip

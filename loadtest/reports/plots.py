@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from loadtest.result import LoadResult
-from loadtest.svg import bar_chart, line_chart
+from loadtest.generator.result import LoadResult
+from loadtest.reports.svg import bar_chart, line_chart
 
 STATUS_CLASS_COLOURS = {"2": "#228833", "3": "#66CCEE", "4": "#CCBB44", "5": "#EE6677"}
 NO_RESPONSE_COLOUR = "#AA3377"

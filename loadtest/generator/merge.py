@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from loadtest.histogram import LatencyHistogram, LatencySummary, merged
-from loadtest.result import LoadResult, SecondStats, Totals
+from loadtest.generator.histogram import LatencyHistogram, LatencySummary, merged
+from loadtest.generator.result import LoadResult, SecondStats, Totals
 
 
 def _sum_counts(maps: Sequence[dict[str, int]]) -> dict[str, int]:

@@ -1,0 +1,1 @@
+"""`paygate bench` and its phases: storage ceiling, capacity, cost, transfers, ledger check."""

@@ -1,0 +1,1 @@
+"""The open-loop load generator: its specs, shapes, workloads, processes and results."""

@@ -1,0 +1,1 @@
+"""Self-contained HTML reports: SVG charts, the standard plots, the reports of each run."""

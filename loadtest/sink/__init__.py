@@ -1,0 +1,1 @@
+"""The demo merchants' webhook sink: verified notifications and what it remembers."""

@@ -1,0 +1,1 @@
+"""The system under load: `paygate up` as a child, DB observation, fault injection."""
