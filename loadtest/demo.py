@@ -27,12 +27,12 @@ import orjson
 
 from channels.bank_sim.presets import T_PLUS_1_CUTOFF
 from gateway.client import AdminClient, MerchantClient
-from gateway.clock import BUSINESS_TZ
 from loadtest import observe
 from loadtest.processes import run_in_process
 from loadtest.result import LoadResult
 from loadtest.shapes import spike
 from loadtest.spec import LoadSpec, MerchantCred
+from protocol.clock import BUSINESS_TZ
 
 BANKS = ("102", "103", "104", "105", "308", "ibps")
 DEMO_BANK_PROFILE = {

@@ -21,12 +21,12 @@ from pathlib import Path
 import orjson
 
 from gateway.http1 import Http1Client, HttpError
-from gateway.signing import sign_request
 from loadtest.recorder import Recorder
 from loadtest.result import LoadResult, Snapshot
 from loadtest.shapes import duration_s, schedule_offsets_s, shape_to_dict
 from loadtest.spec import LoadSpec
 from loadtest.workloads import Workload
+from protocol.signing import sign_request
 
 log = logging.getLogger("paygate.loadtest")
 MAX_ERROR_BODY_BYTES = 64 * 1024  # an error body larger than this is not parsed for its code

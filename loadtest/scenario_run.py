@@ -23,7 +23,6 @@ import asyncpg
 import orjson
 
 from gateway.client import AdminClient
-from gateway.clock import BUSINESS_TZ
 from loadtest import faults, observe, phases, scenario_watch
 from loadtest.bench_transfers import open_accounts, spread_load
 from loadtest.merge import merge_results
@@ -44,6 +43,7 @@ from loadtest.scenario_watch import Watch
 from loadtest.shapes import Shape, constant, spike
 from loadtest.simtime import ClockMap
 from loadtest.spec import LoadSpec, MerchantCred
+from protocol.clock import BUSINESS_TZ
 
 DRAIN_MIN_S = 20.0
 # Wall seconds between setting the clock and the load's first request: time for the load

@@ -9,8 +9,8 @@ import asyncpg
 
 from gateway.accounts import model
 from gateway.api.schemas import CustomerCreate
-from gateway.errors import idempotency_conflict
-from gateway.ids import new_id
+from protocol.errors import idempotency_conflict
+from protocol.ids import new_id
 
 
 async def add_merchant_customer(

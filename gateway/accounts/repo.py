@@ -19,9 +19,9 @@ import asyncpg
 from gateway.accounts import model
 from gateway.accounts.decide import AccountFunds
 from gateway.api.schemas import AccountOpen
-from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.ids import new_id
 from gateway.ledger.moves import CUSTOMER_ACCOUNT_KINDS, customer_account
+from protocol.errors import Conflict, InvalidRequest, NotFound
+from protocol.ids import new_id
 
 ENABLED_CURRENCIES = frozenset({"CNY"})
 

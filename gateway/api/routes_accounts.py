@@ -13,7 +13,7 @@ from gateway.api.paging import cursor, found_page, page, page_limit
 from gateway.api.params import query
 from gateway.api.schemas import AccountOpen, CustomerCreate
 from gateway.api.services import SERVICES
-from gateway.errors import NotFound
+from protocol.errors import NotFound
 
 routes = web.RouteTableDef()
 

@@ -13,7 +13,7 @@ from gateway.api.schemas import B2BRequest
 from gateway.api.services import SERVICES
 from gateway.b2b import queries
 from gateway.b2b.create import create_b2b, get_for_merchant
-from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
+from protocol.errors import InvalidRequest, NotFound, ServiceUnavailable
 
 routes = web.RouteTableDef()
 

@@ -13,10 +13,10 @@ from gateway.api.paging import cursor, found_page, int_cursor, page, page_limit
 from gateway.api.params import query
 from gateway.api.schemas import PayoutBatchRequest, PayoutRequest
 from gateway.api.services import SERVICES, Services
-from gateway.errors import ApiError, InvalidRequest, NotFound
 from gateway.payouts import queries
 from gateway.payouts.accept import AcceptItem, AcceptResult, accept_batch
 from gateway.payouts.model import request_hash
+from protocol.errors import ApiError, InvalidRequest, NotFound
 
 routes = web.RouteTableDef()
 ENABLED_CURRENCIES = frozenset({"CNY"})

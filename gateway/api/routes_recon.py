@@ -12,9 +12,9 @@ from gateway.api.paging import cursor, page, page_limit
 from gateway.api.params import query
 from gateway.api.schemas import ReconcileRequest, ReconResolve
 from gateway.api.services import SERVICES
-from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
 from gateway.recon import exceptions
 from gateway.recon.reconcile import reconcile
+from protocol.errors import InvalidRequest, NotFound, ServiceUnavailable
 
 routes = web.RouteTableDef()
 

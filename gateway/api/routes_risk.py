@@ -8,7 +8,7 @@ from gateway.api.jsonio import json_response, read_json
 from gateway.api.paging import cursor, page, page_limit
 from gateway.api.schemas import BlocklistEntry
 from gateway.api.services import SERVICES
-from gateway.errors import NotFound
+from protocol.errors import NotFound
 
 routes = web.RouteTableDef()
 

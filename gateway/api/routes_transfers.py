@@ -13,7 +13,7 @@ from gateway.api.paging import cursor, found_page, page, page_limit
 from gateway.api.params import query
 from gateway.api.schemas import FreezeRequest, TransferRequest, UnfreezeRequest
 from gateway.api.services import SERVICES
-from gateway.errors import InvalidRequest, NotFound
+from protocol.errors import InvalidRequest, NotFound
 
 routes = web.RouteTableDef()
 

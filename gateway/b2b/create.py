@@ -17,8 +17,8 @@ from channels.client import B2BBank
 from gateway.api.schemas import B2BRequest
 from gateway.b2b import model
 from gateway.b2b.clearing_time import expected_clear_at
-from gateway.errors import ServiceUnavailable, idempotency_conflict
-from gateway.ids import new_id
+from protocol.errors import ServiceUnavailable, idempotency_conflict
+from protocol.ids import new_id
 
 
 async def _existing(

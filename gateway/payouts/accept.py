@@ -34,16 +34,6 @@ from gateway.accounts import repo as account_repo
 from gateway.accounts.decide import AccountFunds
 from gateway.accounts.repo import AccountRef
 from gateway.api.schemas import PayoutRequest
-from gateway.clock import BUSINESS_TZ
-from gateway.errors import (
-    ApiError,
-    BusinessRefusal,
-    Forbidden,
-    InvalidRequest,
-    NotFound,
-    idempotency_conflict,
-)
-from gateway.ids import new_id
 from gateway.ledger import journal, moves
 from gateway.ledger.journal import UsageChange
 from gateway.outbox import OutboxEvent, add_events
@@ -53,6 +43,16 @@ from gateway.payouts.fees import fee_for
 from gateway.payouts.funding import Funding, apply_hold, decide
 from gateway.payouts.state import Status
 from gateway.storage.batch_write import BatchWrite
+from protocol.clock import BUSINESS_TZ
+from protocol.errors import (
+    ApiError,
+    BusinessRefusal,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    idempotency_conflict,
+)
+from protocol.ids import new_id
 from risk import rules
 
 log = logging.getLogger("paygate.accept")

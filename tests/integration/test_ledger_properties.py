@@ -33,8 +33,6 @@ from gateway.api.schemas import (
 from gateway.collection.create import create_collection
 from gateway.collection.state import CollectionEvent
 from gateway.collection.transitions import CollectionWord, apply_words
-from gateway.errors import ApiError
-from gateway.ids import new_id, new_secret
 from gateway.ledger.check import run_checks
 from gateway.ledger.credits import apply_credit
 from gateway.merchants import model as mmodel
@@ -44,6 +42,8 @@ from gateway.payouts.model import request_hash
 from gateway.payouts.state import Event
 from gateway.payouts.transitions import PayoutEvent, apply_events
 from gateway.storage.pools import init_connection
+from protocol.errors import ApiError
+from protocol.ids import new_id, new_secret
 from risk.rules import RiskRules
 from tests.harness import create_database, drop_database, unique_name, with_database
 

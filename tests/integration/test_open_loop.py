@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import pytest
 from aiohttp import web
 
-from gateway import signing
 from gateway.server import start_site
 from gateway.settings import Settings
 from loadtest.generator import run_open_loop
@@ -23,6 +22,7 @@ from loadtest.processes import run_in_process
 from loadtest.result import LoadResult, Snapshot
 from loadtest.shapes import constant
 from loadtest.spec import LoadSpec, MerchantCred
+from protocol import signing
 from tests.banks import bank_world
 
 SERVICE_S = 0.020

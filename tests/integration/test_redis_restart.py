@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from gateway import signing
 from gateway.client import ApiResponse, MerchantClient
 from gateway.settings import Settings
 from gateway.storage.embedded import EmbeddedRedis
+from protocol import signing
 from tests.harness import LiveGateway, live_gateway, wait_until
 
 

@@ -13,9 +13,9 @@ import aiohttp
 import orjson
 import pytest
 
-from gateway import signing
 from gateway.server import start_site
 from loadtest.webhook_sink import build_sink_app
+from protocol import signing
 from tests.harness import Reply, raw_request, wait_until
 
 SECRET_A = "sink-secret-a-0123456789abcdef"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from gateway.clock import BUSINESS_TZ
 from loadtest.demo import seconds_past_next_cutoff
+from protocol.clock import BUSINESS_TZ
 
 
 def test_the_jump_passes_the_next_days_cutoff() -> None:
