@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from gateway.accounts import model
-from gateway.api.schemas import CustomerCreate
+from gateway.contract.requests import CustomerCreate
 from protocol.errors import idempotency_conflict
 from protocol.ids import new_id
 

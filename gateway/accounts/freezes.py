@@ -13,7 +13,7 @@ import orjson
 
 from gateway.accounts import decide, model, repo
 from gateway.accounts.freeze_state import FreezeEvent, FreezeStatus, IllegalFreezeStep, step
-from gateway.api.schemas import FreezeRequest, UnfreezeRequest
+from gateway.contract.requests import FreezeRequest, UnfreezeRequest
 from gateway.fingerprint import request_fingerprint
 from gateway.ledger import journal, moves
 from gateway.outbox import OutboxEvent, add_events

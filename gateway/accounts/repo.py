@@ -18,7 +18,7 @@ import asyncpg
 
 from gateway.accounts import model
 from gateway.accounts.decide import AccountFunds
-from gateway.api.schemas import AccountOpen
+from gateway.contract.requests import AccountOpen
 from gateway.ledger.moves import CUSTOMER_ACCOUNT_KINDS, customer_account
 from protocol.errors import Conflict, InvalidRequest, NotFound
 from protocol.ids import new_id

@@ -29,7 +29,7 @@ import asyncpg
 from gateway.accounts import decide, model, repo
 from gateway.accounts.decide import AccountFunds
 from gateway.accounts.freeze_state import FreezeEvent, FreezeStatus, IllegalFreezeStep, step
-from gateway.api.schemas import TransferRequest
+from gateway.contract.requests import TransferRequest
 from gateway.fingerprint import request_fingerprint
 from gateway.ledger import journal, moves
 from gateway.outbox import OutboxEvent, add_events

@@ -9,8 +9,8 @@ from aiohttp import web
 
 from gateway.api.jsonio import json_response, read_json
 from gateway.api.paging import cursor, page_limit
-from gateway.api.schemas import CreditRequest, MerchantCreate, MerchantPatch
 from gateway.api.services import SERVICES
+from gateway.contract.requests import CreditRequest, MerchantCreate, MerchantPatch
 from gateway.fingerprint import request_fingerprint
 from gateway.ledger.check import run_checks
 from gateway.ledger.credits import apply_credit

@@ -9,10 +9,10 @@ from gateway.api.auth import current_merchant
 from gateway.api.jsonio import json_response, read_json
 from gateway.api.paging import cursor, found_page, page, page_limit
 from gateway.api.params import query
-from gateway.api.schemas import B2BRequest
 from gateway.api.services import SERVICES
 from gateway.b2b import queries
 from gateway.b2b.create import create_b2b, get_for_merchant
+from gateway.contract.requests import B2BRequest
 from protocol.errors import InvalidRequest, NotFound, ServiceUnavailable
 
 routes = web.RouteTableDef()

@@ -23,13 +23,13 @@ from channels import answers
 from channels.answers import business_date
 from gateway.api.auth import verify_signed
 from gateway.api.jsonio import decode, json_response, read_json
-from gateway.api.schemas import BankCallback, BankCallbackItem
 from gateway.api.services import SERVICES, Services
 from gateway.b2b.state import B2BEvent
 from gateway.b2b.transitions import B2BWord, apply_b2b_events
 from gateway.collection.orders import CollectionOrders
 from gateway.collection.state import event_for as collection_event
 from gateway.collection.transitions import CollectionWord, apply_words
+from gateway.contract.requests import BankCallback, BankCallbackItem
 from gateway.metrics import in_hop
 from gateway.payouts import queue
 from gateway.payouts.bank_status import events_for

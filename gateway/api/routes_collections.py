@@ -7,9 +7,9 @@ from aiohttp import web
 from gateway.api.auth import current_merchant
 from gateway.api.jsonio import json_response, read_json
 from gateway.api.routes_transfers import get_object, list_objects
-from gateway.api.schemas import CollectionRequest
 from gateway.api.services import SERVICES
 from gateway.collection.create import create_collection
+from gateway.contract.requests import CollectionRequest
 
 routes = web.RouteTableDef()
 

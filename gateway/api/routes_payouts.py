@@ -11,11 +11,11 @@ from gateway.api.jsonio import decode, json_response, read_json
 from gateway.api.middleware import REQUEST_ID_KEY
 from gateway.api.paging import cursor, found_page, int_cursor, page, page_limit
 from gateway.api.params import query
-from gateway.api.schemas import PayoutBatchRequest, PayoutRequest
 from gateway.api.services import SERVICES, Services
+from gateway.contract.requests import PayoutBatchRequest, PayoutRequest
 from gateway.payouts import queries
-from gateway.payouts.accept import AcceptItem, AcceptResult, accept_batch
-from gateway.payouts.model import request_hash
+from gateway.payouts.accept import AcceptResult, accept_batch
+from gateway.payouts.model import AcceptItem, request_hash
 from protocol.errors import ApiError, InvalidRequest, NotFound
 
 routes = web.RouteTableDef()

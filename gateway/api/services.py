@@ -18,7 +18,8 @@ from gateway.api.auth import NonceStore
 from gateway.batching import GroupCommitter
 from gateway.merchants.repo import MerchantCache
 from gateway.metrics import ADMISSIONS, Metrics, in_hop
-from gateway.payouts.accept import AcceptItem, AcceptResult, accept_batch
+from gateway.payouts.accept import AcceptResult, accept_batch
+from gateway.payouts.model import AcceptItem
 from gateway.payouts.transitions import Applied, PayoutEvent, apply_events
 from gateway.settings import Settings
 from gateway.storage.pools import create_pg_pool, create_redis, follow_clock, load_clock

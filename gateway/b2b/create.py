@@ -14,9 +14,9 @@ from typing import Any
 import asyncpg
 
 from channels.client import B2BBank
-from gateway.api.schemas import B2BRequest
 from gateway.b2b import model
 from gateway.b2b.clearing_time import expected_clear_at
+from gateway.contract.requests import B2BRequest
 from protocol.errors import ServiceUnavailable, idempotency_conflict
 from protocol.ids import new_id
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.api.schemas import B2BRequest
+from gateway.contract.requests import B2BRequest
 from gateway.fingerprint import request_fingerprint
 
 COLUMNS = (

@@ -1,10 +1,12 @@
-"""A payout's public shape (SPEC 11) and the fingerprint used for idempotent replays."""
+"""A payout's public shape (SPEC 11), the fingerprint used for idempotent replays, and a
+request to accept as the accept batch takes it (accept.py and accept_reads.py both use it)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from gateway.api.schemas import PayoutRequest
+from gateway.contract.requests import PayoutRequest
 from gateway.fingerprint import request_fingerprint
 
 # Columns every payout query selects (the public object needs them all).
@@ -18,6 +20,13 @@ COLUMNS = (
 
 def request_hash(req: PayoutRequest) -> str:
     return request_fingerprint(req)
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptItem:
+    merchant_id: str
+    request: PayoutRequest
+    request_hash: str
 
 
 def public(row: Any) -> dict[str, Any]:
