@@ -32,11 +32,11 @@ from gateway.collection.transitions import CollectionWord, apply_words
 from gateway.contract.requests import BankCallback, BankCallbackItem
 from gateway.metrics import in_hop
 from gateway.payouts import queue
+from gateway.payouts.bank_orders import BankOrders
 from gateway.payouts.bank_status import events_for
 from gateway.payouts.orders import PayoutOrders
 from gateway.payouts.queue import DispatchChange
 from gateway.payouts.transitions import PayoutEvent
-from gateway.workers.bank_orders import BankOrders
 from protocol.errors import ApiError, NotFound
 from protocol.keys import bank_secret
 
