@@ -79,14 +79,3 @@ async def create_b2b(
         assert raced is not None
         return raced
     return 201, model.public(row)
-
-
-async def get_for_merchant(
-    pool: asyncpg.Pool, merchant_id: str, b2b_id: str
-) -> dict[str, Any] | None:
-    row = await pool.fetchrow(
-        f"SELECT {model.COLUMNS} FROM b2b_payments WHERE id = $1 AND merchant_id = $2",
-        b2b_id,
-        merchant_id,
-    )
-    return model.public(row) if row else None

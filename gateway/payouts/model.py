@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway.contract.requests import PayoutRequest
 from gateway.fingerprint import request_fingerprint
+from gateway.storage.owned import Owned
 
 # Columns every payout query selects (the public object needs them all).
 COLUMNS = (
@@ -55,3 +56,7 @@ def public(row: Any) -> dict[str, Any]:
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
+
+
+# What GET /v1/payouts[/{id}] reads (storage/owned.py).
+PAYOUTS = Owned("payouts", COLUMNS, public)
