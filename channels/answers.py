@@ -20,8 +20,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, Final
 
-from gateway import signing
-from gateway.metrics import BANK_ANSWER_MISMATCHES, Metrics
+from channels.recorder import BankRecorder
+from protocol import signing
 
 log = logging.getLogger("paygate.bank_answers")
 
@@ -157,13 +157,13 @@ def by_ref(items: Sequence[Any]) -> BatchAnswers:
 
 
 def report(
-    metrics: Metrics | None, bank_id: str, hop: str, ref: str | None, reason: str, **ids: Any
+    metrics: BankRecorder | None, bank_id: str, hop: str, ref: str | None, reason: str, **ids: Any
 ) -> None:
     """Log and count one answer that matched no order (or not its order)."""
     log.warning("bank answer does not match its order", extra={
         "bank_id": bank_id, "hop": hop, "ref": ref, "reason": reason, **ids})  # fmt: skip
     if metrics is not None:
-        metrics.inc(BANK_ANSWER_MISMATCHES, bank_id, hop)
+        metrics.bank_answer_mismatch(bank_id, hop)
 
 
 def says_no_such_order(

@@ -21,10 +21,10 @@ import orjson
 
 from channels import answers
 from channels.answers import BankRecord, QueryOutcome, QueryResult, SubmitOutcome, SubmitResult
-from channels.keys import GATEWAY_KEY_ID, bank_secret
-from gateway.clock import ClockAnchor
-from gateway.metrics import BANK_SUBMISSIONS, HTTP_CLIENT_REQUESTS, Metrics
-from gateway.signing import H_NONCE, sign_request
+from channels.recorder import BankRecorder
+from protocol.clock import ClockAnchor
+from protocol.keys import GATEWAY_KEY_ID, bank_secret
+from protocol.signing import H_NONCE, sign_request
 
 log = logging.getLogger("paygate.bank_client")
 
@@ -58,7 +58,7 @@ class BankClient:
         submit_timeout_s: float,
         query_timeout_s: float,
         statement_timeout_s: float = 30.0,
-        metrics: Metrics | None = None,
+        metrics: BankRecorder | None = None,
     ) -> None:
         self._metrics = metrics
         self._session = session
@@ -70,7 +70,7 @@ class BankClient:
 
     def _count(self, kind: str) -> None:
         if self._metrics is not None:
-            self._metrics.inc(HTTP_CLIENT_REQUESTS, kind)
+            self._metrics.bank_request(kind)
 
     def _checked(
         self, bank_id: str, hop: str, order: dict[str, Any], result: SubmitResult
@@ -92,7 +92,7 @@ class BankClient:
     def _count_outcomes(self, bank_id: str, results: list[SubmitResult]) -> None:
         if self._metrics is not None:
             for r in results:
-                self._metrics.inc(BANK_SUBMISSIONS, bank_id, r.outcome.value)
+                self._metrics.bank_submission(bank_id, r.outcome.value)
 
     def _headers(self, bank_id: str, method: str, path: str, body: bytes) -> dict[str, str]:
         headers = sign_request(GATEWAY_KEY_ID, bank_secret(self._master, bank_id), method, path,

@@ -16,8 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-from gateway.errors import ServiceUnavailable
 from gateway.metrics import Metrics
+from protocol.errors import ServiceUnavailable
 
 log = logging.getLogger("paygate.batching")
 

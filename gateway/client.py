@@ -15,7 +15,7 @@ import orjson
 from multidict import CIMultiDict
 from yarl import URL
 
-from gateway.signing import sign_request
+from protocol.signing import sign_request
 
 DEFAULT_TIMEOUT_S = 30.0
 

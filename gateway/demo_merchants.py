@@ -7,11 +7,11 @@ from typing import Any
 
 import asyncpg
 
-from gateway.errors import Conflict
-from gateway.ids import new_secret
 from gateway.ledger.credits import apply_credit
 from gateway.merchants import model
 from gateway.merchants import repo as merchants_repo
+from protocol.errors import Conflict
+from protocol.ids import new_secret
 
 DEMO_MERCHANTS: tuple[dict[str, Any], ...] = (
     {

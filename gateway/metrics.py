@@ -168,6 +168,16 @@ class Metrics:
     def batch(self, committer: str, size: int) -> None:
         self.observe(BATCH_SIZE, BATCH_BUCKETS, size, committer)
 
+    # channels.recorder.BankRecorder: what the bank channel records
+    def bank_request(self, kind: str) -> None:
+        self.inc(HTTP_CLIENT_REQUESTS, kind)
+
+    def bank_submission(self, bank_id: str, outcome: str) -> None:
+        self.inc(BANK_SUBMISSIONS, bank_id, outcome)
+
+    def bank_answer_mismatch(self, bank_id: str, hop: str) -> None:
+        self.inc(BANK_ANSWER_MISMATCHES, bank_id, hop)
+
     def on_query(self, record: Any) -> None:
         """asyncpg query logger: one statement (one round trip) for the current hop."""
         self.inc(SQL_STATEMENTS, _HOP.get())

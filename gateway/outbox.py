@@ -8,9 +8,9 @@ from typing import Any
 
 import asyncpg
 
-from gateway.ids import new_id
 from gateway.notifications.event_types import EVENT_TYPES
 from gateway.storage.batch_write import BatchWrite
+from protocol.ids import new_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.errors import ApiError, BusinessRefusal
+from protocol.errors import ApiError, BusinessRefusal
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,12 @@ import orjson
 
 from channels.bank_sim.app import build_bank_sim_app
 from channels.bank_sim.config import BankSimConfig
-from channels.keys import bank_secret
 from gateway.client import ApiResponse, MerchantClient
 from gateway.payouts.state import FINAL
 from gateway.server import start_site
 from gateway.settings import Settings
 from gateway.workers.runner import Workers, running_workers
+from protocol.keys import bank_secret
 from tests.harness import LiveGateway, free_port, live_gateway, wait_until
 from tests.payloads import spread_payouts
 

@@ -8,8 +8,8 @@ from typing import Final, Protocol
 from aiohttp import web
 
 from channels.bank_sim.errors import SimError
-from channels.keys import GATEWAY_KEY_ID
-from gateway import signing
+from protocol import signing
+from protocol.keys import GATEWAY_KEY_ID
 
 SIGNATURE_WINDOW_S: Final = 300
 

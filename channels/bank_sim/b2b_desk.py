@@ -15,7 +15,7 @@ from channels.bank_sim.b2b_records import B2B_STATUSES, B2BRecord
 from channels.bank_sim.bank import Bank, InMaintenance, RefConflict, ref_prefix
 from channels.bank_sim.profile import CLEARING_FATES
 from channels.bank_sim.schemas import B2BRequest
-from gateway.clock import BUSINESS_TZ
+from protocol.clock import BUSINESS_TZ
 
 
 class B2BNotSupported(Exception):

@@ -17,7 +17,7 @@ from channels.bank_sim.callbacks import CallbackSender, status_item
 from channels.bank_sim.profile import B2B_FAILURE_MESSAGES
 from channels.bank_sim.records import iso
 from channels.bank_sim.timers import Timers
-from gateway.clock import SimClock
+from protocol.clock import SimClock
 
 
 def b2b_callback_item(record: B2BRecord) -> CallbackItem:

@@ -17,7 +17,7 @@ from channels.bank_sim.fate import Fate, draw_fate, draw_sync_fault
 from channels.bank_sim.profile import BankProfile, SyncFault
 from channels.bank_sim.records import BankRecord
 from channels.bank_sim.schemas import PayoutSubmission
-from gateway.clock import BUSINESS_TZ
+from protocol.clock import BUSINESS_TZ
 
 
 class InMaintenance(Exception):

@@ -34,7 +34,7 @@ from channels.bank_sim.b2b_fate import B2BFate
 from channels.bank_sim.b2b_records import B2BRecord
 from channels.bank_sim.fate import Fate
 from channels.bank_sim.records import BankRecord
-from gateway.clock import ClockAnchor
+from protocol.clock import ClockAnchor
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS payouts (

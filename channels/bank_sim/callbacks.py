@@ -24,9 +24,9 @@ from yarl import URL
 from channels.bank_sim.callback_queue import Batch, CallbackItem, CallbackQueue
 from channels.bank_sim.profile import BankProfile, CallbackFault
 from channels.bank_sim.timers import Timers
-from channels.keys import bank_secret
-from gateway.clock import SimClock
-from gateway.signing import sign_request
+from protocol.clock import SimClock
+from protocol.keys import bank_secret
+from protocol.signing import sign_request
 
 log = logging.getLogger("paygate.bank_sim.callbacks")
 

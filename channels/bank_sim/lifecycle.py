@@ -29,7 +29,7 @@ from channels.bank_sim.profile import (
 )
 from channels.bank_sim.records import BankRecord, iso, move
 from channels.bank_sim.timers import Timers
-from gateway.clock import SimClock
+from protocol.clock import SimClock
 
 
 def callback_item(record: BankRecord) -> CallbackItem:

@@ -23,7 +23,7 @@ from channels.bank_sim.profile import SyncFault
 from channels.bank_sim.schemas import PayoutBatch, PayoutSubmission, decode
 from channels.bank_sim.sim import BankSim, RouteKind
 from channels.bank_sim.statement import statement_lines, to_csv
-from gateway import signing
+from protocol import signing
 
 routes = web.RouteTableDef()
 

@@ -22,7 +22,7 @@ from channels.bank_sim.profile import patched
 from channels.bank_sim.records import STATUSES, iso
 from channels.bank_sim.sim import BankSim
 from channels.bank_sim.statement import StatementFault, bank_refs
-from gateway.clock import BUSINESS_TZ, ClockAnchor, SimClock
+from protocol.clock import BUSINESS_TZ, ClockAnchor, SimClock
 
 routes = web.RouteTableDef()
 # Two processes computing "now" from anchors a few ms apart may differ by that much.

@@ -30,8 +30,8 @@ from channels.bank_sim.presets import DEFAULT_BANKS, identity_of, preset_profile
 from channels.bank_sim.profile import BankProfile, profile_from_json
 from channels.bank_sim.records import STATUSES, BankRecord
 from channels.bank_sim.timers import Timers
-from channels.keys import bank_secret
-from gateway.clock import SimClock
+from protocol.clock import SimClock
+from protocol.keys import bank_secret
 
 log = logging.getLogger("paygate.bank_sim")
 

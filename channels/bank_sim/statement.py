@@ -22,7 +22,7 @@ import msgspec
 
 from channels.bank_sim.records import BankRecord, iso
 from channels.bank_sim.schemas import AmountFen
-from gateway.clock import BUSINESS_TZ
+from protocol.clock import BUSINESS_TZ
 
 COLUMNS: Final = ("bank_ref", "merchant_ref", "amount", "status", "booked_at", "return_of")
 RETURN_SUFFIX: Final = "R"

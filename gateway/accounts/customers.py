@@ -8,9 +8,9 @@ from typing import Any
 import asyncpg
 
 from gateway.accounts import model
-from gateway.api.schemas import CustomerCreate
-from gateway.errors import idempotency_conflict
-from gateway.ids import new_id
+from gateway.contract.requests import CustomerCreate
+from protocol.errors import idempotency_conflict
+from protocol.ids import new_id
 
 
 async def add_merchant_customer(

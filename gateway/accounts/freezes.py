@@ -13,13 +13,19 @@ import orjson
 
 from gateway.accounts import decide, model, repo
 from gateway.accounts.freeze_state import FreezeEvent, FreezeStatus, IllegalFreezeStep, step
-from gateway.api.schemas import FreezeRequest, UnfreezeRequest
-from gateway.errors import BusinessRefusal, Conflict, InvalidRequest, NotFound, idempotency_conflict
+from gateway.contract.requests import FreezeRequest, UnfreezeRequest
 from gateway.fingerprint import request_fingerprint
-from gateway.ids import new_id
 from gateway.ledger import journal, moves
 from gateway.outbox import OutboxEvent, add_events
 from gateway.storage.batch_write import BatchWrite
+from protocol.errors import (
+    BusinessRefusal,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    idempotency_conflict,
+)
+from protocol.ids import new_id
 
 
 async def _replay(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.storage.owned import Owned
+
 CUSTOMER_COLUMNS = "id, merchant_id, kind, external_id, name, created_at"
 ACCOUNT_COLUMNS = (
     "id, merchant_id, customer_id, parent_id, kind, purpose, currency, depth, created_at"
@@ -83,3 +85,8 @@ def freeze(row: Any) -> dict[str, Any]:
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
+
+
+# What GET /v1/transfers[/{id}] and /v1/freezes[/{id}] read (storage/owned.py).
+TRANSFERS = Owned("transfers", TRANSFER_COLUMNS, transfer)
+FREEZES = Owned("freezes", FREEZE_COLUMNS, freeze)

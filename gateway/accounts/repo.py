@@ -4,67 +4,27 @@ balance and its subtree's rollup (SPEC 16).
 A personal account's money is its row in `account_balances` (the sum of the postings of
 `acc_…:available` and `acc_…:frozen`). The merchant's settlement account shows the merchant's
 balance row: `available`, and `held` (frozen for in-flight payouts) as its frozen money.
-A rollup is computed on read, over the subtree, by `rollup_sql`; the ledger check runs the
-same computation over the postings and compares.
+A rollup is computed on read, over the subtree, by `ledger/rollup.py`; the ledger check runs
+the same computation over the postings and compares.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
 
 from gateway.accounts import model
 from gateway.accounts.decide import AccountFunds
-from gateway.api.schemas import AccountOpen
-from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.ids import new_id
+from gateway.contract.requests import AccountOpen
 from gateway.ledger.moves import CUSTOMER_ACCOUNT_KINDS, customer_account
+from gateway.ledger.rollup import rollup_sql
+from protocol.errors import Conflict, InvalidRequest, NotFound
+from protocol.ids import new_id
 
 ENABLED_CURRENCIES = frozenset({"CNY"})
-
-# One node's own figures, for an account `a` (customer_accounts) with its personal balance
-# row `ab` and, for the settlement account, the merchant's row `mb` joined.
-_CACHED = {
-    "available": "coalesce(ab.available_fen, mb.available_fen, 0)",
-    "frozen": "coalesce(ab.frozen_fen, mb.held_fen, 0)",
-}
-
-
-def _posted(kind: str, merchant_kind: str) -> str:
-    return f"""(SELECT coalesce(sum(p.amount_fen), 0)::bigint FROM postings p
-                WHERE p.account = CASE WHEN a.kind = 'merchant'
-                                       THEN a.merchant_id || ':{merchant_kind}'
-                                       ELSE a.id || ':{kind}' END)"""
-
-
-_POSTED = {"available": _posted("available", "available"), "frozen": _posted("frozen", "held")}
-
-
-def rollup_sql(roots: str, source: Literal["cached", "postings"]) -> str:
-    """Each root account (`roots`: SQL giving a column `id`) with its own figures and the sums
-    over its subtree (itself and every descendant), from the cached rows or the postings."""
-    figures = _CACHED if source == "cached" else _POSTED
-    return f"""
-        WITH RECURSIVE tree (root, id) AS (
-            SELECT r.id, r.id FROM ({roots}) r
-            UNION ALL
-            SELECT t.root, c.id FROM tree t JOIN customer_accounts c ON c.parent_id = t.id),
-        node AS (
-            SELECT t.root, t.id, {figures["available"]} AS available,
-                   {figures["frozen"]} AS frozen
-            FROM tree t JOIN customer_accounts a ON a.id = t.id
-            LEFT JOIN account_balances ab ON ab.account_id = a.id
-            LEFT JOIN merchant_balances mb ON a.kind = 'merchant'
-                                          AND mb.merchant_id = a.merchant_id)
-        SELECT n.root, max(n.available) FILTER (WHERE n.id = n.root) AS available_fen,
-               max(n.frozen) FILTER (WHERE n.id = n.root) AS frozen_fen,
-               sum(n.available)::bigint AS rollup_available_fen,
-               sum(n.frozen)::bigint AS rollup_frozen_fen
-        FROM node n GROUP BY n.root"""
-
 
 _READ = f"""
     SELECT a.id, a.merchant_id, a.customer_id, a.parent_id, a.kind, a.purpose, a.currency,

@@ -29,8 +29,12 @@ import asyncpg
 from gateway.accounts import decide, model, repo
 from gateway.accounts.decide import AccountFunds
 from gateway.accounts.freeze_state import FreezeEvent, FreezeStatus, IllegalFreezeStep, step
-from gateway.api.schemas import TransferRequest
-from gateway.errors import (
+from gateway.contract.requests import TransferRequest
+from gateway.fingerprint import request_fingerprint
+from gateway.ledger import journal, moves
+from gateway.outbox import OutboxEvent, add_events
+from gateway.storage.batch_write import BatchWrite
+from protocol.errors import (
     ApiError,
     BusinessRefusal,
     Conflict,
@@ -38,11 +42,7 @@ from gateway.errors import (
     NotFound,
     idempotency_conflict,
 )
-from gateway.fingerprint import request_fingerprint
-from gateway.ids import new_id
-from gateway.ledger import journal, moves
-from gateway.outbox import OutboxEvent, add_events
-from gateway.storage.batch_write import BatchWrite
+from protocol.ids import new_id
 
 log = logging.getLogger("paygate.transfers")
 

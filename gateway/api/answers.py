@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from msgspec import Struct
 
-from gateway.api.schemas import Payee
+from gateway.contract.requests import Payee
 
 
 class ErrorDetail(Struct):

@@ -11,13 +11,13 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from gateway import signing
 from gateway.api.jsonio import read_body
 from gateway.api.middleware import EXTRA_HEADERS_KEY
 from gateway.batching import GroupCommitter
-from gateway.errors import Forbidden, RateLimited, ServiceUnavailable, Unauthorized
 from gateway.merchants.model import Merchant
 from gateway.merchants.repo import MerchantCache
+from protocol import signing
+from protocol.errors import Forbidden, RateLimited, ServiceUnavailable, Unauthorized
 from risk import ratelimit
 from risk.ratelimit import Admission, AdmissionCheck
 

@@ -9,7 +9,7 @@ import msgspec
 import orjson
 from aiohttp import web
 
-from gateway.errors import InvalidRequest, UnsupportedMediaType
+from protocol.errors import InvalidRequest, UnsupportedMediaType
 
 T = TypeVar("T")
 

@@ -10,9 +10,9 @@ import asyncpg
 from aiohttp import web
 
 from gateway.api.jsonio import NUL_MESSAGE, json_response
-from gateway.errors import ApiError, InvalidRequest, PayloadTooLarge
-from gateway.ids import new_id
 from gateway.storage.pools import storage_down
+from protocol.errors import ApiError, InvalidRequest, PayloadTooLarge
+from protocol.ids import new_id
 
 log = logging.getLogger("paygate.api")
 

@@ -1,6 +1,7 @@
 """`GET /openapi.json` (SPEC 11): OpenAPI 3.1, generated from the msgspec structs that decode
-the requests (`schemas.py`) and describe the answers (`answers.py`), and from the table of
-operations below, which names every route of the app (a test holds the two together).
+the requests (`gateway/contract/requests.py`) and describe the answers (`answers.py`), and
+from the table of operations below, which names every route of the app (a test holds the two
+together).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from gateway.api import answers, schemas
+from gateway.api import answers
 from gateway.api.paging import DEFAULT_PAGE, MAX_PAGE
 from gateway.api.params import INT64_MAX, Param
 from gateway.b2b.state import B2BStatus
+from gateway.contract import requests as schemas
 from gateway.payouts.state import Status
 from gateway.recon.exceptions import STATUSES
 
@@ -36,8 +38,8 @@ class Op:
 
 
 def schema_of(type_: Any) -> dict[str, Any]:
-    """The JSON schema of a constrained type of `schemas.py`: a parameter is read by the same
-    rule that decodes the body field it names."""
+    """The JSON schema of a constrained type of `contract/requests.py`: a parameter is read by
+    the same rule that decodes the body field it names."""
     schema: dict[str, Any] = msgspec.json.schema(type_)
     return schema
 

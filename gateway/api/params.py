@@ -17,7 +17,7 @@ from aiohttp import web
 
 from gateway.api.jsonio import NUL_MESSAGE
 from gateway.api.middleware import Handler
-from gateway.errors import InvalidRequest
+from protocol.errors import InvalidRequest
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # ASCII digits only: `str.isdigit` and `int()` also take '²', '٣' or '１２'.

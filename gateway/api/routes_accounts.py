@@ -11,9 +11,9 @@ from gateway.api.auth import current_merchant
 from gateway.api.jsonio import json_response, read_json
 from gateway.api.paging import cursor, found_page, page, page_limit
 from gateway.api.params import query
-from gateway.api.schemas import AccountOpen, CustomerCreate
 from gateway.api.services import SERVICES
-from gateway.errors import NotFound
+from gateway.contract.requests import AccountOpen, CustomerCreate
+from protocol.errors import NotFound
 
 routes = web.RouteTableDef()
 

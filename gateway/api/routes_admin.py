@@ -9,17 +9,17 @@ from aiohttp import web
 
 from gateway.api.jsonio import json_response, read_json
 from gateway.api.paging import cursor, page_limit
-from gateway.api.schemas import CreditRequest, MerchantCreate, MerchantPatch
 from gateway.api.services import SERVICES
-from gateway.errors import BusinessRefusal, InvalidRequest, NotFound, idempotency_conflict
+from gateway.contract.requests import CreditRequest, MerchantCreate, MerchantPatch
 from gateway.fingerprint import request_fingerprint
-from gateway.ids import new_id, new_secret
 from gateway.ledger.check import run_checks
 from gateway.ledger.credits import apply_credit
 from gateway.ledger.exposure import advance_exposure
 from gateway.merchants import model
 from gateway.merchants import repo as merchants_repo
 from gateway.notifications.event_types import DEFAULT_NOTIFY_EVENTS, check_notify_events
+from protocol.errors import BusinessRefusal, InvalidRequest, NotFound, idempotency_conflict
+from protocol.ids import new_id, new_secret
 
 routes = web.RouteTableDef()
 

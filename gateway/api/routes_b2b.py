@@ -9,11 +9,12 @@ from gateway.api.auth import current_merchant
 from gateway.api.jsonio import json_response, read_json
 from gateway.api.paging import cursor, found_page, page, page_limit
 from gateway.api.params import query
-from gateway.api.schemas import B2BRequest
 from gateway.api.services import SERVICES
-from gateway.b2b import queries
-from gateway.b2b.create import create_b2b, get_for_merchant
-from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
+from gateway.b2b.create import create_b2b
+from gateway.b2b.model import B2B_PAYMENTS
+from gateway.contract.requests import B2BRequest
+from gateway.storage import owned
+from protocol.errors import InvalidRequest, NotFound, ServiceUnavailable
 
 routes = web.RouteTableDef()
 
@@ -45,11 +46,11 @@ async def list_payments(request: web.Request) -> web.Response:
     params = query(request)
     order_id = params.text("merchant_order_id")
     if order_id is not None:
-        found = await queries.get_by_order_id(services.pool, merchant.id, order_id)
+        found = await owned.by_order_id(services.pool, B2B_PAYMENTS, merchant.id, order_id)
         return found_page(found)
     limit = page_limit(request)
-    rows = await queries.list_for_merchant(
-        services.pool, merchant.id, params.text("status"), cursor(request), limit + 1
+    rows = await owned.list_newest_first(
+        services.pool, B2B_PAYMENTS, merchant.id, params.text("status"), cursor(request), limit + 1
     )
     return page(rows, limit)
 
@@ -57,8 +58,8 @@ async def list_payments(request: web.Request) -> web.Response:
 @routes.get("/v1/b2b-payments/{b2b_id}")
 async def get(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    payment = await get_for_merchant(
-        services.pool, current_merchant(request).id, request.match_info["b2b_id"]
+    payment = await owned.get(
+        services.pool, B2B_PAYMENTS, current_merchant(request).id, request.match_info["b2b_id"]
     )
     if payment is None:
         raise NotFound("no such B2B payment")

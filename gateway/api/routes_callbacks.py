@@ -21,24 +21,24 @@ from aiohttp import web
 
 from channels import answers
 from channels.answers import business_date
-from channels.keys import bank_secret
 from gateway.api.auth import verify_signed
 from gateway.api.jsonio import decode, json_response, read_json
-from gateway.api.schemas import BankCallback, BankCallbackItem
 from gateway.api.services import SERVICES, Services
 from gateway.b2b.state import B2BEvent
 from gateway.b2b.transitions import B2BWord, apply_b2b_events
 from gateway.collection.orders import CollectionOrders
 from gateway.collection.state import event_for as collection_event
 from gateway.collection.transitions import CollectionWord, apply_words
-from gateway.errors import ApiError, NotFound
+from gateway.contract.requests import BankCallback, BankCallbackItem
 from gateway.metrics import in_hop
 from gateway.payouts import queue
+from gateway.payouts.bank_orders import BankOrders
 from gateway.payouts.bank_status import events_for
 from gateway.payouts.orders import PayoutOrders
 from gateway.payouts.queue import DispatchChange
 from gateway.payouts.transitions import PayoutEvent
-from gateway.workers.bank_orders import BankOrders
+from protocol.errors import ApiError, NotFound
+from protocol.keys import bank_secret
 
 log = logging.getLogger("paygate.callbacks")
 routes = web.RouteTableDef()

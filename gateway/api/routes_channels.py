@@ -10,10 +10,10 @@ from aiohttp import web
 
 from channels import repo as channel_repo
 from gateway.api.jsonio import json_response, read_json
-from gateway.api.schemas import ChannelPatch, DispatchPatch
 from gateway.api.services import SERVICES
-from gateway.errors import NotFound
+from gateway.contract.requests import ChannelPatch, DispatchPatch
 from gateway.payouts import queue
+from protocol.errors import NotFound
 
 routes = web.RouteTableDef()
 

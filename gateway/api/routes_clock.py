@@ -13,11 +13,11 @@ from aiohttp import web
 from msgspec import UnsetType
 
 from gateway.api.jsonio import json_response, read_json
-from gateway.api.schemas import MAX_CLOCK_JUMP_S, ClockAdvance
 from gateway.api.services import SERVICES
-from gateway.clock import SimClock
-from gateway.errors import InvalidRequest
+from gateway.contract.requests import MAX_CLOCK_JUMP_S, ClockAdvance
 from gateway.storage.pools import move_clock
+from protocol.clock import SimClock
+from protocol.errors import InvalidRequest
 
 routes = web.RouteTableDef()
 

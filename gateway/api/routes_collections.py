@@ -7,9 +7,10 @@ from aiohttp import web
 from gateway.api.auth import current_merchant
 from gateway.api.jsonio import json_response, read_json
 from gateway.api.routes_transfers import get_object, list_objects
-from gateway.api.schemas import CollectionRequest
 from gateway.api.services import SERVICES
 from gateway.collection.create import create_collection
+from gateway.collection.model import COLLECTIONS
+from gateway.contract.requests import CollectionRequest
 
 routes = web.RouteTableDef()
 
@@ -28,9 +29,9 @@ async def create(request: web.Request) -> web.Response:
 
 @routes.get("/v1/collections")
 async def list_collections(request: web.Request) -> web.Response:
-    return await list_objects(request, "collections")
+    return await list_objects(request, COLLECTIONS)
 
 
 @routes.get("/v1/collections/{collection_id}")
 async def get_collection(request: web.Request) -> web.Response:
-    return await get_object(request, "collections", "collection")
+    return await get_object(request, COLLECTIONS, "collection")

@@ -10,8 +10,8 @@ from gateway.api.auth import current_merchant
 from gateway.api.jsonio import json_response
 from gateway.api.paging import cursor, page, page_limit
 from gateway.api.services import SERVICES
-from gateway.errors import NotFound
 from gateway.notifications import repo
+from protocol.errors import NotFound
 
 routes = web.RouteTableDef()
 

@@ -15,7 +15,7 @@ routes = web.RouteTableDef()
 @routes.get("/v1/balance")
 async def balance(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    return json_response(await read_balance(services.pool, current_merchant(request)))
+    return json_response(await read_balance(services.pool, current_merchant(request).id))
 
 
 @routes.post("/v1/noop")

@@ -11,12 +11,13 @@ from gateway.api.jsonio import decode, json_response, read_json
 from gateway.api.middleware import REQUEST_ID_KEY
 from gateway.api.paging import cursor, found_page, int_cursor, page, page_limit
 from gateway.api.params import query
-from gateway.api.schemas import PayoutBatchRequest, PayoutRequest
 from gateway.api.services import SERVICES, Services
-from gateway.errors import ApiError, InvalidRequest, NotFound
+from gateway.contract.requests import PayoutBatchRequest, PayoutRequest
 from gateway.payouts import queries
-from gateway.payouts.accept import AcceptItem, AcceptResult, accept_batch
-from gateway.payouts.model import request_hash
+from gateway.payouts.accept import AcceptResult, accept_batch
+from gateway.payouts.model import PAYOUTS, AcceptItem, request_hash
+from gateway.storage import owned
+from protocol.errors import ApiError, InvalidRequest, NotFound
 
 routes = web.RouteTableDef()
 ENABLED_CURRENCIES = frozenset({"CNY"})
@@ -88,8 +89,8 @@ async def create_payout_batch(request: web.Request) -> web.Response:
 @routes.get("/v1/payouts/{payout_id}")
 async def get_payout(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    payout = await queries.get_for_merchant(
-        services.pool, current_merchant(request).id, request.match_info["payout_id"]
+    payout = await owned.get(
+        services.pool, PAYOUTS, current_merchant(request).id, request.match_info["payout_id"]
     )
     if payout is None:
         raise NotFound("no such payout")
@@ -103,11 +104,11 @@ async def list_payouts(request: web.Request) -> web.Response:
     params = query(request)
     order_id = params.text("merchant_order_id")
     if order_id is not None:
-        found = await queries.get_by_order_id(services.pool, merchant.id, order_id)
+        found = await owned.by_order_id(services.pool, PAYOUTS, merchant.id, order_id)
         return found_page(found)
     limit = page_limit(request)
-    rows = await queries.list_for_merchant(
-        services.pool, merchant.id, params.text("status"), cursor(request), limit + 1
+    rows = await owned.list_newest_first(
+        services.pool, PAYOUTS, merchant.id, params.text("status"), cursor(request), limit + 1
     )
     return page(rows, limit)
 

@@ -10,11 +10,11 @@ from channels.client import BankUnavailable
 from gateway.api.jsonio import json_response, read_json
 from gateway.api.paging import cursor, page, page_limit
 from gateway.api.params import query
-from gateway.api.schemas import ReconcileRequest, ReconResolve
 from gateway.api.services import SERVICES
-from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
+from gateway.contract.requests import ReconcileRequest, ReconResolve
 from gateway.recon import exceptions
 from gateway.recon.reconcile import reconcile
+from protocol.errors import InvalidRequest, NotFound, ServiceUnavailable
 
 routes = web.RouteTableDef()
 

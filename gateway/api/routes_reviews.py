@@ -6,12 +6,12 @@ from aiohttp import web
 
 from gateway.api.jsonio import json_response, read_body, read_json
 from gateway.api.paging import cursor, page, page_limit
-from gateway.api.schemas import ReviewDecision
 from gateway.api.services import SERVICES
-from gateway.errors import Conflict, NotFound
+from gateway.contract.requests import ReviewDecision
 from gateway.payouts import queries
 from gateway.payouts.state import Event
 from gateway.payouts.transitions import PayoutEvent, apply_events
+from protocol.errors import Conflict, NotFound
 
 routes = web.RouteTableDef()
 

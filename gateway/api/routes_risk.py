@@ -6,9 +6,9 @@ from aiohttp import web
 
 from gateway.api.jsonio import json_response, read_json
 from gateway.api.paging import cursor, page, page_limit
-from gateway.api.schemas import BlocklistEntry
 from gateway.api.services import SERVICES
-from gateway.errors import NotFound
+from gateway.contract.requests import BlocklistEntry
+from protocol.errors import NotFound
 
 routes = web.RouteTableDef()
 

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.accounts import freezes, queries, transfers
+from gateway.accounts import freezes, transfers
+from gateway.accounts.model import FREEZES, TRANSFERS
 from gateway.api.auth import current_merchant
 from gateway.api.jsonio import json_response, read_body, read_json
 from gateway.api.paging import cursor, found_page, page, page_limit
 from gateway.api.params import query
-from gateway.api.schemas import FreezeRequest, TransferRequest, UnfreezeRequest
 from gateway.api.services import SERVICES
-from gateway.errors import InvalidRequest, NotFound
+from gateway.contract.requests import FreezeRequest, TransferRequest, UnfreezeRequest
+from gateway.storage import owned
+from gateway.storage.owned import Owned
+from protocol.errors import InvalidRequest, NotFound
 
 routes = web.RouteTableDef()
 
@@ -28,23 +31,23 @@ async def create_transfer(request: web.Request) -> web.Response:
     return json_response(result.transfer, result.http_status)
 
 
-async def list_objects(request: web.Request, table: str) -> web.Response:
+async def list_objects(request: web.Request, table: Owned) -> web.Response:
     services = request.app[SERVICES]
     merchant = current_merchant(request)
     order_id = query(request).text("merchant_order_id")
     if order_id is not None:
-        found = await queries.by_order_id(services.pool, table, merchant.id, order_id)
+        found = await owned.by_order_id(services.pool, table, merchant.id, order_id)
         return found_page(found)
     limit = page_limit(request)
     return page(
-        await queries.list_page(services.pool, table, merchant.id, cursor(request), limit + 1),
+        await owned.list_page(services.pool, table, merchant.id, cursor(request), limit + 1),
         limit,
     )
 
 
-async def get_object(request: web.Request, table: str, name: str) -> web.Response:
+async def get_object(request: web.Request, table: Owned, name: str) -> web.Response:
     services = request.app[SERVICES]
-    found = await queries.get(
+    found = await owned.get(
         services.pool, table, current_merchant(request).id, request.match_info[f"{name}_id"]
     )
     if found is None:
@@ -54,12 +57,12 @@ async def get_object(request: web.Request, table: str, name: str) -> web.Respons
 
 @routes.get("/v1/transfers")
 async def list_transfers(request: web.Request) -> web.Response:
-    return await list_objects(request, "transfers")
+    return await list_objects(request, TRANSFERS)
 
 
 @routes.get("/v1/transfers/{transfer_id}")
 async def get_transfer(request: web.Request) -> web.Response:
-    return await get_object(request, "transfers", "transfer")
+    return await get_object(request, TRANSFERS, "transfer")
 
 
 @routes.post("/v1/freezes")
@@ -73,12 +76,12 @@ async def create_freeze(request: web.Request) -> web.Response:
 
 @routes.get("/v1/freezes")
 async def list_freezes(request: web.Request) -> web.Response:
-    return await list_objects(request, "freezes")
+    return await list_objects(request, FREEZES)
 
 
 @routes.get("/v1/freezes/{freeze_id}")
 async def get_freeze(request: web.Request) -> web.Response:
-    return await get_object(request, "freezes", "freeze")
+    return await get_object(request, FREEZES, "freeze")
 
 
 @routes.post("/v1/freezes/{freeze_id}/unfreeze")

@@ -16,14 +16,15 @@ from channels.client import B2BBank, BankClient
 from gateway.accounts.transfers import TransferItem, TransferResult, transfer_batch
 from gateway.api.auth import NonceStore
 from gateway.batching import GroupCommitter
-from gateway.clock import SimClock
 from gateway.merchants.repo import MerchantCache
 from gateway.metrics import ADMISSIONS, Metrics, in_hop
-from gateway.payouts.accept import AcceptItem, AcceptResult, accept_batch
+from gateway.payouts.accept import AcceptResult, accept_batch
+from gateway.payouts.model import AcceptItem
 from gateway.payouts.transitions import Applied, PayoutEvent, apply_events
 from gateway.settings import Settings
 from gateway.storage.pools import create_pg_pool, create_redis, follow_clock, load_clock
 from gateway.system_gauges import SystemGauges
+from protocol.clock import SimClock
 from risk.ratelimit import Admission, AdmissionCheck, MerchantAdmission, admission_outcome
 from risk.rules import RiskRules
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from gateway.clock import BUSINESS_TZ
+from protocol.clock import BUSINESS_TZ
 
 
 def expected_clear_at(

@@ -14,11 +14,11 @@ from typing import Any
 import asyncpg
 
 from channels.client import B2BBank
-from gateway.api.schemas import B2BRequest
 from gateway.b2b import model
 from gateway.b2b.clearing_time import expected_clear_at
-from gateway.errors import ServiceUnavailable, idempotency_conflict
-from gateway.ids import new_id
+from gateway.contract.requests import B2BRequest
+from protocol.errors import ServiceUnavailable, idempotency_conflict
+from protocol.ids import new_id
 
 
 async def _existing(
@@ -79,14 +79,3 @@ async def create_b2b(
         assert raced is not None
         return raced
     return 201, model.public(row)
-
-
-async def get_for_merchant(
-    pool: asyncpg.Pool, merchant_id: str, b2b_id: str
-) -> dict[str, Any] | None:
-    row = await pool.fetchrow(
-        f"SELECT {model.COLUMNS} FROM b2b_payments WHERE id = $1 AND merchant_id = $2",
-        b2b_id,
-        merchant_id,
-    )
-    return model.public(row) if row else None

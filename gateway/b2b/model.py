@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.api.schemas import B2BRequest
+from gateway.contract.requests import B2BRequest
 from gateway.fingerprint import request_fingerprint
+from gateway.storage.owned import Owned
 
 COLUMNS = (
     "id, merchant_id, merchant_order_id, request_hash, amount_fen, currency, payer_bank,"
@@ -41,3 +42,7 @@ def public(row: Any) -> dict[str, Any]:
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
+
+
+# What GET /v1/b2b-payments[/{id}] reads (storage/owned.py).
+B2B_PAYMENTS = Owned("b2b_payments", COLUMNS, public)

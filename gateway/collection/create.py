@@ -11,11 +11,11 @@ import asyncpg
 import msgspec
 
 from gateway.accounts import repo
-from gateway.api.schemas import CollectionRequest
 from gateway.collection import model
-from gateway.errors import BusinessRefusal, InvalidRequest, NotFound, idempotency_conflict
+from gateway.contract.requests import CollectionRequest
 from gateway.fingerprint import request_fingerprint
-from gateway.ids import new_id
+from protocol.errors import BusinessRefusal, InvalidRequest, NotFound, idempotency_conflict
+from protocol.ids import new_id
 
 
 async def _replay(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.storage.owned import Owned
+
 COLUMNS = (
     "id, merchant_id, merchant_order_id, request_hash, account_id, amount_fen, currency, payer,"
     " payer_account_no, advance_on_failure, status, version, bank_id, bank_ref, failure_code,"
@@ -34,3 +36,7 @@ def public(row: Any) -> dict[str, Any]:
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
+
+
+# What GET /v1/collections[/{id}] reads (storage/owned.py).
+COLLECTIONS = Owned("collections", COLUMNS, public)

@@ -1,4 +1,4 @@
-"""Collections as bank orders (workers/bank_orders.py): debits (`direction: debit`) sent by
+"""Collections as bank orders (payouts/bank_orders.py): debits (`direction: debit`) sent by
 the same dispatcher and poller as payouts; their queue is `collection_queue`, a bank's word
 moves them through the collection transition table (collection/transitions.py)."""
 
@@ -14,8 +14,8 @@ import asyncpg
 from gateway.collection.state import event_for
 from gateway.collection.transitions import QUEUE, CollectionWord, apply_words, mark_sending
 from gateway.payouts import queue
+from gateway.payouts.bank_orders import BankWord, Claimed, Pending
 from gateway.payouts.queue import DispatchChange
-from gateway.workers.bank_orders import BankWord, Claimed, Pending
 
 log = logging.getLogger("paygate.collections")
 

@@ -6,8 +6,6 @@ from typing import Any
 
 import asyncpg
 
-from gateway.merchants.model import Merchant
-
 
 def spendable_fen(
     funding_mode: str, available_fen: int, advance_limit_fen: int, advance_used_fen: int,
@@ -20,18 +18,16 @@ def spendable_fen(
     return available_fen + credit_room
 
 
-async def read_balance(
-    conn: asyncpg.Connection | asyncpg.Pool, merchant: Merchant
-) -> dict[str, Any]:
+async def read_balance(conn: asyncpg.Connection | asyncpg.Pool, merchant_id: str) -> dict[str, Any]:
     row = await conn.fetchrow(
         """SELECT b.available_fen, b.held_fen, b.pending_in_fen, b.advance_used_fen,
                   m.advance_limit_fen, m.funding_mode, b.currency,
                   (SELECT cap_fen - used_fen FROM advance_pool WHERE id = 1) AS pool_room
            FROM merchant_balances b JOIN merchants m ON m.id = b.merchant_id
            WHERE b.merchant_id = $1""",
-        merchant.id,
+        merchant_id,
     )
-    assert row is not None, f"merchant {merchant.id} has no balance row"
+    assert row is not None, f"merchant {merchant_id} has no balance row"
     return {
         "available": row["available_fen"],
         "held": row["held_fen"],

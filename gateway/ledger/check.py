@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from gateway.accounts.repo import rollup_sql
+from gateway.ledger.rollup import rollup_sql
 
 # Personal accounts' subtrees (a settlement account has none; its own figures are the
 # merchant's balance row, which `cached_balances_equal_postings` checks).

@@ -6,9 +6,9 @@ from typing import Any
 
 import asyncpg
 
-from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.ids import new_id
 from gateway.ledger import journal, moves
+from protocol.errors import Conflict, InvalidRequest, NotFound
+from protocol.ids import new_id
 
 
 def _public(row: asyncpg.Record) -> dict[str, Any]:

@@ -29,9 +29,9 @@ from datetime import date
 
 import asyncpg
 
-from gateway.ids import new_id
 from gateway.ledger.moves import Move
 from gateway.storage.batch_write import BatchWrite
+from protocol.ids import new_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 from gateway.b2b.state import TRANSITIONS as B2B_TRANSITIONS
 from gateway.collection.state import TRANSITIONS as COLLECTION_TRANSITIONS
+from gateway.contract.requests import MAX_NOTIFY_EVENTS
 from gateway.payouts.state import TRANSITIONS as PAYOUT_TRANSITIONS
 from gateway.payouts.state import Status
 
 ALL = "*"
-MAX_NOTIFY_EVENTS = 32
 
 # payout.<status>: accept writes accepted / review_pending, the transition table the rest;
 # b2b.<status>: each status a B2B transition reaches (a payment is created without an event);

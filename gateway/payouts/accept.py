@@ -33,17 +33,7 @@ from gateway.accounts import decide as account_rules
 from gateway.accounts import repo as account_repo
 from gateway.accounts.decide import AccountFunds
 from gateway.accounts.repo import AccountRef
-from gateway.api.schemas import PayoutRequest
-from gateway.clock import BUSINESS_TZ
-from gateway.errors import (
-    ApiError,
-    BusinessRefusal,
-    Forbidden,
-    InvalidRequest,
-    NotFound,
-    idempotency_conflict,
-)
-from gateway.ids import new_id
+from gateway.contract.requests import PayoutRequest
 from gateway.ledger import journal, moves
 from gateway.ledger.journal import UsageChange
 from gateway.outbox import OutboxEvent, add_events
@@ -51,18 +41,22 @@ from gateway.payouts import model, queue
 from gateway.payouts.accept_reads import MerchantTerms, read, read_fresh, replayed
 from gateway.payouts.fees import fee_for
 from gateway.payouts.funding import Funding, apply_hold, decide
+from gateway.payouts.model import AcceptItem
 from gateway.payouts.state import Status
 from gateway.storage.batch_write import BatchWrite
+from protocol.clock import BUSINESS_TZ
+from protocol.errors import (
+    ApiError,
+    BusinessRefusal,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    idempotency_conflict,
+)
+from protocol.ids import new_id
 from risk import rules
 
 log = logging.getLogger("paygate.accept")
-
-
-@dataclass(frozen=True, slots=True)
-class AcceptItem:
-    merchant_id: str
-    request: PayoutRequest
-    request_hash: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,17 +7,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 
 from gateway.payouts import model
 from gateway.payouts.fees import fee_for
 from gateway.payouts.funding import FundsState
+from gateway.payouts.model import AcceptItem
 from risk import rules
-
-if TYPE_CHECKING:
-    from gateway.payouts.accept import AcceptItem
 
 
 @dataclass(slots=True)

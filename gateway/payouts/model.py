@@ -1,11 +1,14 @@
-"""A payout's public shape (SPEC 11) and the fingerprint used for idempotent replays."""
+"""A payout's public shape (SPEC 11), the fingerprint used for idempotent replays, and a
+request to accept as the accept batch takes it (accept.py and accept_reads.py both use it)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from gateway.api.schemas import PayoutRequest
+from gateway.contract.requests import PayoutRequest
 from gateway.fingerprint import request_fingerprint
+from gateway.storage.owned import Owned
 
 # Columns every payout query selects (the public object needs them all).
 COLUMNS = (
@@ -18,6 +21,13 @@ COLUMNS = (
 
 def request_hash(req: PayoutRequest) -> str:
     return request_fingerprint(req)
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptItem:
+    merchant_id: str
+    request: PayoutRequest
+    request_hash: str
 
 
 def public(row: Any) -> dict[str, Any]:
@@ -46,3 +56,7 @@ def public(row: Any) -> dict[str, Any]:
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
+
+
+# What GET /v1/payouts[/{id}] reads (storage/owned.py).
+PAYOUTS = Owned("payouts", COLUMNS, public)

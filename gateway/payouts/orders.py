@@ -1,4 +1,4 @@
-"""Payouts as bank orders (workers/bank_orders.py): their queue is `payout_queue`
+"""Payouts as bank orders (payouts/bank_orders.py): their queue is `payout_queue`
 (payouts/queue.py), a bank's word moves them through the payout transition table
 (payouts/transitions.py, via payouts/bank_status.py)."""
 
@@ -11,11 +11,11 @@ from datetime import date, datetime
 import asyncpg
 
 from gateway.payouts import queue
+from gateway.payouts.bank_orders import BankWord, Claimed, Pending
 from gateway.payouts.bank_status import events_for
 from gateway.payouts.queue import DispatchChange
 from gateway.payouts.state import LEDGER_EVENTS, Event, Status
 from gateway.payouts.transitions import PayoutEvent, lock, lock_queued, write
-from gateway.workers.bank_orders import BankWord, Claimed, Pending
 
 log = logging.getLogger("paygate.payouts")
 

@@ -1,4 +1,5 @@
-"""Reading payouts for merchants and operators (keyset pagination, newest first)."""
+"""Reading payouts for operators (the review queue) and a merchant's journal lines; a
+merchant's payouts are read by storage/owned.py (model.PAYOUTS)."""
 
 from __future__ import annotations
 
@@ -7,48 +8,6 @@ from typing import Any
 import asyncpg
 
 from gateway.payouts import model, queue
-
-
-async def get_for_merchant(
-    conn: asyncpg.Pool | asyncpg.Connection, merchant_id: str, payout_id: str
-) -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        f"SELECT {model.COLUMNS} FROM payouts WHERE id = $1 AND merchant_id = $2",
-        payout_id,
-        merchant_id,
-    )
-    return model.public(row) if row else None
-
-
-async def get_by_order_id(
-    conn: asyncpg.Pool | asyncpg.Connection, merchant_id: str, merchant_order_id: str
-) -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        f"SELECT {model.COLUMNS} FROM payouts WHERE merchant_id = $1 AND merchant_order_id = $2",
-        merchant_id,
-        merchant_order_id,
-    )
-    return model.public(row) if row else None
-
-
-async def list_for_merchant(
-    conn: asyncpg.Pool | asyncpg.Connection,
-    merchant_id: str,
-    status: str | None,
-    before_id: str | None,
-    limit: int,
-) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        f"""SELECT {model.COLUMNS} FROM payouts
-            WHERE merchant_id = $1 AND ($2::text IS NULL OR status = $2)
-              AND ($3::text IS NULL OR id < $3)
-            ORDER BY id DESC LIMIT $4""",
-        merchant_id,
-        status,
-        before_id,
-        limit,
-    )
-    return [model.public(r) for r in rows]
 
 
 async def list_reviews(

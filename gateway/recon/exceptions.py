@@ -15,9 +15,9 @@ from typing import Any
 
 import asyncpg
 
-from gateway.errors import Conflict, NotFound
 from gateway.ledger import journal, moves
 from gateway.storage.batch_write import BatchWrite
+from protocol.errors import Conflict, NotFound
 
 STATUSES = ("open", "resolved")
 _FIELDS = (

@@ -21,12 +21,12 @@ import asyncpg
 from channels.client import BankClient, BankUnavailable
 from gateway.collection.state import event_for as collection_event
 from gateway.collection.transitions import CollectionWord, apply_words
-from gateway.ids import new_id
 from gateway.payouts.bank_status import events_for
 from gateway.payouts.transitions import PayoutEvent, apply_events_in_tx
 from gateway.recon import exceptions
 from gateway.recon.compare import Books, Finding, Resolution, compare, parse_lines, summary
 from gateway.storage.batch_write import BatchWrite
+from protocol.ids import new_id
 
 log = logging.getLogger("paygate.recon")
 

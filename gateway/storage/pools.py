@@ -13,9 +13,9 @@ import orjson
 import redis.asyncio as aioredis
 import redis.exceptions
 
-from gateway.clock import ClockAnchor, SimClock
 from gateway.metrics import Metrics, in_hop
 from gateway.settings import Settings
+from protocol.clock import ClockAnchor, SimClock
 
 log = logging.getLogger("paygate.storage")
 

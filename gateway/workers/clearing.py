@@ -19,9 +19,9 @@ import asyncpg
 from channels.client import B2BBank
 from gateway.b2b.state import B2BEvent
 from gateway.b2b.transitions import B2BWord, apply_b2b_events
-from gateway.clock import SimClock
 from gateway.settings import Settings
 from gateway.workers.rounds import run_rounds
+from protocol.clock import SimClock
 
 RECHECK_S = 1.0  # wall seconds before asking the bank again about one payment
 BATCH_MAX = 256

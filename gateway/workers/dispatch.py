@@ -37,11 +37,11 @@ from channels.breaker import Availability
 from channels.client import BankClient
 from channels.quota import ChannelQuota
 from channels.routing import choose
-from gateway.clock import SimClock
+from gateway.payouts.bank_orders import BankOrders, BankWord, Claimed
 from gateway.payouts.queue import DispatchChange
 from gateway.settings import Settings
-from gateway.workers.bank_orders import BankOrders, BankWord, Claimed
 from gateway.workers.rounds import hop_name, idle_s, run_rounds
+from protocol.clock import SimClock
 
 log = logging.getLogger("paygate.dispatch")
 

@@ -23,15 +23,15 @@ import asyncpg
 import orjson
 
 from gateway.batching import GroupCommitter
-from gateway.clock import SimClock
 from gateway.metrics import HTTP_CLIENT_REQUESTS, NOTIFICATIONS, Metrics, in_hop
 from gateway.notifications import repo
 from gateway.notifications.repo import AttemptResult, Due
 from gateway.notifications.schedule import next_delay_s
 from gateway.settings import Settings
-from gateway.signing import sign_request
 from gateway.workers.notify_http import DeliveryError, NotifyHttp
 from gateway.workers.rounds import run_rounds
+from protocol.clock import SimClock
+from protocol.signing import sign_request
 
 log = logging.getLogger("paygate.notify")
 

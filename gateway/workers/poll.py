@@ -23,12 +23,12 @@ import asyncpg
 from channels import repo as channel_repo
 from channels.answers import QueryOutcome, QueryResult
 from channels.client import BankClient
-from gateway.clock import SimClock
 from gateway.payouts import queue
+from gateway.payouts.bank_orders import BankOrders, BankWord, Pending
 from gateway.payouts.queue import DispatchChange
 from gateway.settings import Settings
-from gateway.workers.bank_orders import BankOrders, BankWord, Pending
 from gateway.workers.rounds import hop_name, idle_s, run_rounds
+from protocol.clock import SimClock
 
 log = logging.getLogger("paygate.poll")
 

@@ -15,10 +15,10 @@ from datetime import time as clock_time
 import asyncpg
 
 from channels.client import BankClient, BankUnavailable
-from gateway.clock import BUSINESS_TZ, SimClock
 from gateway.recon.reconcile import AlreadyReconciled, reconcile
 from gateway.settings import Settings
 from gateway.workers.rounds import run_rounds
+from protocol.clock import BUSINESS_TZ, SimClock
 
 MAX_CATCH_UP_DAYS = 31
 

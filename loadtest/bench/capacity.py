@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from gateway.ids import floor_id
+from protocol.ids import floor_id
 from loadtest.bench.cost import CostMeter, cost_summary
 from loadtest.generator.result import LoadResult
 from loadtest.system import observe

@@ -12,9 +12,9 @@ from typing import Any
 
 import asyncpg
 
-from gateway.api.schemas import Payee, PayoutRequest
-from gateway.payouts.accept import AcceptItem, accept_batch
-from gateway.payouts.model import request_hash
+from gateway.contract.requests import Payee, PayoutRequest
+from gateway.payouts.accept import accept_batch
+from gateway.payouts.model import AcceptItem, request_hash
 from gateway.storage.pools import init_connection
 from risk.rules import RiskRules
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import orjson
 
 from gateway.http1 import Http1Client, HttpError
-from gateway.signing import sign_request
+from protocol.signing import sign_request
 from loadtest.generator.recorder import Recorder
 from loadtest.generator.result import LoadResult, Snapshot
 from loadtest.generator.shapes import duration_s, schedule_offsets_s, shape_to_dict

@@ -23,7 +23,7 @@ from locust.clients import ResponseContextManager
 from locust.env import Environment
 from locust.runners import MasterRunner
 
-from gateway.signing import sign_request
+from protocol.signing import sign_request
 from loadtest.locust.payloads import b2b_request, encode, payout_batch, payout_request
 from loadtest.locust.target import Merchant, Target, load_target, run_file_path
 

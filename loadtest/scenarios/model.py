@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 import yaml
 
-from gateway.clock import BUSINESS_TZ
+from protocol.clock import BUSINESS_TZ
 
 _AT_RE = re.compile(r"^day (?P<day>[1-9][0-9]?) (?P<h>[0-2][0-9]):(?P<m>[0-5][0-9])$")
 Name = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")]

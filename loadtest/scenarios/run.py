@@ -24,7 +24,7 @@ import asyncpg
 import orjson
 
 from gateway.client import AdminClient
-from gateway.clock import BUSINESS_TZ
+from protocol.clock import BUSINESS_TZ
 from loadtest.bench.transfers import open_accounts, spread_load
 from loadtest.generator.merge import merge_results
 from loadtest.generator.processes import run_in_process

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gateway.clock import BUSINESS_TZ
+from protocol.clock import BUSINESS_TZ
 
 NAN = math.nan
 # Tick steps in simulated minutes, from a minute to a day.

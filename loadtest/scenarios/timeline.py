@@ -14,7 +14,7 @@ import aiohttp
 import orjson
 
 from gateway.client import AdminClient, MerchantClient
-from gateway.clock import BUSINESS_TZ
+from protocol.clock import BUSINESS_TZ
 from loadtest.generator.spec import MerchantCred
 from loadtest.scenarios.model import CallbackStorm, Event, Review, Scenario, at_time, sim_offset_s
 from loadtest.system import faults

@@ -13,7 +13,7 @@ import msgspec
 from msgspec import Meta
 
 from channels.bank_sim.nonces import NonceCache
-from gateway.errors import InvalidRequest
+from protocol.errors import InvalidRequest
 
 MAX_MERCHANTS: Final = 10_000
 MAX_RECORDS_PER_MERCHANT: Final = 100_000  # oldest dropped first, counted in `dropped`

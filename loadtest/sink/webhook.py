@@ -25,7 +25,6 @@ from aiohttp import web
 from gateway.api.auth import verify_signature
 from gateway.api.jsonio import decode, json_response, read_body
 from gateway.api.middleware import make_error_middleware
-from gateway.errors import ApiError, InvalidRequest, NotFound, ServiceUnavailable, Unauthorized
 from gateway.server import run, serve_until_stopped
 from loadtest.sink.state import (
     SIGNATURE_WINDOW_S,
@@ -36,6 +35,7 @@ from loadtest.sink.state import (
     Registration,
     SinkState,
 )
+from protocol.errors import ApiError, InvalidRequest, NotFound, ServiceUnavailable, Unauthorized
 
 log = logging.getLogger("paygate.webhook_sink")
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from channels.keys import GATEWAY_KEY_ID, bank_secret
-from gateway import signing
+from protocol import signing
+from protocol.keys import GATEWAY_KEY_ID, bank_secret
 from tests.e2e.test_bank_restart import BankProcess
 from tests.harness import Reply, free_port, raw_request
 from tests.integration.test_bank_sim_app import payout

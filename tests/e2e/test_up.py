@@ -18,7 +18,7 @@ import orjson
 import psutil
 
 from gateway.client import MerchantClient
-from gateway.ids import floor_id
+from protocol.ids import floor_id
 from tests.harness import free_port, wait_until, wait_until_sync
 from tests.payloads import payout_body
 

@@ -13,10 +13,10 @@ import asyncpg
 import pytest
 
 from gateway.accounts.transfers import TransferItem, item, transfer_batch
-from gateway.api.schemas import TransferRequest
 from gateway.client import ApiResponse, MerchantClient
-from gateway.ids import new_id
+from gateway.contract.requests import TransferRequest
 from gateway.storage.pools import init_connection
+from protocol.ids import new_id
 from tests.harness import LiveGateway
 from tests.payloads import payout_body
 

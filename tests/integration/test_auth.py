@@ -4,8 +4,8 @@ import time
 
 import redis.asyncio as aioredis
 
-from gateway import signing
 from gateway.client import MerchantClient
+from protocol import signing
 from risk.ratelimit import boot_key
 from tests.harness import LiveGateway
 

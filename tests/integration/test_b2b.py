@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from gateway.client import MerchantClient
-from gateway.clock import BUSINESS_TZ
 from gateway.settings import Settings
+from protocol.clock import BUSINESS_TZ
 from tests.banks import BankWorld, bank_world
 from tests.harness import wait_until
 from tests.payloads import payout_body

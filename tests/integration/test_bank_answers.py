@@ -14,8 +14,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.client import MerchantClient
-from gateway.ids import new_id
 from gateway.settings import Settings
+from protocol.ids import new_id
 from tests.banks import FINAL_STATUSES, BankWorld, certain_world
 from tests.harness import wait_until
 from tests.integration.test_accounts import customer, ok, open_account

@@ -25,15 +25,15 @@ from channels.bank_sim.app import build_bank_sim_app
 from channels.bank_sim.config import BankSimConfig
 from channels.client import BankClient
 from gateway.client import MerchantClient
-from gateway.clock import SimClock
 from gateway.collection.orders import CollectionOrders
-from gateway.ids import new_id
+from gateway.payouts.bank_orders import BankOrders, Claimed
 from gateway.payouts.orders import PayoutOrders
 from gateway.server import start_site
 from gateway.settings import Settings
 from gateway.storage.pools import init_connection
-from gateway.workers.bank_orders import BankOrders, Claimed
 from gateway.workers.poll import StatusPoller
+from protocol.clock import SimClock
+from protocol.ids import new_id
 from tests.harness import LiveGateway, wait_until
 from tests.integration.test_accounts import customer, ok, open_account
 from tests.payloads import payout_body

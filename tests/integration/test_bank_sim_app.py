@@ -18,9 +18,9 @@ from aiohttp import web
 
 from channels.bank_sim.app import build_bank_sim_app
 from channels.bank_sim.config import BankSimConfig
-from channels.keys import GATEWAY_KEY_ID, bank_secret
-from gateway import signing
 from gateway.server import start_site
+from protocol import signing
+from protocol.keys import GATEWAY_KEY_ID, bank_secret
 from tests.harness import Reply, raw_request, wait_until
 
 MASTER = "test-bank-master-secret"

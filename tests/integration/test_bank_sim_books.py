@@ -13,8 +13,8 @@ import orjson
 
 from channels.bank_sim.config import BankSimConfig
 from channels.bank_sim.sim import BankSim
-from channels.keys import GATEWAY_KEY_ID, bank_secret
-from gateway import signing
+from protocol import signing
+from protocol.keys import GATEWAY_KEY_ID, bank_secret
 from tests.harness import Reply, wait_until
 from tests.integration import test_bank_sim_app as live
 from tests.integration.test_bank_sim_app import MASTER, LiveSim, callbacks_for, payout, running_sim

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from gateway.client import MerchantClient
-from gateway.ids import new_id
 from gateway.settings import Settings
+from protocol.ids import new_id
 from tests.banks import BankWorld, bank_world
 from tests.harness import wait_until
 from tests.integration.test_accounts import customer, ok, open_account, refused, settlement

@@ -14,9 +14,9 @@ import asyncpg
 import pytest
 
 from gateway.collection.orders import CollectionOrders
+from gateway.payouts.bank_orders import BankOrders, Claimed
 from gateway.payouts.orders import PayoutOrders
 from gateway.storage.pools import init_connection
-from gateway.workers.bank_orders import BankOrders, Claimed
 from tests.harness import LiveGateway
 from tests.integration.test_accounts import customer, open_account
 from tests.payloads import payout_body

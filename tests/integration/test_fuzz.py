@@ -24,7 +24,7 @@ from yarl import URL
 from gateway.api import answers
 from gateway.api.openapi import OPERATIONS, build_document
 from gateway.settings import Settings
-from gateway.signing import sign_request
+from protocol.signing import sign_request
 from tests.banks import bank_world
 
 CASES = int(os.environ.get("PAYGATE_FUZZ_CASES", "50"))

@@ -19,7 +19,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from gateway.accounts import customers, freezes, repo
 from gateway.accounts.transfers import item, transfer_batch
-from gateway.api.schemas import (
+from gateway.collection.create import create_collection
+from gateway.collection.state import CollectionEvent
+from gateway.collection.transitions import CollectionWord, apply_words
+from gateway.contract.requests import (
     AccountOpen,
     CollectionRequest,
     CustomerCreate,
@@ -30,20 +33,17 @@ from gateway.api.schemas import (
     TransferRequest,
     UnfreezeRequest,
 )
-from gateway.collection.create import create_collection
-from gateway.collection.state import CollectionEvent
-from gateway.collection.transitions import CollectionWord, apply_words
-from gateway.errors import ApiError
-from gateway.ids import new_id, new_secret
 from gateway.ledger.check import run_checks
 from gateway.ledger.credits import apply_credit
 from gateway.merchants import model as mmodel
 from gateway.merchants import repo as merchants_repo
-from gateway.payouts.accept import AcceptItem, accept_batch
-from gateway.payouts.model import request_hash
+from gateway.payouts.accept import accept_batch
+from gateway.payouts.model import AcceptItem, request_hash
 from gateway.payouts.state import Event
 from gateway.payouts.transitions import PayoutEvent, apply_events
 from gateway.storage.pools import init_connection
+from protocol.errors import ApiError
+from protocol.ids import new_id, new_secret
 from risk.rules import RiskRules
 from tests.harness import create_database, drop_database, unique_name, with_database
 

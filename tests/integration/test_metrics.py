@@ -11,10 +11,10 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway import signing
 from gateway.client import MerchantClient
 from gateway.settings import Settings
 from gateway.system_gauges import CACHE_S
+from protocol import signing
 from risk.ratelimit import boot_key
 from tests.banks import BankWorld, bank_world
 from tests.harness import free_port, wait_until

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import pytest
 from aiohttp import web
 
-from gateway import signing
 from gateway.server import start_site
 from gateway.settings import Settings
 from loadtest.generator.open_loop import run_open_loop

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from gateway import signing
 from gateway.client import ApiResponse, MerchantClient
 from gateway.settings import Settings
 from gateway.storage.embedded import EmbeddedRedis

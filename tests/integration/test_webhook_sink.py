@@ -13,7 +13,6 @@ import aiohttp
 import orjson
 import pytest
 
-from gateway import signing
 from gateway.server import start_site
 from loadtest.sink.webhook import build_sink_app
 from tests.harness import Reply, raw_request, wait_until

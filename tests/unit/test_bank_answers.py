@@ -16,7 +16,7 @@ from channels.answers import SubmitOutcome
 from channels.bank_sim.answer_lies import AnswerLies
 from channels.bank_sim.profile import AnswerFaults, BankProfile
 from channels.client import BankClient
-from gateway import signing
+from protocol import signing
 
 SECRET = "bank-102-secret"
 PATH = "/banks/102/payouts/po_1"

@@ -2,7 +2,7 @@
 
 import time
 
-from gateway.clock import ClockAnchor, SimClock
+from protocol.clock import ClockAnchor, SimClock
 
 
 def test_scaled_clock_runs_faster_than_wall_time() -> None:

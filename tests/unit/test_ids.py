@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from gateway import ids
+from protocol import ids
 
 
 def test_random_part_is_the_crockford_encoding_of_its_bits() -> None:

@@ -9,7 +9,7 @@ import msgspec
 import orjson
 import pytest
 
-from gateway.api.schemas import (
+from gateway.contract.requests import (
     B2BRequest,
     CollectionRequest,
     PayoutBatchRequest,

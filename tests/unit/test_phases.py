@@ -8,7 +8,7 @@ from datetime import datetime
 
 import msgspec
 
-from gateway.clock import BUSINESS_TZ
+from protocol.clock import BUSINESS_TZ
 from loadtest.scenarios.model import Scenario
 from loadtest.scenarios.phases import phases, row, slo_per_phase
 from loadtest.scenarios.simtime import Anchor, ClockMap

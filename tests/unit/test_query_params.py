@@ -7,7 +7,7 @@ import pytest
 
 from gateway.api.openapi import OPERATIONS
 from gateway.api.params import Param, Value, read_query
-from gateway.errors import InvalidRequest
+from protocol.errors import InvalidRequest
 
 
 def declared(method: str, path: str) -> dict[str, Param]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from gateway.clock import BUSINESS_TZ
+from protocol.clock import BUSINESS_TZ
 from loadtest.scenarios.plots import channel_plots
 from loadtest.scenarios.simtime import Anchor, ClockMap
 

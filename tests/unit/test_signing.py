@@ -1,6 +1,6 @@
 """The SPEC 11 test vectors for `paygate-hmac-v1`."""
 
-from gateway import signing
+from protocol import signing
 
 SECRET = "demo-secret-0123456789abcdef"
 TS = "1764028800"

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from gateway.clock import BUSINESS_TZ
+from protocol.clock import BUSINESS_TZ
 from loadtest.scenarios.plots import sim_chart
 from loadtest.scenarios.simtime import Anchor, ClockMap
 

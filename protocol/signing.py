@@ -12,7 +12,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from gateway.ids import new_nonce
+from protocol.ids import new_nonce
 
 SCHEME = "paygate-hmac-v1"
 H_KEY = "X-Paygate-Key"

@@ -1,4 +1,7 @@
-"""Request bodies as msgspec structs: types, ranges and unknown fields checked on decode."""
+"""Request bodies as msgspec structs: types, ranges and unknown fields checked on decode.
+
+The domain takes them and the API decodes them (and describes them in /openapi.json), so they
+live below both."""
 
 from __future__ import annotations
 
@@ -8,9 +11,9 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from gateway.notifications.event_types import MAX_NOTIFY_EVENTS
-
 MAX_AMOUNT_FEN = 10**13
+# How many event types a merchant may choose (notifications/event_types.py checks the choice).
+MAX_NOTIFY_EVENTS = 32
 
 AmountFen = Annotated[int, Meta(ge=1, le=MAX_AMOUNT_FEN)]
 NonNegFen = Annotated[int, Meta(ge=0, le=MAX_AMOUNT_FEN)]
