@@ -23,10 +23,10 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from protocol.ids import floor_id
 from loadtest.bench.cost import CostMeter, cost_summary
 from loadtest.generator.result import LoadResult
 from loadtest.system import observe
+from protocol.ids import floor_id
 
 P99_LIMIT_MS = 1000.0
 # The window's last payouts get this long to finish before its latency is read.

@@ -21,12 +21,12 @@ from pathlib import Path
 import orjson
 
 from gateway.http1 import Http1Client, HttpError
-from protocol.signing import sign_request
 from loadtest.generator.recorder import Recorder
 from loadtest.generator.result import LoadResult, Snapshot
 from loadtest.generator.shapes import duration_s, schedule_offsets_s, shape_to_dict
 from loadtest.generator.spec import LoadSpec
 from loadtest.generator.workloads import Workload
+from protocol.signing import sign_request
 
 log = logging.getLogger("paygate.loadtest")
 MAX_ERROR_BODY_BYTES = 64 * 1024  # an error body larger than this is not parsed for its code

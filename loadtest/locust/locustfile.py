@@ -23,9 +23,9 @@ from locust.clients import ResponseContextManager
 from locust.env import Environment
 from locust.runners import MasterRunner
 
-from protocol.signing import sign_request
 from loadtest.locust.payloads import b2b_request, encode, payout_batch, payout_request
 from loadtest.locust.target import Merchant, Target, load_target, run_file_path
+from protocol.signing import sign_request
 
 REQUEST_TIMEOUT_S: Final = 10.0
 REMEMBERED_PAYOUTS: Final = 200  # per user, for GET /v1/payouts/{id}

@@ -24,7 +24,6 @@ import asyncpg
 import orjson
 
 from gateway.client import AdminClient
-from protocol.clock import BUSINESS_TZ
 from loadtest.bench.transfers import open_accounts, spread_load
 from loadtest.generator.merge import merge_results
 from loadtest.generator.processes import run_in_process
@@ -38,6 +37,7 @@ from loadtest.scenarios.simtime import ClockMap
 from loadtest.scenarios.timeline import jump_to, run_timeline, say, set_profile, wall_s
 from loadtest.scenarios.watch import Watch
 from loadtest.system import observe
+from protocol.clock import BUSINESS_TZ
 
 DRAIN_MIN_S = 20.0
 # Wall seconds between setting the clock and the load's first request: time for the load

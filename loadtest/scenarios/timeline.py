@@ -14,10 +14,10 @@ import aiohttp
 import orjson
 
 from gateway.client import AdminClient, MerchantClient
-from protocol.clock import BUSINESS_TZ
 from loadtest.generator.spec import MerchantCred
 from loadtest.scenarios.model import CallbackStorm, Event, Review, Scenario, at_time, sim_offset_s
 from loadtest.system import faults
+from protocol.clock import BUSINESS_TZ
 
 # Whom the reviewed payouts pay: a corporate account at China Merchants Bank.
 REVIEW_PAYEE = {"account_no": "6222020200998877665", "account_name": "Qian Qi",

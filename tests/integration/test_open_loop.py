@@ -22,6 +22,7 @@ from loadtest.generator.processes import run_in_process
 from loadtest.generator.result import LoadResult, Snapshot
 from loadtest.generator.shapes import constant
 from loadtest.generator.spec import LoadSpec, MerchantCred
+from protocol import signing
 from tests.banks import bank_world
 
 SERVICE_S = 0.020

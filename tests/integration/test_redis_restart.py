@@ -19,6 +19,7 @@ import pytest
 from gateway.client import ApiResponse, MerchantClient
 from gateway.settings import Settings
 from gateway.storage.embedded import EmbeddedRedis
+from protocol import signing
 from tests.harness import (
     LiveGateway,
     live_gateway,

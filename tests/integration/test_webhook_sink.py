@@ -15,6 +15,7 @@ import pytest
 
 from gateway.server import start_site
 from loadtest.sink.webhook import build_sink_app
+from protocol import signing
 from tests.harness import Reply, raw_request, wait_until
 
 SECRET_A = "sink-secret-a-0123456789abcdef"

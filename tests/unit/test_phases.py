@@ -8,10 +8,10 @@ from datetime import datetime
 
 import msgspec
 
-from protocol.clock import BUSINESS_TZ
 from loadtest.scenarios.model import Scenario
 from loadtest.scenarios.phases import phases, row, slo_per_phase
 from loadtest.scenarios.simtime import Anchor, ClockMap
+from protocol.clock import BUSINESS_TZ
 
 START = datetime(2026, 11, 27, 10, 0, tzinfo=BUSINESS_TZ)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from protocol.clock import BUSINESS_TZ
 from loadtest.scenarios.plots import channel_plots
 from loadtest.scenarios.simtime import Anchor, ClockMap
+from protocol.clock import BUSINESS_TZ
 
 DAY1 = datetime(2026, 11, 27, 10, 0, tzinfo=BUSINESS_TZ)
 WALL0 = 1_000_000.0

@@ -8,9 +8,9 @@ from datetime import datetime
 
 import pytest
 
-from protocol.clock import BUSINESS_TZ
 from loadtest.scenarios.plots import sim_chart
 from loadtest.scenarios.simtime import Anchor, ClockMap
+from protocol.clock import BUSINESS_TZ
 
 DAY1 = datetime(2026, 11, 27, 9, 0, tzinfo=BUSINESS_TZ)
 WALL0 = 1_000_000.0
