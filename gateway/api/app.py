@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway.api import (
+    openapi,
     routes_accounts,
     routes_admin,
     routes_b2b,
@@ -17,7 +18,7 @@ from gateway.api import (
     routes_collections,
     routes_events,
     routes_merchant,
-    routes_openapi,
+    routes_noop,
     routes_payouts,
     routes_recon,
     routes_reviews,
@@ -27,7 +28,6 @@ from gateway.api import (
 )
 from gateway.api.auth import authenticate_merchant, check_admin
 from gateway.api.middleware import Handler, make_error_middleware
-from gateway.api.openapi import OPERATIONS
 from gateway.api.params import make_params_middleware
 from gateway.api.services import SERVICES, open_services
 from gateway.metrics import in_hop
@@ -86,7 +86,7 @@ def build_app(settings: Settings) -> web.Application:
             count_middleware,
             make_error_middleware(settings.max_body_bytes, replace_connections),
             auth_middleware,
-            make_params_middleware(OPERATIONS),
+            make_params_middleware(openapi.OPERATIONS),
         ],
     )
 
@@ -97,9 +97,10 @@ def build_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.add_routes(routes_service.routes)
-    app.add_routes(routes_openapi.routes)
+    app.add_routes(openapi.routes)
     app.add_routes(routes_admin.routes)
     app.add_routes(routes_merchant.routes)
+    app.add_routes(routes_noop.routes)
     app.add_routes(routes_payouts.routes)
     app.add_routes(routes_reviews.routes)
     app.add_routes(routes_channels.routes)

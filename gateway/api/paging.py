@@ -1,4 +1,4 @@
-"""List endpoints: `limit` and keyset `cursor` (declared in `openapi.py`, checked by the
+"""List endpoints: `limit` and keyset `cursor` (declared in `operations.py`, checked by the
 parameters middleware, `params.py`), and the list shape `{"data": [...], "next_cursor": ...}`
 (SPEC 11) they all answer with."""
 

@@ -1,9 +1,10 @@
-"""Query and path parameters (SPEC 11): each operation declares its own in `openapi.py`, the
-document shows those declarations, and one middleware reads every request against them
-before its handler runs. Whatever an endpoint cannot use is `400 invalid_request` naming the
-parameter: a name it does not declare, a name given twice, a value that is not UTF-8, holds
-NUL, is too long, is not an ASCII integer in range, or is outside its pattern or enum.
-Handlers read the checked values through `query(request)`, never `request.query`."""
+"""Query and path parameters (SPEC 11): each operation declares its own beside its handler
+(the `OPERATIONS` of its `routes_*.py`), the document shows those declarations, and one
+middleware reads every request against them before its handler runs. Whatever an endpoint
+cannot use is `400 invalid_request` naming the parameter: a name it does not declare, a name
+given twice, a value that is not UTF-8, holds NUL, is too long, is not an ASCII integer in
+range, or is outside its pattern or enum. Handlers read the checked values through
+`query(request)`, never `request.query`."""
 
 from __future__ import annotations
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 from aiohttp import web
 
+from gateway.api import answers
 from gateway.api.jsonio import json_response, read_json
+from gateway.api.operations import CURSOR, LIMIT, Op, path_id
 from gateway.api.paging import cursor, page_limit
 from gateway.api.services import SERVICES
 from gateway.contract.requests import CreditRequest, MerchantCreate, MerchantPatch
@@ -22,6 +24,54 @@ from protocol.errors import BusinessRefusal, InvalidRequest, NotFound, idempoten
 from protocol.ids import new_id, new_secret
 
 routes = web.RouteTableDef()
+
+OPERATIONS: Final[tuple[Op, ...]] = (
+    Op(
+        "post",
+        "/admin/merchants",
+        "Create a merchant (returns its secret); with `reference`, a retry answers 200 with"
+        " the same merchant",
+        "admin",
+        {201: None, 200: None},
+        MerchantCreate,
+        example={"name": "Acme", "reference": "onboarding-acme-1"},
+        errors=(409,),
+    ),
+    Op(
+        "get", "/admin/merchants", "Merchants", "admin", {200: answers.Page}, params=(LIMIT, CURSOR)
+    ),
+    Op(
+        "get",
+        "/admin/merchants/{merchant_id}",
+        "One merchant",
+        "admin",
+        {200: None},
+        params=(path_id("merchant_id"),),
+        errors=(404,),
+    ),
+    Op(
+        "patch",
+        "/admin/merchants/{merchant_id}",
+        "Change a merchant",
+        "admin",
+        {200: None},
+        MerchantPatch,
+        params=(path_id("merchant_id"),),
+        errors=(404,),
+    ),
+    Op(
+        "post",
+        "/admin/merchants/{merchant_id}/credits",
+        "Manual deposit (journaled)",
+        "admin",
+        {201: None, 200: None},
+        CreditRequest,
+        params=(path_id("merchant_id"),),
+        errors=(404, 409),
+    ),
+    Op("get", "/admin/ledger/check", "The ledger invariants (SPEC 4)", "admin", {200: None}),
+    Op("get", "/admin/exposure", "Advance (垫资) exposure", "admin", {200: None}),
+)
 
 
 def _notify_events(types: list[str]) -> tuple[str, ...]:

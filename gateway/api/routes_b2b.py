@@ -3,20 +3,62 @@ GET /v1/b2b-payments (by merchant_order_id, or a page filtered by status)."""
 
 from __future__ import annotations
 
+from typing import Final
+
 from aiohttp import web
 
+from gateway.api import answers
 from gateway.api.auth import current_merchant
 from gateway.api.jsonio import json_response, read_json
+from gateway.api.operations import CURSOR, LIMIT, ORDER_ID, Op, path_id
 from gateway.api.paging import cursor, found_page, page, page_limit
-from gateway.api.params import query
+from gateway.api.params import Param, query
 from gateway.api.services import SERVICES
 from gateway.b2b.create import create_b2b
 from gateway.b2b.model import B2B_PAYMENTS
+from gateway.b2b.state import B2BStatus
 from gateway.contract.requests import B2BRequest
 from gateway.storage import owned
 from protocol.errors import InvalidRequest, NotFound, ServiceUnavailable
 
 routes = web.RouteTableDef()
+
+B2B_STATUS = Param("status", {"type": "string", "enum": [s.value for s in B2BStatus]})
+
+OPERATIONS: Final[tuple[Op, ...]] = (
+    Op(
+        "post",
+        "/v1/b2b-payments",
+        "Fund the account by a B2B payment",
+        "merchant",
+        {201: answers.B2BPayment, 200: answers.B2BPayment},
+        B2BRequest,
+        errors=(409,),
+        example={
+            "merchant_order_id": "b-1",
+            "amount": 100000,
+            "currency": "CNY",
+            "payer_bank": "102",
+        },
+    ),
+    Op(
+        "get",
+        "/v1/b2b-payments/{b2b_id}",
+        "One B2B payment",
+        "merchant",
+        {200: answers.B2BPayment},
+        params=(path_id("b2b_id"),),
+        errors=(404,),
+    ),
+    Op(
+        "get",
+        "/v1/b2b-payments",
+        "B2B payments: by merchant_order_id, or a page by status",
+        "merchant",
+        {200: answers.B2BPage},
+        params=(ORDER_ID, B2B_STATUS, LIMIT, CURSOR),
+    ),
+)
 
 
 @routes.post("/v1/b2b-payments")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 from aiohttp import web
@@ -23,6 +23,7 @@ from channels import answers
 from channels.answers import business_date
 from gateway.api.auth import verify_signed
 from gateway.api.jsonio import decode, json_response, read_json
+from gateway.api.operations import BANK_ID, Op, path_id
 from gateway.api.services import SERVICES, Services
 from gateway.b2b.state import B2BEvent
 from gateway.b2b.transitions import B2BWord, apply_b2b_events
@@ -42,6 +43,19 @@ from protocol.keys import bank_secret
 
 log = logging.getLogger("paygate.callbacks")
 routes = web.RouteTableDef()
+
+OPERATIONS: Final[tuple[Op, ...]] = (
+    Op(
+        "post",
+        "/callbacks/{bank_id}",
+        "Bank results (批量回盘), each item applied on its own",
+        "bank",
+        {200: None},
+        BankCallback,
+        params=(path_id("bank_id", BANK_ID),),
+        errors=(404,),
+    ),
+)
 
 
 @routes.post("/callbacks/{bank_id}")

@@ -4,18 +4,43 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Final
 
 import msgspec
 from aiohttp import web
 
 from channels import repo as channel_repo
 from gateway.api.jsonio import json_response, read_json
+from gateway.api.operations import Op, path_id
 from gateway.api.services import SERVICES
 from gateway.contract.requests import ChannelPatch, DispatchPatch
 from gateway.payouts import queue
 from protocol.errors import NotFound
 
 routes = web.RouteTableDef()
+
+OPERATIONS: Final[tuple[Op, ...]] = (
+    Op("get", "/admin/channels", "Bank channels and their breakers", "admin", {200: None}),
+    Op(
+        "patch",
+        "/admin/channels/{channel_id}",
+        "Change a channel",
+        "admin",
+        {200: None},
+        ChannelPatch,
+        params=(path_id("channel_id"),),
+        errors=(404,),
+    ),
+    Op("get", "/admin/dispatch", "Whether dispatch to banks is paused", "admin", {200: None}),
+    Op(
+        "patch",
+        "/admin/dispatch",
+        "Pause or resume dispatch to banks",
+        "admin",
+        {200: None},
+        DispatchPatch,
+    ),
+)
 
 
 @routes.get("/admin/channels")

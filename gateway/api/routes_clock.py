@@ -7,12 +7,13 @@ second (`storage.pools.follow_clock`). Time only goes forward.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 from msgspec import UnsetType
 
 from gateway.api.jsonio import json_response, read_json
+from gateway.api.operations import Op
 from gateway.api.services import SERVICES
 from gateway.contract.requests import MAX_CLOCK_JUMP_S, ClockAdvance
 from gateway.storage.pools import move_clock
@@ -20,6 +21,18 @@ from protocol.clock import SimClock
 from protocol.errors import InvalidRequest
 
 routes = web.RouteTableDef()
+
+OPERATIONS: Final[tuple[Op, ...]] = (
+    Op("get", "/admin/clock", "The simulated clock", "admin", {200: None}),
+    Op(
+        "post",
+        "/admin/clock/advance",
+        "Move simulated time forward: by advance_s, or to a time (retry-safe: lands once)",
+        "admin",
+        {200: None},
+        ClockAdvance,
+    ),
+)
 
 
 def _shown(clock: SimClock) -> dict[str, Any]:

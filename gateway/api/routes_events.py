@@ -3,17 +3,49 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Final
 
 from aiohttp import web
 
+from gateway.api import answers
 from gateway.api.auth import current_merchant
 from gateway.api.jsonio import json_response
+from gateway.api.operations import CURSOR, LIMIT, Op, path_id
 from gateway.api.paging import cursor, page, page_limit
 from gateway.api.services import SERVICES
 from gateway.notifications import repo
 from protocol.errors import NotFound
 
 routes = web.RouteTableDef()
+
+OPERATIONS: Final[tuple[Op, ...]] = (
+    Op(
+        "get",
+        "/v1/events",
+        "Notification events",
+        "merchant",
+        {200: answers.EventPage},
+        params=(LIMIT, CURSOR),
+    ),
+    Op(
+        "get",
+        "/v1/events/{event_id}",
+        "One event with its delivery history",
+        "merchant",
+        {200: answers.Event},
+        params=(path_id("event_id"),),
+        errors=(404,),
+    ),
+    Op(
+        "post",
+        "/v1/events/{event_id}/redeliver",
+        "Deliver an event again",
+        "merchant",
+        {202: answers.Event},
+        params=(path_id("event_id"),),
+        errors=(404,),
+    ),
+)
 
 
 @routes.get("/v1/events")

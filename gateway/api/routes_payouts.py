@@ -2,26 +2,92 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
+from gateway.api import answers
 from gateway.api.auth import current_merchant
 from gateway.api.jsonio import decode, json_response, read_json
 from gateway.api.middleware import REQUEST_ID_KEY
+from gateway.api.operations import CURSOR, LIMIT, NEXT_CURSOR, ORDER_ID, Op, path_id
 from gateway.api.paging import cursor, found_page, int_cursor, page, page_limit
-from gateway.api.params import query
+from gateway.api.params import INT64_MAX, Param, query
 from gateway.api.services import SERVICES, Services
 from gateway.contract.requests import PayoutBatchRequest, PayoutRequest
 from gateway.payouts import queries
 from gateway.payouts.accept import AcceptResult, accept_batch
 from gateway.payouts.model import PAYOUTS, AcceptItem, request_hash
+from gateway.payouts.state import Status
 from gateway.storage import owned
 from protocol.errors import ApiError, InvalidRequest, NotFound
 
 routes = web.RouteTableDef()
 ENABLED_CURRENCIES = frozenset({"CNY"})
 BATCH_CHUNK = 250  # items per transaction for a payout batch
+
+PAYOUT_STATUS = Param("status", {"type": "string", "enum": [s.value for s in Status]})
+# Journal lines are keyed by a bigint: any id up to int64, given as its decimal digits.
+LEDGER_CURSOR = Param("cursor", {"type": "integer", "minimum": 1, "maximum": INT64_MAX},
+                      description=NEXT_CURSOR)  # fmt: skip
+PAYOUT_EXAMPLE: Final = {
+    "merchant_order_id": "o-1",
+    "amount": 10000,
+    "currency": "CNY",
+    "payee": {
+        "account_no": "6222020200112233445",
+        "account_name": "Zhang San",
+        "bank_code": "102100099996",
+        "account_type": "personal",
+    },
+}
+
+OPERATIONS: Final[tuple[Op, ...]] = (
+    Op(
+        "post",
+        "/v1/payouts",
+        "Create a payout (代付)",
+        "merchant",
+        {201: answers.Payout, 200: answers.Payout},
+        PayoutRequest,
+        errors=(409, 422),
+        example=PAYOUT_EXAMPLE,
+    ),
+    Op(
+        "post",
+        "/v1/payout-batches",
+        "Create up to 1,000 payouts, each answered on its own",
+        "merchant",
+        {200: answers.PayoutBatchResult},
+        PayoutBatchRequest,
+        example={"items": [PAYOUT_EXAMPLE]},
+    ),
+    Op(
+        "get",
+        "/v1/payouts/{payout_id}",
+        "One payout",
+        "merchant",
+        {200: answers.Payout},
+        params=(path_id("payout_id"),),
+        errors=(404,),
+    ),
+    Op(
+        "get",
+        "/v1/payouts",
+        "Payouts: by merchant_order_id, or a page by status",
+        "merchant",
+        {200: answers.PayoutPage},
+        params=(ORDER_ID, PAYOUT_STATUS, LIMIT, CURSOR),
+    ),
+    Op(
+        "get",
+        "/v1/ledger",
+        "The merchant's journal lines",
+        "merchant",
+        {200: answers.Page},
+        params=(LIMIT, LEDGER_CURSOR),
+    ),
+)
 
 
 def _check_currency(req: PayoutRequest) -> None:

@@ -4,12 +4,16 @@ exceptions it left (`GET /admin/recon-exceptions`), resolve one
 
 from __future__ import annotations
 
+from typing import Final
+
 from aiohttp import web
 
 from channels.client import BankUnavailable
+from gateway.api import answers
 from gateway.api.jsonio import json_response, read_json
+from gateway.api.operations import BANK_ID, CURSOR, LIMIT, Op, path_id
 from gateway.api.paging import cursor, page, page_limit
-from gateway.api.params import query
+from gateway.api.params import Param, query
 from gateway.api.services import SERVICES
 from gateway.contract.requests import ReconcileRequest, ReconResolve
 from gateway.recon import exceptions
@@ -17,6 +21,40 @@ from gateway.recon.reconcile import reconcile
 from protocol.errors import InvalidRequest, NotFound, ServiceUnavailable
 
 routes = web.RouteTableDef()
+
+RECON_STATUS = Param("status", {"type": "string", "enum": [*exceptions.STATUSES, "all"],
+                                 "default": "open"})  # fmt: skip
+
+OPERATIONS: Final[tuple[Op, ...]] = (
+    Op(
+        "post",
+        "/admin/reconcile",
+        "Reconcile one bank's statement for one date (对账)",
+        "admin",
+        {200: None},
+        ReconcileRequest,
+        errors=(404, 503),
+        example={"bank_id": "102", "date": "2026-11-25", "apply": False},
+    ),
+    Op(
+        "get",
+        "/admin/recon-exceptions",
+        "Reconciliation exceptions",
+        "admin",
+        {200: answers.Page},
+        params=(RECON_STATUS, Param("bank_id", BANK_ID), LIMIT, CURSOR),
+    ),
+    Op(
+        "post",
+        "/admin/recon-exceptions/{exception_id}/resolve",
+        "Resolve an exception with a note (and a journaled adjustment)",
+        "admin",
+        {200: None},
+        ReconResolve,
+        params=(path_id("exception_id"),),
+        errors=(404, 409),
+    ),
+)
 
 
 @routes.post("/admin/reconcile")

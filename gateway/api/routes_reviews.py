@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from aiohttp import web
 
+from gateway.api import answers
 from gateway.api.jsonio import json_response, read_body, read_json
+from gateway.api.operations import CURSOR, LIMIT, Op, path_id
 from gateway.api.paging import cursor, page, page_limit
 from gateway.api.services import SERVICES
 from gateway.contract.requests import ReviewDecision
@@ -14,6 +18,37 @@ from gateway.payouts.transitions import PayoutEvent, apply_events
 from protocol.errors import Conflict, NotFound
 
 routes = web.RouteTableDef()
+
+OPERATIONS: Final[tuple[Op, ...]] = (
+    Op(
+        "get",
+        "/admin/reviews",
+        "Payouts waiting for review",
+        "admin",
+        {200: answers.Page},
+        params=(LIMIT, CURSOR),
+    ),
+    Op(
+        "post",
+        "/admin/payouts/{payout_id}/approve",
+        "Approve a reviewed payout",
+        "admin",
+        {200: answers.Payout},
+        ReviewDecision,
+        params=(path_id("payout_id"),),
+        errors=(404, 409),
+    ),
+    Op(
+        "post",
+        "/admin/payouts/{payout_id}/reject",
+        "Reject a reviewed payout",
+        "admin",
+        {200: answers.Payout},
+        ReviewDecision,
+        params=(path_id("payout_id"),),
+        errors=(404, 409),
+    ),
+)
 
 
 @routes.get("/admin/reviews")

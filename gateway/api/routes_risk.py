@@ -2,15 +2,51 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from aiohttp import web
 
+from gateway.api import answers
 from gateway.api.jsonio import json_response, read_json
+from gateway.api.operations import LIMIT, NEXT_CURSOR, Op, schema_of
 from gateway.api.paging import cursor, page, page_limit
+from gateway.api.params import Param
 from gateway.api.services import SERVICES
-from gateway.contract.requests import BlocklistEntry
+from gateway.contract.requests import BlockedAccountNo, BlocklistEntry
 from protocol.errors import NotFound
 
 routes = web.RouteTableDef()
+
+BLOCKED = Param("account_no", schema_of(BlockedAccountNo), "path")
+BLOCKLIST_CURSOR = Param("cursor", schema_of(BlockedAccountNo), description=NEXT_CURSOR)
+
+OPERATIONS: Final[tuple[Op, ...]] = (
+    Op(
+        "post",
+        "/admin/blocklist",
+        "Block a payee account",
+        "admin",
+        {201: None, 200: None},
+        BlocklistEntry,
+    ),
+    Op(
+        "get",
+        "/admin/blocklist",
+        "Blocked payee accounts",
+        "admin",
+        {200: answers.Page},
+        params=(LIMIT, BLOCKLIST_CURSOR),
+    ),
+    Op(
+        "delete",
+        "/admin/blocklist/{account_no}",
+        "Unblock a payee account",
+        "admin",
+        {200: None, 204: None},
+        params=(BLOCKED,),
+        errors=(404,),
+    ),
+)
 
 
 @routes.post("/admin/blocklist")

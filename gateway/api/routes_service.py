@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Final
 
 from aiohttp import web
 
 from gateway.api.jsonio import json_response
+from gateway.api.operations import Op
 from gateway.api.services import SERVICES
 from gateway.metrics import CONTENT_TYPE
 
 routes = web.RouteTableDef()
 READY_TIMEOUT_S = 2.0
+
+OPERATIONS: Final[tuple[Op, ...]] = (
+    Op("get", "/healthz", "Liveness", "none", {200: None}),
+    Op(
+        "get",
+        "/readyz",
+        "Readiness (PostgreSQL and Redis answer)",
+        "none",
+        {200: None},
+        errors=(503,),
+    ),
+    Op("get", "/metrics", "Prometheus metrics (text)", "none", {200: None}),
+)
 
 
 @routes.get("/healthz")

@@ -4,12 +4,16 @@ POST /v1/freezes/{id}/unfreeze."""
 
 from __future__ import annotations
 
+from typing import Final
+
 from aiohttp import web
 
 from gateway.accounts import freezes, transfers
 from gateway.accounts.model import FREEZES, TRANSFERS
+from gateway.api import answers
 from gateway.api.auth import current_merchant
 from gateway.api.jsonio import json_response, read_body, read_json
+from gateway.api.operations import CURSOR, LIMIT, ORDER_ID, Op, path_id
 from gateway.api.paging import cursor, found_page, page, page_limit
 from gateway.api.params import query
 from gateway.api.services import SERVICES
@@ -19,6 +23,85 @@ from gateway.storage.owned import Owned
 from protocol.errors import InvalidRequest, NotFound
 
 routes = web.RouteTableDef()
+
+OPERATIONS: Final[tuple[Op, ...]] = (
+    Op(
+        "post",
+        "/v1/transfers",
+        "Internal transfer (个转个 / 个转商 / 商转个; from_freeze: 债权转让)",
+        "merchant",
+        {201: answers.Transfer, 200: answers.Transfer},
+        TransferRequest,
+        errors=(404, 409, 422),
+        example={
+            "merchant_order_id": "t-1",
+            "from_account": "acc_0123456789abcdefghjkmnpqrs",
+            "to_account": "acc_0123456789abcdefghjkmnpqrt",
+            "amount": 5000,
+        },
+    ),
+    Op(
+        "get",
+        "/v1/transfers",
+        "Transfers: by merchant_order_id, or a page",
+        "merchant",
+        {200: answers.TransferPage},
+        params=(ORDER_ID, LIMIT, CURSOR),
+    ),
+    Op(
+        "get",
+        "/v1/transfers/{transfer_id}",
+        "One transfer",
+        "merchant",
+        {200: answers.Transfer},
+        params=(path_id("transfer_id"),),
+        errors=(404,),
+    ),
+    Op(
+        "post",
+        "/v1/freezes",
+        "Freeze money of a personal account (冻结)",
+        "merchant",
+        {201: answers.Freeze, 200: answers.Freeze},
+        FreezeRequest,
+        errors=(404, 409, 422),
+        example={
+            "merchant_order_id": "f-1",
+            "account_id": "acc_0123456789abcdefghjkmnpqrs",
+            "amount": 3000,
+            "reason": "loan collateral",
+        },
+    ),
+    Op(
+        "get",
+        "/v1/freezes",
+        "Freezes: by merchant_order_id, or a page",
+        "merchant",
+        {200: answers.FreezePage},
+        params=(ORDER_ID, LIMIT, CURSOR),
+    ),
+    Op(
+        "get",
+        "/v1/freezes/{freeze_id}",
+        "One freeze",
+        "merchant",
+        {200: answers.Freeze},
+        params=(path_id("freeze_id"),),
+        errors=(404,),
+    ),
+    Op(
+        "post",
+        "/v1/freezes/{freeze_id}/unfreeze",
+        "Give frozen money back (解冻), whole or part; once per merchant_order_id (a replay"
+        " answers 200 with the first answer, other fields 409)",
+        "merchant",
+        {200: answers.Freeze},
+        UnfreezeRequest,
+        params=(path_id("freeze_id"),),
+        errors=(404, 409, 422),
+        example={"merchant_order_id": "u-1", "amount": 1000},
+    ),
+)
 
 
 @routes.post("/v1/transfers")

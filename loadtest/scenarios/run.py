@@ -1,7 +1,7 @@
 """`paygate scenario run` (SPEC 12): drive one scenario against a running system, answer the
 operator's questions, check the assertions, write the report.
 
-The system is a fresh `paygate up` (cli.py starts it with the scenario's time scale). Here:
+The system is a fresh `paygate up` (cli/scenario.py starts it with the scenario's time scale). Here:
 the clock jumps to day 1's start; merchants are created; the open-loop generator sends the load
 while the timeline's events fire at their simulated times (timeline.py: bank profile changes,
 kills, callback storms, clock jumps, review decisions); the backlog drains; then the answers:

@@ -1,0 +1,68 @@
+"""`paygate bench` (SPEC 13): the full benchmark on a fresh system, or `--only ratelimit`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+from gateway.cli.common import free_port, run_stamp
+from gateway.settings import Settings
+
+
+def cmd_bench(settings: Settings, quick: bool, workers: int = 1, generators: int = 1) -> int:
+    from dataclasses import replace
+
+    from gateway.state_lock import wipe
+    from loadtest.bench.run import BenchPlan, run_bench, say, table
+    from loadtest.reports.run_reports import write_bench_report
+    from loadtest.system.up import running_system
+
+    plan = replace(BenchPlan.quick() if quick else BenchPlan.full(),
+                   generator_processes=generators, gateway_processes=workers)  # fmt: skip
+    state_dir = settings.state_dir / "bench-run"
+    # A fresh system each run (its embedded database too): numbers must not depend on history.
+    wipe(state_dir)
+    env = {"PAYGATE_BANK_PROFILE_PRESET": "instant", "PAYGATE_LOG_LEVEL": "WARNING"}
+    say(f"starting paygate ({'quick' if quick else 'full'} run, {workers} gateway process(es), "
+        f"{generators} load generator process(es)) ...")  # fmt: skip
+    with running_system(state_dir, port=free_port(), bank_port=free_port(),
+                        sink_port=free_port(), env=env,
+                        up_args=("--workers", str(workers))) as info:  # fmt: skip
+        out = asyncio.run(run_bench(info, plan))
+    text = table(out)
+    print(text)
+    stamp = run_stamp()
+    out_dir = settings.state_dir / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = write_bench_report(out_dir / f"bench-{stamp}.html", out, text)
+    results = out.pop("results")
+    out["results"] = {k: v.to_dict() for k, v in results.items()}
+    data = out_dir / f"bench-{stamp}.json"
+    data.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+    say(f"took {out['took_s']}s; report: {report.resolve()}; data: {data.resolve()}")
+    return 0
+
+
+def cmd_bench_ratelimit(settings: Settings, seconds: float, callers: int) -> int:
+    """Runs on PAYGATE_REDIS_URL, or on an embedded Redis started for the run."""
+    from gateway.server import run
+    from gateway.storage.embedded import EmbeddedStorage
+    from risk.bench_ratelimit import run_bench, table
+
+    out_dir = settings.state_dir / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with EmbeddedStorage(settings.state_dir, settings.database_url or "unused",
+                         settings.redis_url) as storage:  # fmt: skip
+        result: dict[str, Any] = {}
+
+        async def main() -> None:
+            result.update(await run_bench(storage.redis_url, callers, seconds))
+
+        run(main())
+    print(table(result))
+    out = out_dir / "ratelimit.json"
+    out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    print(f"written: {out}")
+    return 0
