@@ -131,10 +131,12 @@ class StatusPoller:
         if p.bank_ref is not None:
             # The bank showed it holds this order (acked it, or a query found it): "no such
             # order" now contradicts it. Never concluded: it is asked again (and shows in
-            # reconciliation).
-            log.error("the bank denies an order it acknowledged", extra={
-                f"{self._orders.kind}_id": p.id, "bank_id": p.bank_id,
-                "bank_ref": p.bank_ref})  # fmt: skip
+            # reconciliation). Said once per streak, not at every poll: a bank that lost its
+            # books would otherwise flood the log with every order it held.
+            if p.no_record_streak == 0:
+                log.error("the bank denies an order it acknowledged", extra={
+                    f"{self._orders.kind}_id": p.id, "bank_id": p.bank_id,
+                    "bank_ref": p.bank_ref})  # fmt: skip
             return streak, since
         spread_s = (sim_now - since).total_seconds()
         if streak >= self._s.bank_no_record_polls and spread_s >= self._s.bank_no_record_min_s:

@@ -91,20 +91,23 @@ def storage_processes(state_dir: Path) -> list[psutil.Process]:
 
 
 def test_up_serves_signed_requests_and_stops_cleanly(tmp_path: Path) -> None:
-    state_dir = tmp_path / "state"
+    state_dir = tmp_path / "run" / "state"
     port, bank_port, sink_port = free_port(), free_port(), free_port()
     env = {**os.environ, "PAYGATE_STATE_DIR": str(state_dir), "PAYGATE_LOG_LEVEL": "WARNING"}
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "up", "--port", str(port), "--bank-port",
-         str(bank_port), "--sink-port", str(sink_port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    # Its output goes to a file: a pipe nobody reads fills up and blocks the logging process.
+    log_path = tmp_path / "up.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "up", "--port", str(port), "--bank-port",
+             str(bank_port), "--sink-port", str(sink_port)],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
     try:
         run_file = state_dir / "run.json"
-        wait_for_run_file(proc, run_file, lambda: proc.stdout.read() if proc.stdout else b"")
+        wait_for_run_file(proc, run_file, log_path.read_bytes)
         info = orjson.loads(run_file.read_bytes())
         assert time.monotonic() - started < START_TIMEOUT_S
         assert info["gateway_url"] == f"http://127.0.0.1:{port}"
@@ -123,4 +126,4 @@ def test_up_serves_signed_requests_and_stops_cleanly(tmp_path: Path) -> None:
     assert leftovers == [], [p.info for p in leftovers]
     assert not (state_dir / "run.json").exists()
     # Nothing left beside the state directory (its lock is inside): a work tree stays clean.
-    assert [p.name for p in tmp_path.iterdir()] == ["state"]
+    assert [p.name for p in state_dir.parent.iterdir()] == ["state"]
