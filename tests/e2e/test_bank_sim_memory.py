@@ -14,9 +14,9 @@ import orjson
 
 from protocol import signing
 from protocol.keys import GATEWAY_KEY_ID, bank_secret
+from tests.bank_sim import payout
 from tests.e2e.test_bank_restart import BankProcess
 from tests.harness import Reply, free_port, raw_request
-from tests.integration.test_bank_sim_app import payout
 
 MASTER = "e2e-bank-memory-master-secret"
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
+from tests.bank_sim import LiveSim, callbacks_for, payout
 from tests.harness import Reply, wait_until
 from tests.integration import test_bank_sim_app as live
-from tests.integration.test_bank_sim_app import LiveSim, callbacks_for, payout
 
 # The live simulator of the bank simulator's own tests: seeded, `instant` preset, and a
 # receiver that verifies every callback's signature.

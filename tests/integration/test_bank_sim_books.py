@@ -15,9 +15,9 @@ from channels.bank_sim.config import BankSimConfig
 from channels.bank_sim.sim import BankSim
 from protocol import signing
 from protocol.keys import GATEWAY_KEY_ID, bank_secret
+from tests.bank_sim import MASTER, LiveSim, callbacks_for, payout, running_sim
 from tests.harness import Reply, wait_until
 from tests.integration import test_bank_sim_app as live
-from tests.integration.test_bank_sim_app import MASTER, LiveSim, callbacks_for, payout, running_sim
 from tests.integration.test_bank_sim_b2b import b2b, query, register
 
 sim = live.sim

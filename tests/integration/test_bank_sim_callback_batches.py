@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.bank_sim import LiveSim, callbacks_for, payout
 from tests.harness import wait_until
 from tests.integration import test_bank_sim_app as live
-from tests.integration.test_bank_sim_app import LiveSim, callbacks_for, payout
 
 sim = live.sim
 

@@ -8,9 +8,9 @@ from collections import Counter
 
 import orjson
 
+from tests.bank_sim import LiveSim, callbacks_for, payout
 from tests.harness import wait_until
 from tests.integration import test_bank_sim_app as live
-from tests.integration.test_bank_sim_app import LiveSim, callbacks_for, payout
 
 sim = live.sim
 
