@@ -106,6 +106,10 @@ async def test_unknown_or_silent_debit_is_queried_never_resent(
     acc = await personal_account(client)
     who = payer()
     await world.script("102", who["account_no"], **fault)
+    # The bank decides a second after taking the debit, so its synchronous answer (sent at
+    # once) cannot already carry the outcome, even on a loaded machine: with the callback
+    # lost, only a query can find it out.
+    await world.profile("102", callback_delay={"median_ms": 1_000, "p99_ms": 1_200})
     done = await final(client, (await collect(client, acc, 3_000, who))["id"])
     assert done["status"] == "succeeded"
     assert (await world.record(done["id"]))["submissions"] == 1
