@@ -128,6 +128,14 @@ class EmbeddedRedis:
             if time.monotonic() > deadline:
                 raise RuntimeError("redis-server did not start in time")
             time.sleep(0.02)
+        # A request signed in the second this Redis started is not admitted (admission.lua
+        # cannot tell it from one signed before the start, and its start second is read from
+        # a whole-second uptime, so it may name the next second). Hand the server over only
+        # once two wall-clock seconds have begun since it answered: nothing signed from then
+        # on is refused for it. At most two seconds, once per start.
+        up_s = int(time.time())
+        while int(time.time()) < up_s + 2:
+            time.sleep(0.02)  # waiting for the wall clock, not for another process
 
     def stop(self) -> None:
         if self.process is None:
