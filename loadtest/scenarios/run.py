@@ -194,9 +194,27 @@ async def _money_and_stuck(info: dict[str, Any], since: datetime) -> dict[str, i
             "SELECT id, status, amount_fen FROM collections WHERE created_at >= $1", since
         )
         open_by = await conn.fetch(
-            """SELECT q.state, coalesce(p.bank_id, '-') AS bank, count(*) AS n,
-                      max(q.poll_count) AS polls
-               FROM payout_queue q JOIN payouts p ON p.id = q.payout_id GROUP BY 1, 2"""
+            """SELECT 'payout ' || q.state AS state, coalesce(p.bank_id, '-') AS bank,
+                      count(*) AS n, max(q.poll_count) AS polls
+               FROM payout_queue q JOIN payouts p ON p.id = q.payout_id GROUP BY 1, 2
+               UNION ALL
+               SELECT 'collection ' || q.state, coalesce(c.bank_id, '-'), count(*),
+                      max(q.poll_count)
+               FROM collection_queue q JOIN collections c ON c.id = q.collection_id
+               GROUP BY 1, 2"""
+        )
+        # Open with no queue row: nothing would ever move it on (work lost, not slow work).
+        unqueued = await conn.fetch(
+            """SELECT p.id, p.status FROM payouts p
+               WHERE p.created_at >= $1 AND p.status = ANY($2::text[])
+                 AND NOT EXISTS (SELECT 1 FROM payout_queue q WHERE q.payout_id = p.id)
+               UNION ALL
+               SELECT c.id, c.status FROM collections c
+               WHERE c.created_at >= $1 AND c.status = 'pending'
+                 AND NOT EXISTS (SELECT 1 FROM collection_queue q
+                                 WHERE q.collection_id = c.id)""",
+            since,
+            list(OPEN),
         )
     finally:
         await conn.close()
@@ -226,6 +244,11 @@ async def _money_and_stuck(info: dict[str, Any], since: datetime) -> dict[str, i
     if stuck:
         by = [f"{r['bank']} {r['state']} x{r['n']} (polls up to {r['polls']})" for r in open_by]
         say("open after the drain: " + ", ".join(by))
+        if unqueued:
+            say(
+                "open with no queue row: "
+                + ", ".join(f"{r['id']} {r['status']}" for r in unqueued[:10])
+            )
     return {"money_lost_fen": lost, "submitted_twice": twice, "stuck_payouts": stuck,
             "events_twice": int(events_twice),
             "payouts": len(gateway), "paid": len(gw_paid), "collections": len(collections),
@@ -317,7 +340,7 @@ async def drive(info: dict[str, Any], state_dir: Path, sc: Scenario, fast: bool)
             drain_s = max(DRAIN_MIN_S, sc.slo_s / time_scale)
             left = await observe.wait_quiet(info["database_url"], drain_s)
             if left:
-                say(f"{left} payouts/notifications still open after the drain")
+                say(f"{left} payouts/collections/notifications still open after the drain")
         finally:
             stop.set()
             events.cancel()

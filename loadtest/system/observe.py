@@ -126,14 +126,15 @@ def _pct(row: Any) -> dict[str, float | int | None]:
 
 
 async def wait_quiet(database_url: str, timeout_s: float) -> int:
-    """Wait (bounded) until no payout is open and no notification pending; returns what is
-    left (payouts + notifications) at the end."""
+    """Wait (bounded) until no payout or collection (代收) is open and no notification
+    pending; returns what is left (payouts + collections + notifications) at the end."""
     conn = await asyncpg.connect(database_url)
     try:
         deadline = time.monotonic() + timeout_s
         while True:
             row = await sample_once(conn, 0.0)
-            left = int(row["open_payouts"]) + int(row["notifications_pending"])
+            collections = int(await conn.fetchval("SELECT count(*) FROM collection_queue"))
+            left = int(row["open_payouts"]) + int(row["notifications_pending"]) + collections
             if left == 0 or time.monotonic() > deadline:
                 return left
             await asyncio.sleep(0.5)  # polling the backlog, with a deadline

@@ -28,6 +28,13 @@ def scenario(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def why(done: subprocess.CompletedProcess[str]) -> str:
+    """A failed run's story: the runner's own lines (what was open after the drain, which
+    expectation failed) and the tail of the rest, which holds the results table."""
+    own = [line for line in done.stdout.splitlines() if line.startswith("scenario:")]
+    return "\n".join(own[-40:]) + "\n--- tail ---\n" + done.stdout[-2000:] + done.stderr[-1500:]
+
+
 def test_list_names_the_shipped_scenarios(tmp_path: Path) -> None:
     done = scenario(tmp_path, "list")
     assert done.returncode == 0, done.stderr
@@ -38,7 +45,7 @@ def test_list_names_the_shipped_scenarios(tmp_path: Path) -> None:
 def test_steady_day_passes_fast_and_writes_its_report(tmp_path: Path) -> None:
     done = scenario(tmp_path, "run", "scenarios/steady-day.yaml", "--speed", "fast")
     lines = done.stdout.strip().splitlines()
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 0, why(done)
     assert lines[-1] == "scenario steady-day: PASS"
     assert any("money lost (must be ¥0.00)" in line and "¥0.00" in line for line in lines)
     reports = list((tmp_path / "state" / "reports").glob("scenario-steady-day-*.html"))
@@ -50,7 +57,7 @@ def test_p2p_lender_passes_fast_with_collections_and_per_class_loads(tmp_path: P
     collections, withdrawals) through real processes, and the collections' answers."""
     done = scenario(tmp_path, "run", "scenarios/p2p-lender.yaml", "--speed", "fast")
     lines = done.stdout.strip().splitlines()
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 0, why(done)
     assert lines[-1] == "scenario p2p-lender: PASS"
     assert "[load 1]" in done.stderr and "[load 2]" in done.stderr
     (row,) = [line for line in lines if "collections (代收) / succeeded" in line]
@@ -65,7 +72,7 @@ def test_all_faults_at_once_lose_nothing(tmp_path: Path) -> None:
     storms, a spike and a jump past the T+1 cut-off; its expectations are in the file."""
     done = scenario(tmp_path, "run", "scenarios/all-faults.yaml", "--speed", "fast")
     lines = done.stdout.strip().splitlines()
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 0, why(done)
     assert lines[-1] == "scenario all-faults: PASS"
     for process in ("gateway", "worker", "webhook-sink", "postgres", "redis", "bank-sim"):
         assert any(f"killed {process} (pid" in line for line in lines), process
@@ -89,6 +96,6 @@ expect:
     )
     done = scenario(tmp_path, "run", str(path))
     last = done.stdout.strip().splitlines()[-1]
-    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 1, why(done)
     assert last.startswith("scenario impossible: FAIL (request_p99_ms ")
     assert "> max 0.001" in last and "ledger_ok" not in last
