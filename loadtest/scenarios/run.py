@@ -338,9 +338,14 @@ async def drive(info: dict[str, Any], state_dir: Path, sc: Scenario, fast: bool)
                 for g, spec in enumerate(specs))))  # fmt: skip
             await events  # events after the load's end still fire
             drain_s = max(DRAIN_MIN_S, sc.slo_s / time_scale)
+            drain_t0 = time.monotonic()
             left = await observe.wait_quiet(info["database_url"], drain_s)
+            took_s = time.monotonic() - drain_t0
             if left:
-                say(f"{left} payouts/collections/notifications still open after the drain")
+                say(f"{left} payouts/collections/notifications still open after the drain "
+                    f"({took_s:.0f}s of {drain_s:.0f}s)")  # fmt: skip
+            else:
+                say(f"drained in {took_s:.1f}s (of up to {drain_s:.0f}s)")
         finally:
             stop.set()
             events.cancel()
