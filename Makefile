@@ -36,5 +36,6 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	-$(BIN)/paygate stop-storage 2>/dev/null
+	@# Embedded PostgreSQL/Redis still running from .paygate/ (their command lines name it).
+	-pkill -f '$(CURDIR)/[.]paygate/' || true
 	rm -rf $(VENV) .paygate .mypy_cache .ruff_cache .pytest_cache *.egg-info
