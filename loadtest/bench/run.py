@@ -42,6 +42,7 @@ from loadtest.bench.transfers import (
     spread_load,
     transfer_rows,
 )
+from loadtest.bench.writes import read_writes, writes_lines, writes_per_payout
 from loadtest.generator.processes import run_in_process
 from loadtest.generator.result import LoadResult
 from loadtest.generator.shapes import constant, ramp
@@ -166,6 +167,7 @@ async def run_bench(info: dict[str, Any], plan: BenchPlan) -> dict[str, Any]:
 
     say(f"[2/7] end to end: payouts at {plan.e2e_per_s:.0f}/s for {plan.e2e_s:.0f}s")
     since = datetime.now(UTC)
+    writes_before = await read_writes(info["database_url"])
     stop = asyncio.Event()
     samples = observe.Samples()
     sampler = asyncio.create_task(observe.sample_until(info["database_url"], stop, samples))
@@ -176,9 +178,12 @@ async def run_bench(info: dict[str, Any], plan: BenchPlan) -> dict[str, Any]:
     stop.set()
     await sampler
     e2e_totals = await observe.totals(info["database_url"], since)
+    writes_after = await read_writes(info["database_url"])
+    made = sum(e2e_totals["status"].values())
     phases["e2e"] = {**_phase(e2e), "db": e2e_totals, "samples": samples.rows,
                      "backlog_growth_per_s": observe.slope(samples.rows, "open_payouts"),
-                     "left_after_drain": left}  # fmt: skip
+                     "left_after_drain": left,
+                     "writes": writes_per_payout(writes_before, writes_after, made)}  # fmt: skip
 
     say("[3/7] end-to-end capacity: stepping the payout rate up until it stops holding")
     meter = CostMeter(info)
@@ -347,6 +352,7 @@ def table(out: dict[str, Any]) -> str:
         ("  accept -> final p50 / p99", _pair(e2e["db"]["accept_to_final_ms"])),
         ("  notification lag p50 / p99", _pair(e2e["db"]["notification_lag_ms"])),
         ("  backlog growth (open payouts/s)", str(e2e["backlog_growth_per_s"])),
+        *writes_lines(e2e.get("writes")),
         ("end to end capacity", f"{cap['capacity_per_s']:,} payouts/s"),
         *cost_lines(cap["cost"] or {}),
         ("load generator (noop / spread)", _gen(out["generator"])),
