@@ -339,9 +339,10 @@ def table(out: dict[str, Any]) -> str:
     e2e = p["e2e"]
     cap = p["capacity"]
     rows = [
-        ("bare ceiling (signed no-op)", f"{out['rates']['bare_per_s']:,}/s"),
+        ("bare ceiling (signed no-op)",
+         f"{out['rates']['bare_per_s']:,}/s{generator_bound_note(out['generator'], 'noop')}"),
         ("acceptance, spread saturation", f"{out['rates']['accept_spread_per_s']:,}/s  "
-                                           "(dispatch paused: the API alone)"),
+         f"(dispatch paused: the API alone){generator_bound_note(out['generator'], 'spread')}"),
         ("acceptance, hot merchant saturation", f"{out['rates']['accept_hot_per_s']:,}/s"),
         ("storage ceiling spread / hot", f"{out['rates']['storage_spread_per_s']:,}/s / "
                                           f"{out['rates']['storage_hot_per_s']:,}/s"),
@@ -366,6 +367,20 @@ def table(out: dict[str, Any]) -> str:
     ]  # fmt: skip
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)
+
+
+# A generator process this busy is a limit of its own: the figure is the generator's.
+GENERATOR_BOUND_CORES = 0.85
+
+
+def generator_bound_note(g: dict[str, Any], phase: str) -> str:
+    """A warning for a saturation figure when the load generator, not the server, was busy
+    enough to be its limit (its processes at GENERATOR_BOUND_CORES of a core each or more)."""
+    cores = g[phase]["cores"]
+    if cores is None or cores / g["processes"] < GENERATOR_BOUND_CORES:
+        return ""
+    return (f"  [LOAD GENERATOR BOUND: {cores} cores in {g['processes']} process(es); "
+            "try --generators N or wrk]")  # fmt: skip
 
 
 def _gen(g: dict[str, Any]) -> str:
