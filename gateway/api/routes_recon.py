@@ -16,6 +16,8 @@ from gateway.api.paging import cursor, page, page_limit
 from gateway.api.params import Param, query
 from gateway.api.services import SERVICES
 from gateway.contract.requests import ReconcileRequest, ReconResolve
+from gateway.operators import actions
+from gateway.operators.model import API_ACTOR
 from gateway.recon import exceptions
 from gateway.recon.reconcile import reconcile
 from protocol.errors import InvalidRequest, NotFound, ServiceUnavailable
@@ -100,7 +102,8 @@ async def resolve_exception(request: web.Request) -> web.Response:
             raise InvalidRequest("an adjustment moves a non-zero amount", field="adjustment.amount")
         adjustment = exceptions.Adjustment(body.adjustment.merchant_id, body.adjustment.amount)
     async with services.pool.acquire() as conn:
-        resolved = await exceptions.resolve(
-            conn, request.match_info["exception_id"], body.note, adjustment
-        )
+        resolved = await actions.resolve_exception(
+            conn, request.match_info["exception_id"], body.note, adjustment, API_ACTOR,
+            services.clock.now(),
+        )  # fmt: skip
     return json_response(resolved)

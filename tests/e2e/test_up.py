@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -113,6 +114,11 @@ def test_up_serves_signed_requests_and_stops_cleanly(tmp_path: Path) -> None:
         assert info["gateway_url"] == f"http://127.0.0.1:{port}"
         assert info["bank_sim_url"] == f"http://127.0.0.1:{bank_port}"
         assert info["admin_token"]
+        # It holds secrets: only its owner reads it, and so every file with a secret.
+        for secret_file in ("run.json", "sink-secrets.json", "console-admin.json"):
+            assert stat.S_IMODE((state_dir / secret_file).stat().st_mode) == 0o600, secret_file
+        assert info["console_url"] == f"http://127.0.0.1:{port}/console/"
+        assert info["console_user"] == "admin" and len(info["console_password"]) >= 16
         kinds = {m["funding_mode"] for m in info["merchants"]}
         assert kinds == {"prefunded", "advance"}
         asyncio.run(check_signed_payout_reaches_the_bank(info))
