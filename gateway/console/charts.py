@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT, PAD = 600, 160, 4
+WIDTH, HEIGHT, PAD = 900, 160, 4  # static/console.js draws the same size
 
 
 def line_chart(points: Sequence[tuple[float, int | float]], label: str) -> Markup:

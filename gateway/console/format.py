@@ -22,7 +22,7 @@ def masked(account_no: str | None) -> str:
     """All but the last 4 digits hidden."""
     if not account_no:
         return "—"
-    return "•" * max(len(account_no) - 4, 0) + account_no[-4:]
+    return "••••" + account_no[-4:]
 
 
 def when(value: datetime | str | None) -> str:

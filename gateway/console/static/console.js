@@ -1,7 +1,7 @@
 // Paygate console: the overview updates itself once a second (no reload), from
 // /console/overview.json. A plain module, no build step; pages work without it.
 
-const W = 600, H = 160, PAD = 4;
+const W = 900, H = 160, PAD = 4;  // charts.py draws the same size
 
 function points(series, key, top) {
   if (series.length < 2) return "";
