@@ -16,7 +16,7 @@ from gateway.api.paging import cursor, page, page_limit
 from gateway.api.params import Param, query
 from gateway.api.services import SERVICES
 from gateway.contract.requests import ReconcileRequest, ReconResolve
-from gateway.operators import actions
+from gateway.operators import actions, audit
 from gateway.operators.model import API_ACTOR
 from gateway.recon import exceptions
 from gateway.recon.reconcile import reconcile
@@ -73,6 +73,12 @@ async def run_reconcile(request: web.Request) -> web.Response:
     except BankUnavailable as exc:
         raise ServiceUnavailable(f"no statement from bank {body.bank_id}: {exc.code}",
                                  code="bank_unavailable") from None  # fmt: skip
+    # Recorded after the run (it fetched the statement, then committed on its own).
+    async with services.pool.acquire() as conn:
+        await audit.record(conn, API_ACTOR, "recon.run", "recon_run", report["id"],
+                           after={"bank_id": body.bank_id, "date": body.day,
+                                  "summary": report["summary"]},
+                           sim_at=services.clock.now())  # fmt: skip
     return json_response(report)
 
 
