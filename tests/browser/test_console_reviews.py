@@ -104,7 +104,7 @@ async def test_approve_a_small_review_and_the_payout_moves_on(
 
 
 async def test_a_large_payout_needs_two_different_approvers(
-    browser: Browser, world: BankWorld
+    browser: Browser, world: BankWorld, shots: Path
 ) -> None:
     client = await reviewed_merchant(world)
     payout = await pay(client, FOUR_EYES)
@@ -113,6 +113,7 @@ async def test_a_large_payout_needs_two_different_approvers(
     await press(alice, payout["id"], "Approve")
     approvals = alice.locator(f'tr[data-id="{payout["id"]}"] [data-field=approvals]')
     await expect(approvals).to_have_text("1 of 2 (alice)")
+    await shot(alice, shots, "reviews-four-eyes")
     await press(alice, payout["id"], "Approve")  # the same approver again: refused
     await expect(alice.get_by_role("alert")).to_contain_text("second approver")
     assert await status_of(client, payout["id"]) == "review_pending"
