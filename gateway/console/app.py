@@ -18,7 +18,14 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from gateway.console import overview, pages_merchants, pages_money, pages_ops, signin
+from gateway.console import (
+    overview,
+    pages_merchants,
+    pages_money,
+    pages_operators,
+    pages_ops,
+    signin,
+)
 from gateway.console.access import COOKIE, SESSION_KEY, services_of, sessions_of
 from gateway.console.format import FILTERS
 from gateway.console.sampler import SAMPLER, Sampler
@@ -101,7 +108,7 @@ def build_console() -> web.Application:
 
     app.on_shutdown.append(stop)
     app.router.add_static("/static/", HERE / "static", name="static")
-    for module in (signin, overview, pages_money, pages_merchants, pages_ops):
+    for module in (signin, overview, pages_money, pages_merchants, pages_ops, pages_operators):
         app.add_routes(module.routes)
     return app
 

@@ -30,6 +30,7 @@ async def figures(request: web.Request) -> dict[str, Any]:
         "accepted_per_s": last.get("accepted_per_s", 0),
         "finalized_per_s": last.get("finalized_per_s", 0),
         "p99_ms": last.get("p99_ms"),
+        "notifications_failed": last.get("notify_failed", 0),
         "pool_used": pool_row["used_fen"],
         "pool_cap": pool_row["cap_fen"],
         "sim_now": services.clock.now().strftime("%Y-%m-%d %H:%M:%S"),

@@ -21,8 +21,13 @@ REFERENCE_RE: Final = re.compile(r"^[\x21-\x7e]{1,128}$")  # as the API's Credit
 @routes.get("/merchants")
 @aiohttp_jinja2.template("merchants.html")
 async def merchants(request: web.Request) -> dict[str, Any]:
-    rows = await reads.merchants(services_of(request).pool, request.query.get("after") or None)
-    return {"rows": rows, "next": rows[-1]["id"] if len(rows) == reads.PAGE else None}
+    q = request.query
+    name = (q.get("name") or "").strip()[:100] or None
+    status = q.get("status") if q.get("status") in ("active", "suspended") else None
+    rows = await reads.merchants(services_of(request).pool, q.get("after") or None, name, status)
+    query = {k: v for k, v in (("name", name), ("status", status)) if v}
+    return {"rows": rows, "query": query,
+            "next": rows[-1]["id"] if len(rows) == reads.PAGE else None}  # fmt: skip
 
 
 @routes.get("/merchants/{merchant_id}")

@@ -129,14 +129,20 @@ async def payout_detail(pool: asyncpg.Pool, payout_id: str) -> dict[str, Any] | 
     }
 
 
-async def merchants(pool: asyncpg.Pool, after_id: str | None) -> list[dict[str, Any]]:
+async def merchants(
+    pool: asyncpg.Pool, after_id: str | None, name: str | None, status: str | None
+) -> list[dict[str, Any]]:
+    """A page of merchants in id order; `name` matches anywhere in the name (any case)."""
     rows = await pool.fetch(
         """SELECT m.id, m.name, m.status, m.funding_mode, m.advance_limit_fen,
                   m.rate_limit_rps, m.rate_limit_burst, b.available_fen, b.held_fen,
                   b.pending_in_fen, b.advance_used_fen
            FROM merchants m JOIN merchant_balances b ON b.merchant_id = m.id
-           WHERE ($1::text IS NULL OR m.id > $1) ORDER BY m.id LIMIT $2""",
-        after_id, PAGE,
+           WHERE ($1::text IS NULL OR m.id > $1)
+             AND ($2::text IS NULL OR strpos(lower(m.name), lower($2)) > 0)
+             AND ($3::text IS NULL OR m.status = $3)
+           ORDER BY m.id LIMIT $4""",
+        after_id, name, status, PAGE,
     )  # fmt: skip
     return [dict(r) for r in rows]
 

@@ -58,17 +58,22 @@ def p99_ms(before: dict[float, float], after: dict[float, float]) -> float | Non
     return None
 
 
-def merchant_buckets(metrics_text: str) -> dict[float, float]:
-    """Cumulative request-latency buckets summed over the merchant API's routes."""
-    out: dict[float, float] = {}
+def from_metrics(metrics_text: str) -> tuple[dict[float, float], int]:
+    """Cumulative request-latency buckets summed over the merchant API's routes, and the
+    notifications given up on (failed) since the processes started."""
+    buckets: dict[float, float] = {}
+    failed = 0.0
     for family in text_string_to_metric_families(metrics_text):
-        if family.name != "paygate_http_request_duration_seconds":
-            continue
-        for s in family.samples:
-            if s.name.endswith("_bucket") and s.labels.get("route", "").startswith("/v1/"):
-                bound = float(s.labels["le"])
-                out[bound] = out.get(bound, 0.0) + s.value
-    return out
+        if family.name == "paygate_http_request_duration_seconds":
+            for s in family.samples:
+                if s.name.endswith("_bucket") and s.labels.get("route", "").startswith("/v1/"):
+                    bound = float(s.labels["le"])
+                    buckets[bound] = buckets.get(bound, 0.0) + s.value
+        elif family.name == "paygate_notification_attempts":
+            for s in family.samples:
+                if s.name.endswith("_total") and s.labels.get("outcome") == "failed":
+                    failed += s.value
+    return buckets, int(failed)
 
 
 class Sampler:
@@ -118,7 +123,7 @@ class Sampler:
             SAMPLE_SQL, floor_id("po", since), floor_id("po", now), floor_id("evt", since),
             floor_id("evt", now), FINAL_EVENTS,
         )  # fmt: skip
-        buckets = merchant_buckets(services.metrics.render().decode())
+        buckets, notify_failed = from_metrics(services.metrics.render().decode())
         p99 = p99_ms(self._buckets, buckets) if self._buckets else None
         self._buckets = buckets
         span = max(now - since, 1e-3)
@@ -129,6 +134,7 @@ class Sampler:
             "pool_used": row["pool_used"],
             "pool_cap": row["pool_cap"],
             "p99_ms": p99,
+            "notify_failed": notify_failed,
         }
         async with redis.pipeline(transaction=True) as pipe:
             pipe.rpush(_key(services, SAMPLES), orjson.dumps(sample))

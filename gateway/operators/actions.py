@@ -19,7 +19,7 @@ from gateway.ledger.credits import apply_credit
 from gateway.merchants import repo as merchants_repo
 from gateway.merchants.model import Merchant
 from gateway.notifications import repo as notifications_repo
-from gateway.operators import audit
+from gateway.operators import audit, repo
 from gateway.operators.model import Actor
 from gateway.payouts import model as payout_model
 from gateway.payouts import queue
@@ -328,3 +328,15 @@ async def ledger_check(
         sim_at=sim_at,
     )
     return out
+
+
+async def add_operator(
+    conn: asyncpg.Connection, name: str, role: str, password: str, actor: Actor,
+    sim_at: datetime | None,
+) -> repo.Operator:  # fmt: skip
+    """A new operator (ValueError for a bad name or role, OperatorExists for a taken name)."""
+    async with conn.transaction():
+        made = await repo.add(conn, name, role, password)
+        await audit.record(conn, actor, "operator.add", "operator", made.id,
+                           after={"name": name, "role": role}, sim_at=sim_at)  # fmt: skip
+        return made

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -138,3 +139,43 @@ async def test_operator_add_prints_a_one_time_password_or_reads_one(
         assert await repo.check_login(pool, "alice", "bob-says-hello") is None
     finally:
         await pool.close()
+
+
+async def test_an_admin_adds_an_operator_who_then_signs_in(gw: LiveGateway) -> None:
+    async with signed_in(gw, "otto", "otto-password") as otto:
+        assert await otto.post("/console/operators", {"name": "eve", "role": "admin"}) == 403
+        status, page = await otto.get("/console/operators")
+        assert status == 200 and "Add operator" not in page
+    async with signed_in(gw, "ada", "ada-password") as ada:
+        csrf = await ada.csrf("/console/operators")
+        form = {"name": "carol", "role": "approver", "csrf": csrf}
+        async with ada.http.post(gw.url + "/console/operators", data=form) as resp:
+            assert resp.status == 201
+            page = await resp.text()
+        found = re.search(r'data-field="password">([^<]+)<', page)
+        assert found is not None, page[-2000:]
+        again = {"name": "carol", "role": "viewer", "csrf": csrf}
+        async with ada.http.post(gw.url + "/console/operators", data=again) as resp:
+            assert resp.status == 400
+    async with signed_in(gw, "carol", found.group(1)) as carol:
+        status, page = await carol.get("/console/reviews")
+        assert status == 200 and "carol · approver" in page
+    conn = await gw.db()
+    try:
+        action = await conn.fetchrow(
+            "SELECT operator_name, after FROM operator_actions WHERE action = 'operator.add'"
+        )
+    finally:
+        await conn.close()
+    assert action["operator_name"] == "ada"
+    assert action["after"] == {"name": "carol", "role": "approver"}
+
+
+async def test_merchants_are_listed_by_name_and_status(gw: LiveGateway) -> None:
+    a, _ = await gw.merchant(name="Alpha 甲")
+    b, _ = await gw.merchant(name="Beta 乙", status="suspended")
+    async with signed_in(gw, "otto", "otto-password") as otto:
+        _, page = await otto.get("/console/merchants?name=alpha")
+        assert a["id"] in page and b["id"] not in page
+        _, page = await otto.get("/console/merchants?status=suspended")
+        assert b["id"] in page and a["id"] not in page

@@ -28,6 +28,7 @@ function show(root, o) {
   set("finalized_per_s", o.finalized_per_s);
   set("p99_ms", o.p99_ms === null ? "—" : o.p99_ms);
   set("notifications_pending", o.notifications_pending);
+  set("notifications_failed", o.notifications_failed);
   set("pool", `${yuan(o.pool_used)} / ${yuan(o.pool_cap)}`);
   set("sim_now", o.sim_now);
   for (const state of ["review", "queued", "sending", "acked", "unknown"]) {
