@@ -3,9 +3,13 @@ the change (the /admin API as the token), four eyes on large reviewed payouts.""
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
+
 import asyncpg
 import pytest
 
+from gateway.cli.operators import first_admin
 from gateway.operators import actions, repo
 from gateway.operators.model import Actor, may
 from gateway.payouts.state import Event
@@ -104,5 +108,22 @@ async def test_large_payout_needs_two_different_approvers(gateway: LiveGateway) 
         assert [(r["operator_name"], r["after"]["status"]) for r in rows] == [
             ("alice", "review_pending"), ("bob", "accepted")
         ]  # fmt: skip
+    finally:
+        await conn.close()
+
+
+async def test_the_first_admin_is_made_once_and_its_password_kept_until_changed(
+    gateway: LiveGateway, tmp_path: Path
+) -> None:
+    conn = await gateway.db()
+    try:
+        first = await first_admin(conn, tmp_path)
+        kept = tmp_path / "console-admin.json"
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+        assert first["user"] == "admin" and first["password"] and len(first["password"]) >= 16
+        assert await first_admin(conn, tmp_path) == first  # every later `up` shows it again
+        await repo.set_password(conn, "admin", "changed-by-its-owner")
+        assert await first_admin(conn, tmp_path) == {"user": "admin", "password": None}
+        assert await conn.fetchval("SELECT count(*) FROM operators WHERE role = 'admin'") == 1
     finally:
         await conn.close()
