@@ -165,7 +165,7 @@ class HealthRecorder:
 
 
 async def patch(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool | asyncpg.Connection,
     channel_id: str,
     fields: Mapping[str, Any],
     breaker: str | None,

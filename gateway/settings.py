@@ -94,6 +94,10 @@ class Settings:
 
     # Platform-wide cap on what the platform fronts to advance (垫资) merchants, in fen.
     advance_pool_cap_fen: int = 10_000_000_000_00
+    # Four eyes (SPEC 17): a reviewed payout of at least this much needs two approvers.
+    four_eyes_fen: int = 5_000_000
+    # Operator console sessions expire after this long without a request.
+    console_idle_s: float = 1800.0
 
     # Banks (SPEC 9): one master secret from which the gateway and the simulator derive each
     # bank's key; the simulator POSTs callbacks to callback_url (the gateway's base URL).
@@ -168,6 +172,8 @@ class Settings:
             rate_limit_fail_open=_env_bool("RATE_LIMIT_FAIL_OPEN", False),
             payee_velocity_per_hour=_env_int("PAYEE_VELOCITY_PER_HOUR", 1000),
             advance_pool_cap_fen=_env_int("ADVANCE_POOL_CAP_FEN", 10_000_000_000_00),
+            four_eyes_fen=_env_int("FOUR_EYES_FEN", 5_000_000),
+            console_idle_s=_env_float("CONSOLE_IDLE_S", 1800.0),
             bank_master_secret=_env_str("BANK_MASTER_SECRET", "paygate-dev-bank-master-secret"),
             bank_sim_url=_env_str("BANK_SIM_URL", ""),
             callback_url=_env_str("CALLBACK_URL", ""),

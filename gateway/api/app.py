@@ -30,6 +30,7 @@ from gateway.api.auth import authenticate_merchant, check_admin
 from gateway.api.middleware import Handler, make_error_middleware
 from gateway.api.params import make_params_middleware
 from gateway.api.services import SERVICES, open_services
+from gateway.console.app import build_console
 from gateway.metrics import in_hop
 from gateway.settings import Settings
 from gateway.storage.pools import postgres_down
@@ -113,4 +114,6 @@ def build_app(settings: Settings) -> web.Application:
     app.add_routes(routes_accounts.routes)
     app.add_routes(routes_transfers.routes)
     app.add_routes(routes_collections.routes)
+    # The operator console (SPEC 17): HTML pages over the same services, its own middleware.
+    app.add_subapp("/console/", build_console())
     return app

@@ -15,12 +15,13 @@ from gateway.api.services import SERVICES
 from gateway.contract.requests import CreditRequest, MerchantCreate, MerchantPatch
 from gateway.fingerprint import request_fingerprint
 from gateway.ledger.check import run_checks
-from gateway.ledger.credits import apply_credit
 from gateway.ledger.exposure import advance_exposure
 from gateway.merchants import model
 from gateway.merchants import repo as merchants_repo
 from gateway.notifications.event_types import DEFAULT_NOTIFY_EVENTS, check_notify_events
-from protocol.errors import BusinessRefusal, InvalidRequest, NotFound, idempotency_conflict
+from gateway.operators import actions, audit
+from gateway.operators.model import API_ACTOR
+from protocol.errors import InvalidRequest, NotFound, idempotency_conflict
 from protocol.ids import new_id, new_secret
 
 routes = web.RouteTableDef()
@@ -81,6 +82,11 @@ def _notify_events(types: list[str]) -> tuple[str, ...]:
         raise InvalidRequest(str(exc), field="notify_events") from None
 
 
+async def _audit_created(conn: Any, merchant: model.Merchant, sim_at: Any) -> None:
+    await audit.record(conn, API_ACTOR, "merchant.create", "merchant", merchant.id,
+                       after=merchant.public(), sim_at=sim_at)  # fmt: skip
+
+
 @routes.post("/admin/merchants")
 async def create_merchant(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
@@ -111,12 +117,16 @@ async def create_merchant(request: web.Request) -> web.Response:
         notify_events=notify_events,
     )
     if body.reference is None:
-        async with services.pool.acquire() as conn:
+        async with services.pool.acquire() as conn, conn.transaction():
             made_now = await merchants_repo.insert(conn, merchant)
+            await _audit_created(conn, made_now, services.clock.now())
         return json_response(made_now.public(with_secret=True), 201)
     request_hash = request_fingerprint(body)
     async with services.pool.acquire() as conn:
-        created = await merchants_repo.insert_once(conn, merchant, body.reference, request_hash)
+        async with conn.transaction():
+            created = await merchants_repo.insert_once(conn, merchant, body.reference, request_hash)
+            if created is not None:
+                await _audit_created(conn, created, services.clock.now())
         if created is not None:
             return json_response(created.public(with_secret=True), 201)
         # A retry: the first answer may have been lost, so it carries the secret again.
@@ -183,21 +193,9 @@ async def patch_merchant(request: web.Request) -> web.Response:
     if body.notify_events is not msgspec.UNSET:
         # Events written from now on follow the new choice; recorded ones keep their status.
         changes["notify_events"] = list(_notify_events(body.notify_events))
-    async with services.pool.acquire() as conn, conn.transaction():
-        # Lock the balance row so a concurrent accept cannot slip past a lowered credit line.
-        used = await conn.fetchval(
-            "SELECT advance_used_fen FROM merchant_balances WHERE merchant_id = $1 FOR UPDATE",
-            merchant_id,
-        )
-        if used is None:
-            raise NotFound("no such merchant")
-        if "advance_limit_fen" in changes and changes["advance_limit_fen"] < used:
-            raise BusinessRefusal(
-                f"advance_limit below the advance in use ({used})",
-                field="advance_limit",
-                code="advance_limit_below_used",
-            )
-        merchant = await merchants_repo.update(conn, merchant_id, changes)
+    async with services.pool.acquire() as conn:
+        merchant = await actions.change_merchant(conn, merchant_id, changes, API_ACTOR, None,
+                                                 services.clock.now())  # fmt: skip
     assert merchant is not None
     services.merchants.forget(merchant_id)
     return json_response(merchant.public())
@@ -208,9 +206,10 @@ async def credit_merchant(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     body = await read_json(request, CreditRequest)
     async with services.pool.acquire() as conn:
-        credit, created = await apply_credit(
-            conn, request.match_info["merchant_id"], body.amount, body.currency, body.reference
-        )
+        credit, created = await actions.credit(
+            conn, request.match_info["merchant_id"], body.amount, body.currency, body.reference,
+            API_ACTOR, services.clock.now(),
+        )  # fmt: skip
     return json_response(credit, 201 if created else 200)
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Final
 
 import msgspec
@@ -14,8 +13,9 @@ from gateway.api.jsonio import json_response, read_json
 from gateway.api.operations import Op, path_id
 from gateway.api.services import SERVICES
 from gateway.contract.requests import ChannelPatch, DispatchPatch
+from gateway.operators import actions
+from gateway.operators.model import API_ACTOR
 from gateway.payouts import queue
-from protocol.errors import NotFound
 
 routes = web.RouteTableDef()
 
@@ -58,9 +58,9 @@ async def patch_channel(request: web.Request) -> web.Response:
     breaker = given.pop("breaker", None)
     assert set(given) <= set(channel_repo.PATCHABLE), given
     channel_id = request.match_info["channel_id"]
-    row = await channel_repo.patch(services.pool, channel_id, given, breaker, datetime.now(UTC))
-    if row is None:
-        raise NotFound(f"no channel {channel_id}")
+    async with services.pool.acquire() as conn:
+        row = await actions.patch_channel(conn, channel_id, given, breaker, API_ACTOR, None,
+                                          services.clock.now())  # fmt: skip
     return json_response(row)
 
 
@@ -75,4 +75,7 @@ async def patch_dispatch(request: web.Request) -> web.Response:
     """`{"paused": true}` stops sending payouts to banks (accepts go on, payouts wait queued);
     `false` sends them again, oldest first."""
     body = await read_json(request, DispatchPatch)
-    return json_response(await queue.pause_dispatch(request.app[SERVICES].pool, body.paused))
+    services = request.app[SERVICES]
+    async with services.pool.acquire() as conn:
+        done = await actions.pause_dispatch(conn, body.paused, API_ACTOR, services.clock.now())
+    return json_response(done)

@@ -16,6 +16,8 @@ from gateway.api.jsonio import json_response, read_json
 from gateway.api.operations import Op
 from gateway.api.services import SERVICES
 from gateway.contract.requests import MAX_CLOCK_JUMP_S, ClockAdvance
+from gateway.operators import audit
+from gateway.operators.model import API_ACTOR
 from gateway.storage.pools import move_clock
 from protocol.clock import SimClock
 from protocol.errors import InvalidRequest
@@ -52,10 +54,16 @@ async def advance_clock(request: web.Request) -> web.Response:
     by_s, to = body.advance_s, body.to
     if isinstance(by_s, UnsetType) == isinstance(to, UnsetType):
         raise InvalidRequest("give exactly one of advance_s and to", field="to")
+    before = _shown(services.clock)
     if not isinstance(by_s, UnsetType):
         await move_clock(services.pool, services.clock, by_s=by_s)
     elif not isinstance(to, UnsetType):
         if to.timestamp() - services.clock.now_s() > MAX_CLOCK_JUMP_S:
             raise InvalidRequest("a jump goes at most 366 days ahead", field="to")
         await move_clock(services.pool, services.clock, to_s=to.timestamp())
-    return json_response(_shown(services.clock))
+    after = _shown(services.clock)
+    # Recorded after the move (move_clock commits it on its own).
+    async with services.pool.acquire() as conn:
+        await audit.record(conn, API_ACTOR, "clock.advance", "clock", "sim", before=before,
+                           after=after, sim_at=services.clock.now())  # fmt: skip
+    return json_response(after)

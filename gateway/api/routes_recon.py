@@ -16,6 +16,8 @@ from gateway.api.paging import cursor, page, page_limit
 from gateway.api.params import Param, query
 from gateway.api.services import SERVICES
 from gateway.contract.requests import ReconcileRequest, ReconResolve
+from gateway.operators import actions, audit
+from gateway.operators.model import API_ACTOR
 from gateway.recon import exceptions
 from gateway.recon.reconcile import reconcile
 from protocol.errors import InvalidRequest, NotFound, ServiceUnavailable
@@ -71,6 +73,12 @@ async def run_reconcile(request: web.Request) -> web.Response:
     except BankUnavailable as exc:
         raise ServiceUnavailable(f"no statement from bank {body.bank_id}: {exc.code}",
                                  code="bank_unavailable") from None  # fmt: skip
+    # Recorded after the run (it fetched the statement, then committed on its own).
+    async with services.pool.acquire() as conn:
+        await audit.record(conn, API_ACTOR, "recon.run", "recon_run", report["id"],
+                           after={"bank_id": body.bank_id, "date": body.day,
+                                  "summary": report["summary"]},
+                           sim_at=services.clock.now())  # fmt: skip
     return json_response(report)
 
 
@@ -100,7 +108,8 @@ async def resolve_exception(request: web.Request) -> web.Response:
             raise InvalidRequest("an adjustment moves a non-zero amount", field="adjustment.amount")
         adjustment = exceptions.Adjustment(body.adjustment.merchant_id, body.adjustment.amount)
     async with services.pool.acquire() as conn:
-        resolved = await exceptions.resolve(
-            conn, request.match_info["exception_id"], body.note, adjustment
-        )
+        resolved = await actions.resolve_exception(
+            conn, request.match_info["exception_id"], body.note, adjustment, API_ACTOR,
+            services.clock.now(),
+        )  # fmt: skip
     return json_response(resolved)

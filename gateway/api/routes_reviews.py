@@ -12,10 +12,10 @@ from gateway.api.operations import CURSOR, LIMIT, Op, path_id
 from gateway.api.paging import cursor, page, page_limit
 from gateway.api.services import SERVICES
 from gateway.contract.requests import ReviewDecision
+from gateway.operators import actions
+from gateway.operators.model import API_ACTOR
 from gateway.payouts import queries
 from gateway.payouts.state import Event
-from gateway.payouts.transitions import PayoutEvent, apply_events
-from protocol.errors import Conflict, NotFound
 
 routes = web.RouteTableDef()
 
@@ -64,19 +64,12 @@ async def _decide(request: web.Request, event: Event) -> web.Response:
     reason = None
     if (await read_body(request)).strip():
         reason = (await read_json(request, ReviewDecision)).reason
-    ev = PayoutEvent(
-        request.match_info["payout_id"],
-        event,
-        failure_code="rejected_by_review" if event is Event.REJECT else None,
-        failure_message=reason,
-    )
     async with services.pool.acquire() as conn:
-        (result,) = await apply_events(conn, [ev])
-    if result.status is None:
-        raise NotFound("no such payout")
-    if not result.applied:
-        raise Conflict(f"payout is {result.status}, not review_pending", code="invalid_state")
-    return json_response(result.payout)
+        outcome = await actions.decide_review(
+            conn, request.match_info["payout_id"], event, API_ACTOR, reason,
+            services.settings.four_eyes_fen, services.clock.now(),
+        )  # fmt: skip
+    return json_response(outcome.payout)
 
 
 @routes.post("/admin/payouts/{payout_id}/approve")

@@ -13,6 +13,8 @@ from gateway.api.paging import cursor, page, page_limit
 from gateway.api.params import Param
 from gateway.api.services import SERVICES
 from gateway.contract.requests import BlockedAccountNo, BlocklistEntry
+from gateway.operators import audit
+from gateway.operators.model import API_ACTOR
 from protocol.errors import NotFound
 
 routes = web.RouteTableDef()
@@ -53,13 +55,17 @@ OPERATIONS: Final[tuple[Op, ...]] = (
 async def block_payee(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     entry = await read_json(request, BlocklistEntry)
-    row = await services.pool.fetchrow(
-        """INSERT INTO payee_blocklist (account_no, reason) VALUES ($1, $2)
-           ON CONFLICT (account_no) DO UPDATE SET reason = excluded.reason
-           RETURNING account_no, reason, created_at""",
-        entry.account_no,
-        entry.reason,
-    )
+    async with services.pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            """INSERT INTO payee_blocklist (account_no, reason) VALUES ($1, $2)
+               ON CONFLICT (account_no) DO UPDATE SET reason = excluded.reason
+               RETURNING account_no, reason, created_at""",
+            entry.account_no,
+            entry.reason,
+        )
+        await audit.record(conn, API_ACTOR, "blocklist.add", "payee", entry.account_no,
+                           after={"blocked": True}, reason=entry.reason or None,
+                           sim_at=services.clock.now())  # fmt: skip
     return json_response(dict(row) if row else {}, status=201)
 
 
@@ -80,9 +86,13 @@ async def list_blocked(request: web.Request) -> web.Response:
 async def unblock_payee(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     account_no = request.match_info["account_no"]
-    deleted = await services.pool.fetchval(
-        "DELETE FROM payee_blocklist WHERE account_no = $1 RETURNING account_no", account_no
-    )
-    if deleted is None:
-        raise NotFound(f"{account_no} is not blocked")
+    async with services.pool.acquire() as conn, conn.transaction():
+        deleted = await conn.fetchval(
+            "DELETE FROM payee_blocklist WHERE account_no = $1 RETURNING account_no", account_no
+        )
+        if deleted is None:
+            raise NotFound(f"{account_no} is not blocked")
+        await audit.record(conn, API_ACTOR, "blocklist.remove", "payee", account_no,
+                           before={"blocked": True}, after={"blocked": False},
+                           sim_at=services.clock.now())  # fmt: skip
     return web.Response(status=204)

@@ -1,4 +1,5 @@
-"""The `paygate` command: up, serve, worker, bank-sim, migrate, reconcile (SPEC 3, 10)."""
+"""The `paygate` command: up, serve, worker, bank-sim, migrate, reconcile, operator (SPEC 3,
+10, 17)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from gateway import logs
 from gateway.cli.bench import cmd_bench, cmd_bench_ratelimit
+from gateway.cli.operators import cmd_operator_add
 from gateway.cli.reconcile import cmd_reconcile
 from gateway.cli.scenario import cmd_demo, cmd_scenario_list, cmd_scenario_run
 from gateway.cli.services import (
@@ -102,6 +104,19 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--callers", type=int, default=64, help="ratelimit: concurrent callers")
     _add_common(bench)
 
+    operator = sub.add_parser("operator", help="console operators (SPEC 17)")
+    operator.add_argument("action", choices=("add",))
+    operator.add_argument("name", help="the operator's login name")
+    operator.add_argument("--role", required=True,
+                          choices=("viewer", "operator", "approver", "admin"))  # fmt: skip
+    operator.add_argument(
+        "--password-file",
+        type=Path,
+        default=None,
+        help="the password, from this file (else one is printed once)",
+    )
+    _add_common(operator)
+
     migrate = sub.add_parser("migrate", help="apply schema migrations")
     _add_common(migrate)
 
@@ -165,6 +180,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         sys.exit(cmd_webhook_sink(settings, args.port or settings.sink_port, args.secrets_file))
     if command == "migrate":
         sys.exit(cmd_migrate(settings))
+    if command == "operator":
+        sys.exit(cmd_operator_add(settings, args.name, args.role, args.password_file))
     if command == "bench":
         if args.only == "ratelimit":
             sys.exit(cmd_bench_ratelimit(settings, args.seconds, args.callers))

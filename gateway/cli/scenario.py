@@ -18,7 +18,9 @@ def cmd_demo(settings: Settings, duration_s: float, rate: float, time_scale: flo
     from loadtest.reports.run_reports import write_scenario_report
     from loadtest.scenarios.demo import (
         DEMO_SCENARIO,
+        console_lines,
         demo_scenario,
+        leave_for_review,
         print_table,
         save_json,
         say,
@@ -43,8 +45,11 @@ def cmd_demo(settings: Settings, duration_s: float, rate: float, time_scale: flo
                             env=env) as info:  # fmt: skip
             say(f"up in {time.monotonic() - started:.1f}s at {info['gateway_url']} "
                 f"(simulated time x{time_scale:g})")  # fmt: skip
+            for line in console_lines(info, None):
+                say(line)
             # Its own merchants each run (scenarios/demo.yaml): every run tells the same story.
             outcome = asyncio.run(drive(info, settings.state_dir, sc, fast=False))
+            review = asyncio.run(leave_for_review(info))
             say("stopping ...")
     except KeyboardInterrupt:
         say("interrupted; everything stopped")
@@ -57,6 +62,8 @@ def cmd_demo(settings: Settings, duration_s: float, rate: float, time_scale: flo
     report = write_scenario_report(reports / f"demo-{stamp}.html", outcome, rows)
     say(f"report: {report.resolve()}")
     say(f"data:   {data.resolve()}")
+    for line in console_lines(info, review):
+        say(line)
     print(last_line(outcome), flush=True)
     return 0 if outcome.passed else 1
 

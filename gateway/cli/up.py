@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from gateway.cli.common import terminate_as_interrupt
+from gateway.cli.operators import first_admin, write_secret_file
 from gateway.settings import Settings
 
 log = logging.getLogger("paygate.cli")
@@ -34,7 +35,11 @@ def _wait_healthy(url: str, deadline: float) -> bool:
     return False
 
 
-async def _prepare(settings: Settings, database_url: str, sink_url: str | None) -> list[Any]:
+async def _prepare(
+    settings: Settings, database_url: str, sink_url: str | None
+) -> tuple[list[Any], dict[str, str | None]]:
+    """Migrate, anchor the clock, seed the demo merchants; the merchants and the console's
+    first login."""
     import asyncpg
 
     from gateway.demo_merchants import ensure_demo_merchants
@@ -55,7 +60,8 @@ async def _prepare(settings: Settings, database_url: str, sink_url: str | None) 
             "UPDATE advance_pool SET cap_fen = GREATEST($1, used_fen) WHERE id = 1",
             settings.advance_pool_cap_fen,
         )
-        return await ensure_demo_merchants(conn, sink_url)
+        login = await first_admin(conn, settings.state_dir)
+        return await ensure_demo_merchants(conn, sink_url), login
     finally:
         await conn.close()
 
@@ -83,10 +89,9 @@ def _up(settings: Settings) -> int:
     with EmbeddedStorage(state_dir, settings.database_url, settings.redis_url) as storage:
         print("paygate up: migrating and seeding demo merchants ...", flush=True)
         sink_url = f"http://{settings.host}:{settings.sink_port}"
-        merchants = asyncio.run(_prepare(settings, storage.database_url, sink_url))
+        merchants, login = asyncio.run(_prepare(settings, storage.database_url, sink_url))
         secrets_file = state_dir / "sink-secrets.json"
-        secrets_file.write_bytes(orjson.dumps({m["id"]: m["secret"] for m in merchants}))
-        secrets_file.chmod(0o600)
+        write_secret_file(secrets_file, orjson.dumps({m["id"]: m["secret"] for m in merchants}))
         env = {
             "PAYGATE_DATABASE_URL": storage.database_url,
             "PAYGATE_REDIS_URL": storage.redis_url,
@@ -130,6 +135,9 @@ def _up(settings: Settings) -> int:
                 "bank_sim_url": bank_url,
                 "webhook_sink_url": sink_url,
                 "admin_token": admin_token,
+                "console_url": f"{gateway_url}/console/",
+                "console_user": login["user"],
+                "console_password": login["password"],
                 "database_url": storage.database_url,
                 "redis_url": storage.redis_url,
                 "time_scale": settings.time_scale,
@@ -142,9 +150,9 @@ def _up(settings: Settings) -> int:
 
             def write_run_file() -> None:
                 info["pids"] = {"up": os.getpid(), **group.pids(), **storage.pids()}
-                tmp = run_file.with_suffix(".tmp")
-                tmp.write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
-                tmp.replace(run_file)  # readers never see half a file
+                # Mode 600 (it holds the admin token, the console login and merchants'
+                # secrets); readers never see half a file.
+                write_secret_file(run_file, orjson.dumps(info, option=orjson.OPT_INDENT_2))
 
             write_run_file()
             took = time.monotonic() - started

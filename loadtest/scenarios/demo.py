@@ -14,12 +14,16 @@ product); its timeline is resized to it. `--rate` sets the base rate, the spike 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import orjson
 
+from gateway.client import MerchantClient
+from gateway.demo_merchants import DEMO_MERCHANTS
 from loadtest.scenarios.model import Scenario, load_scenario, resized
 from loadtest.scenarios.run import Outcome, yuan
+from loadtest.scenarios.timeline import REVIEW_PAYEE
 
 DEMO_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.yaml"
 
@@ -99,3 +103,35 @@ def save_json(o: Outcome, out_dir: Path, stamp: str) -> Path:
         "timeline": o.timeline, "failures": o.failures,
     }, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))  # fmt: skip
     return path
+
+
+FOUR_EYES_ORDER = "console-four-eyes-demo"  # one per state directory: a rerun finds it again
+FOUR_EYES_FEN = 6_000_000  # ¥60,000.00: above the default four-eyes line (¥50,000.00)
+
+
+async def leave_for_review(info: dict[str, Any]) -> dict[str, Any]:
+    """One large payout of the reviewed demo merchant left under review, so the console's
+    four-eyes approval can be tried by hand (two approvers); the payout as the API answers."""
+    reviewed = next(m["id"] for m in DEMO_MERCHANTS if m["review_threshold_fen"])
+    merchant = next(m for m in info["merchants"] if m["id"] == reviewed)
+    body = {"merchant_order_id": FOUR_EYES_ORDER, "amount": FOUR_EYES_FEN, "currency": "CNY",
+            "payee": REVIEW_PAYEE, "purpose": "four-eyes example for the console"}  # fmt: skip
+    async with MerchantClient(info["gateway_url"], merchant["id"], merchant["secret"]) as client:
+        resp = await client.post("/v1/payouts", body)
+    if resp.status not in (200, 201):
+        raise RuntimeError(f"payout for review: {resp.status} {resp.body!r}")
+    payout: dict[str, Any] = resp.json()
+    return payout
+
+
+def console_lines(info: dict[str, Any], payout: dict[str, Any] | None) -> list[str]:
+    """What the demo says about the operator console (运营后台)."""
+    password = info.get("console_password") or "(changed since; not shown)"
+    lines = [f"console: {info['console_url']}  sign in as {info['console_user']} / {password}"]
+    if payout is not None:
+        lines.append(
+            f"console: {payout['id']} ({yuan(payout['amount'])}) is {payout['status']} in "
+            "财务审核: two different approvers must approve it (add them with `paygate "
+            "operator add NAME --role approver`); `paygate up` brings this system back"
+        )
+    return lines

@@ -46,6 +46,9 @@ def test_every_demo_run_uses_its_advance_line_and_repays_it(tmp_path: Path) -> N
     for run in (1, 2):
         done = demo(state)
         assert done.returncode == 0, f"run {run}: " + done.stdout[-3000:] + done.stderr[-3000:]
+        # The console's login, and one large payout left for four eyes (the same one again).
+        assert "/console/  sign in as admin / " in done.stdout, done.stdout[-3000:]
+        assert "(¥60,000.00) is review_pending in 财务审核" in done.stdout, done.stdout[-3000:]
         files = sorted((state / "reports").glob("demo-*.json"))
         assert len(files) == run, files  # one data file per run (stamped to the second)
         peak, end = advance_story(orjson.loads(files[-1].read_bytes()))

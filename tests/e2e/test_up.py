@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -113,6 +114,16 @@ def test_up_serves_signed_requests_and_stops_cleanly(tmp_path: Path) -> None:
         assert info["gateway_url"] == f"http://127.0.0.1:{port}"
         assert info["bank_sim_url"] == f"http://127.0.0.1:{bank_port}"
         assert info["admin_token"]
+        # It holds secrets: only its owner reads it, and so every file with a secret.
+        for secret_file in ("run.json", "sink-secrets.json", "console-admin.json"):
+            path = state_dir / secret_file
+            # On a shared PAYGATE_DATABASE_URL an admin may exist already: no password is made.
+            if secret_file != "console-admin.json" or info["console_password"] is not None:
+                assert stat.S_IMODE(path.stat().st_mode) == 0o600, secret_file
+        assert info["console_url"] == f"http://127.0.0.1:{port}/console/"
+        assert info["console_user"] == "admin"
+        password = info["console_password"]
+        assert password is None or len(password) >= 16
         kinds = {m["funding_mode"] for m in info["merchants"]}
         assert kinds == {"prefunded", "advance"}
         asyncio.run(check_signed_payout_reaches_the_bank(info))

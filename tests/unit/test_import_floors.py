@@ -15,7 +15,7 @@ circle between them either.
 | 4     | gateway.api, gateway.console (the HTTP layer)               | floors 0-3        |
 | 3     | the domain: gateway.payouts, b2b, accounts, collection,     | floors 0-2, and   |
 |       | recon, workers, merchants, notifications, outbox,           | each other        |
-|       | system_gauges, demo_merchants                               | (sideways)        |
+|       | system_gauges, demo_merchants, operators                    | (sideways)        |
 | 2     | gateway.ledger, channels (with the bank simulator), risk    | floors 0-1 (see   |
 |       |                                                             | below)            |
 | 1     | gateway.storage, gateway.contract (the request bodies),     | floor 0, and each |
@@ -68,6 +68,7 @@ FLOORS: dict[str, int] = {
     "gateway.outbox": 3,
     "gateway.system_gauges": 3,
     "gateway.demo_merchants": 3,
+    "gateway.operators": 3,
     "gateway.api": 4,
     "gateway.console": 4,
     "loadtest": 5,
