@@ -82,10 +82,13 @@ class LoginThrottle:
     async def failed(self, name: str) -> bool:
         """Count a failure; True when it locks the name."""
         key = f"{self._prefix}fails:{name}"
+        # The window starts at the first failure: SET NX EX makes the key with its expiry only
+        # when missing, INCR keeps the expiry (EXPIRE's NX flag needs Redis 7; the embedded
+        # server is older).
         async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, ex=FAILURE_WINDOW_S, nx=True)
             pipe.incr(key)
-            pipe.expire(key, FAILURE_WINDOW_S, nx=True)
-            count, _ = await pipe.execute()
+            _, count = await pipe.execute()
         if int(count) < FAILURES_ALLOWED:
             return False
         async with self._redis.pipeline(transaction=True) as pipe:
