@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/paygate demo
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), each with its own embedded
+# PostgreSQL + Redis; most tests wait on servers they start, so two fit two cores.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

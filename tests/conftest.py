@@ -62,9 +62,11 @@ class Storage:
 
 @pytest.fixture(scope="session")
 def storage() -> Iterator[Storage]:
-    """Real servers: PAYGATE_DATABASE_URL / PAYGATE_REDIS_URL if set, else embedded ones."""
+    """Real servers: PAYGATE_DATABASE_URL / PAYGATE_REDIS_URL if set, else embedded ones (one
+    pair per pytest-xdist worker: `make test` runs the suite in two processes)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     embedded = EmbeddedStorage(
-        ROOT / ".paygate" / "test-storage",
+        ROOT / ".paygate" / ("test-storage-" + worker if worker else "test-storage"),
         os.environ.get("PAYGATE_DATABASE_URL", ""),
         os.environ.get("PAYGATE_REDIS_URL", ""),
     )
