@@ -46,7 +46,10 @@ def running_system(
         deadline = time.monotonic() + START_TIMEOUT_S
         while not run_file.exists():
             if proc.poll() is not None:
-                raise RuntimeError(f"paygate up exited with {proc.returncode}; see {log_file.name}")
+                said = Path(log_file.name).read_text(errors="replace")[-3000:]
+                raise RuntimeError(
+                    f"paygate up exited with {proc.returncode}; see {log_file.name}:\n{said}"
+                )
             if time.monotonic() > deadline:
                 raise RuntimeError(f"paygate up did not start in {START_TIMEOUT_S:.0f}s")
             time.sleep(0.1)  # polling for run.json, with a deadline

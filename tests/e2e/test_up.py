@@ -19,11 +19,10 @@ import orjson
 import psutil
 
 from gateway.client import MerchantClient
+from loadtest.system.up import START_TIMEOUT_S
 from protocol.ids import floor_id
 from tests.harness import free_port, wait_until, wait_until_sync
 from tests.payloads import payout_body
-
-START_TIMEOUT_S = 15.0
 
 
 async def check_signed_payout_reaches_the_bank(info: dict[str, Any]) -> None:
@@ -72,13 +71,17 @@ async def check_signed_payout_reaches_the_bank(info: dict[str, Any]) -> None:
 def wait_for_run_file(
     proc: subprocess.Popen[bytes], run_file: Path, output: Callable[[], object]
 ) -> None:
-    """Poll (with a deadline) until `paygate up` writes run.json; fail at once if it died."""
+    """Poll (with a deadline) until `paygate up` writes run.json; fail at once if it died.
+    The deadline is a bound, not a speed target: a loaded machine starts slowly."""
 
     def written() -> bool:
         assert proc.poll() is None, output()
         return run_file.exists()
 
-    wait_until_sync(written, bool, timeout_s=START_TIMEOUT_S)
+    try:
+        wait_until_sync(written, bool, timeout_s=START_TIMEOUT_S)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; paygate up said:\n{str(output())[-4000:]}") from None
 
 
 def storage_processes(state_dir: Path) -> list[psutil.Process]:
@@ -95,7 +98,6 @@ def test_up_serves_signed_requests_and_stops_cleanly(tmp_path: Path) -> None:
     state_dir = tmp_path / "run" / "state"
     port, bank_port, sink_port = free_port(), free_port(), free_port()
     env = {**os.environ, "PAYGATE_STATE_DIR": str(state_dir), "PAYGATE_LOG_LEVEL": "WARNING"}
-    started = time.monotonic()
     # Its output goes to a file: a pipe nobody reads fills up and blocks the logging process.
     log_path = tmp_path / "up.log"
     with log_path.open("wb") as log_file:
@@ -110,7 +112,6 @@ def test_up_serves_signed_requests_and_stops_cleanly(tmp_path: Path) -> None:
         run_file = state_dir / "run.json"
         wait_for_run_file(proc, run_file, log_path.read_bytes)
         info = orjson.loads(run_file.read_bytes())
-        assert time.monotonic() - started < START_TIMEOUT_S
         assert info["gateway_url"] == f"http://127.0.0.1:{port}"
         assert info["bank_sim_url"] == f"http://127.0.0.1:{bank_port}"
         assert info["admin_token"]
