@@ -123,7 +123,25 @@ class CostMeter:
             )
         sink = await _json(http, self._info["webhook_sink_url"] + "/stats?totals=1")
         counts["sink received"] = float(sink.get("received", 0))
+        counts.update(await _redis_calls(self._info["redis_url"]))
         return counts
+
+
+async def _redis_calls(url: str) -> dict[str, float]:
+    """Commands Redis has run, by command (`INFO commandstats`: `cmdstat_evalsha` ...), and
+    the network round trips that carried them are fewer (pipelines)."""
+    client = aioredis.Redis.from_url(url)
+    try:
+        stats = await client.info("commandstats")
+    except aioredis.RedisError:
+        return {}
+    finally:
+        await client.aclose()
+    return {
+        f"redis {name.removeprefix('cmdstat_')}": float(v["calls"])
+        for name, v in stats.items()
+        if isinstance(v, dict) and "calls" in v
+    }
 
 
 async def _text(http: aiohttp.ClientSession, url: str) -> str:
@@ -171,12 +189,19 @@ def cost_summary(
         for hop, keys in HOP_REQUESTS.items()
     }
     sql = {hop: round(delta(f"sql {hop}") / max(payouts, 1), 3) for hop in HOP_SQL}
+    redis_keys = {k for k in after.counts if k.startswith("redis ")}
+    redis = {
+        k.removeprefix("redis "): round(delta(k) / max(payouts, 1), 3)
+        for k in sorted(redis_keys)
+        if delta(k) and k != "redis info"  # the meter's own readings
+    }
     return {
         "payouts": payouts,
         "seconds": round(after.at_s - before.at_s, 2),
         "cpu_ms_per_1000_payouts": cpu_ms,
         "requests_per_payout": requests,
         "sql_statements_per_payout": {k: v for k, v in sql.items() if v},
+        "redis_commands_per_payout": redis,
     }
 
 
@@ -193,4 +218,8 @@ def cost_lines(cost: dict[str, Any]) -> list[tuple[str, str]]:
     rows.append(("  HTTP requests per payout", req))
     sql = " · ".join(f"{k} {v:g}" for k, v in cost["sql_statements_per_payout"].items())
     rows.append(("  SQL statements per payout", sql or "-"))
+    redis = cost.get("redis_commands_per_payout", {})
+    total = sum(redis.values())
+    top = " · ".join(f"{k} {v:g}" for k, v in sorted(redis.items(), key=lambda kv: -kv[1])[:4])
+    rows.append(("  Redis commands per payout", f"{total:g} ({top})" if redis else "-"))
     return rows
