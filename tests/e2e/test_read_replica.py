@@ -9,7 +9,10 @@ read on the server side: the replica's own table-access counters (pg_stat_user_t
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +62,19 @@ class Servers:
 
 
 @pytest.fixture
-async def servers(tmp_path: Path) -> AsyncIterator[Servers]:
-    primary = EmbeddedPostgres(tmp_path / "primary")
-    replica = Replica(primary, tmp_path / "replica", free_port())
+async def servers() -> AsyncIterator[Servers]:
+    # Not under pytest's tmp_path: as root the servers run as another user, and any pytest
+    # session starting meanwhile takes the others' access to /tmp/pytest-of-root away.
+    with tempfile.TemporaryDirectory(prefix="paygate-replica-") as top:
+        async with primary_and_replica(Path(top)) as found:
+            yield found
+
+
+@contextlib.asynccontextmanager
+async def primary_and_replica(top: Path) -> AsyncIterator[Servers]:
+    os.chmod(top, 0o755)  # the servers' user may enter
+    primary = EmbeddedPostgres(top / "primary")
+    replica = Replica(primary, top / "replica", free_port())
     primary.start()
     try:
         await create_database(with_database(primary.url, "postgres"), DATABASE)
