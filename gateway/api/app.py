@@ -69,7 +69,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             settings.signature_window_s,
             settings.rate_limit_fail_open,
         )
-        if request.method not in READ_METHODS:
+        if request.method not in READ_METHODS and services.reads.replica is not None:
             try:
                 return await handler(request)
             finally:

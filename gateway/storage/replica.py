@@ -114,18 +114,24 @@ class ReadRouter:
                         extra={"merchant_id": merchant_id, "error": repr(exc)})  # fmt: skip
 
     async def _pool_for(self, merchant_id: str) -> asyncpg.Pool:
-        lag = self.lag_s()
-        if self.replica is None or lag is None or lag >= self.max_lag_s:
+        if self.replica is None or not self._within_lag():
             return self.primary
         written = self._written.get(merchant_id)
-        if written is not None and self.caught_up_at is not None and written >= self.caught_up_at:
+        caught_up_at = self.caught_up_at
+        if written is not None and (caught_up_at is None or written >= caught_up_at):
             return self.primary
         try:
             if await self._redis.exists(wrote_key(merchant_id)):
                 return self.primary
         except (redis.exceptions.RedisError, OSError):
             return self.primary
-        return self.replica
+        # No key now: the merchant's last write answered more than max_lag ago, so a replica
+        # less than max_lag behind *now* (after the Redis answer) has it.
+        return self.replica if self._within_lag() else self.primary
+
+    def _within_lag(self) -> bool:
+        lag = self.lag_s()
+        return lag is not None and lag < self.max_lag_s
 
     async def read_list(self, merchant_id: str, read: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
         """`read` (a read-only list of `merchant_id`'s) on the replica when the rule allows,
@@ -158,10 +164,9 @@ class ReadRouter:
         while not self._stop.is_set():
             try:
                 await self._sample(self.replica)
-            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:  # a timeout too: lists stay on the primary meanwhile
                 log.warning("could not measure the replica's lag", extra={"error": repr(exc)})
-                if storage_down(exc):
-                    self.caught_up_at = None
+                self.caught_up_at = None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=SAMPLE_EVERY_S)
 
