@@ -97,6 +97,11 @@ NOTIFICATIONS: Final = Counter(
     "scheduled), failed (the last attempt failed: the event is failed)",
     ["outcome"],
 )
+LIST_READS: Final = Counter(
+    "paygate_list_reads",
+    "Merchant lists read, by store: replica (PAYGATE_DATABASE_READ_URL) or primary",
+    ["store"],
+)
 
 _Labels = tuple[str, ...]
 

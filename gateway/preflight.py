@@ -251,28 +251,67 @@ def storage_given(settings: Settings) -> None:
 
 
 def stores_reachable(settings: Settings) -> None:
-    """The stores the settings point at answer (an empty URL: embedded, nothing to check)."""
+    """The stores the settings point at answer (an empty URL: embedded, nothing to check),
+    and a read URL names a standby of a database given by URL."""
     if settings.database_url:
         database_reachable(settings.database_url)
+    if settings.database_read_url:
+        replica_reachable(settings)
     if settings.redis_url:
         redis_reachable(settings.redis_url)
 
 
-def database_reachable(url: str) -> None:
+def _in_recovery(url: str) -> bool:
+    """Connect to `url` and ask whether it is a standby (raises what the connect raises)."""
     import asyncpg
 
-    async def connect() -> None:
+    async def ask() -> bool:
         conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
-        await conn.close()
+        try:
+            return bool(await conn.fetchval("SELECT pg_is_in_recovery()"))
+        finally:
+            await conn.close()
 
+    return asyncio.run(ask())
+
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    import asyncpg
+
+    return (OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def database_reachable(url: str) -> None:
     try:
-        asyncio.run(connect())
-    except (OSError, TimeoutError, ValueError, asyncpg.PostgresError,
-            asyncpg.InterfaceError) as exc:  # fmt: skip
+        _in_recovery(url)
+    except _database_errors() as exc:
         raise PreflightError(
             f"the database at {_safe(url)} is not reachable ({_reason(exc)}): start PostgreSQL"
             " there, correct PAYGATE_DATABASE_URL, or unset it to use the embedded one"
         ) from None
+
+
+def replica_reachable(settings: Settings) -> None:
+    """PAYGATE_DATABASE_READ_URL: a streaming standby of PAYGATE_DATABASE_URL that answers."""
+    url = settings.database_read_url
+    if not settings.database_url:
+        raise PreflightError(
+            "PAYGATE_DATABASE_READ_URL is set but PAYGATE_DATABASE_URL is not: a read replica"
+            " is of a primary named by URL; set PAYGATE_DATABASE_URL or unset the read URL"
+        )
+    try:
+        standby = _in_recovery(url)
+    except _database_errors() as exc:
+        raise PreflightError(
+            f"the read replica at {_safe(url)} is not reachable ({_reason(exc)}): start it,"
+            " correct PAYGATE_DATABASE_READ_URL, or unset it to read everything from the primary"
+        ) from None
+    if not standby:
+        raise PreflightError(
+            f"the read replica at {_safe(url)} is not a standby (pg_is_in_recovery() is false):"
+            " point PAYGATE_DATABASE_READ_URL at a streaming replica of PAYGATE_DATABASE_URL,"
+            " or unset it"
+        )
 
 
 def redis_reachable(url: str) -> None:

@@ -50,6 +50,11 @@ class Settings:
     # Storage: empty URL means "start the embedded server under state_dir".
     database_url: str = ""
     redis_url: str = ""
+    # A streaming replica of database_url for merchant lists (storage/replica.py); "": none.
+    # A merchant's lists go to the primary while the replica may lack its last write, and all
+    # of them while the replica is more than database_read_max_lag_s behind.
+    database_read_url: str = ""
+    database_read_max_lag_s: float = 3.0
     state_dir: Path = Path(".paygate")
 
     host: str = "127.0.0.1"
@@ -151,6 +156,8 @@ class Settings:
         base = cls(
             database_url=_env_str("DATABASE_URL", ""),
             redis_url=_env_str("REDIS_URL", ""),
+            database_read_url=_env_str("DATABASE_READ_URL", ""),
+            database_read_max_lag_s=_env_float("DATABASE_READ_MAX_LAG_S", 3.0),
             state_dir=Path(_env_str("STATE_DIR", ".paygate")),
             host=_env_str("HOST", "127.0.0.1"),
             port=_env_int("PORT", 8080),

@@ -26,7 +26,7 @@ from gateway.api import (
     routes_service,
     routes_transfers,
 )
-from gateway.api.auth import authenticate_merchant, check_admin
+from gateway.api.auth import authenticate_merchant, check_admin, current_merchant
 from gateway.api.middleware import Handler, make_error_middleware
 from gateway.api.params import make_params_middleware
 from gateway.api.services import SERVICES, open_services
@@ -36,6 +36,7 @@ from gateway.settings import Settings
 from gateway.storage.pools import postgres_down
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @web.middleware
@@ -68,6 +69,13 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             settings.signature_window_s,
             settings.rate_limit_fail_open,
         )
+        if request.method not in READ_METHODS and services.reads.replica is not None:
+            try:
+                return await handler(request)
+            finally:
+                # After the write has answered: this merchant's lists stay on the primary
+                # until the replica has it (storage/replica.py; nothing without a replica).
+                await services.reads.wrote(current_merchant(request).id)
     elif path.startswith("/admin/"):
         check_admin(request, services.settings.admin_token)
     return await handler(request)

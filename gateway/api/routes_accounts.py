@@ -107,10 +107,11 @@ async def list_customers(request: web.Request) -> web.Response:
     if external_id is not None:
         found = await customers.by_external_id(services.pool, merchant.id, external_id)
         return found_page(found)
-    limit = page_limit(request)
-    return page(
-        await customers.list_page(services.pool, merchant.id, cursor(request), limit + 1), limit
+    limit, after = page_limit(request), cursor(request)
+    rows = await services.reads.read_list(
+        merchant.id, lambda pool: customers.list_page(pool, merchant.id, after, limit + 1)
     )
+    return page(rows, limit)
 
 
 @routes.get("/v1/customers/{customer_id}")
@@ -137,9 +138,14 @@ async def open_account(request: web.Request) -> web.Response:
 async def list_accounts(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     merchant = current_merchant(request)
-    limit = page_limit(request)
-    rows = await accounts.list_page(
-        services.pool, merchant.id, query(request).text("customer_id"), cursor(request), limit + 1
+    limit, customer_id, after = (
+        page_limit(request),
+        query(request).text("customer_id"),
+        cursor(request),
+    )
+    rows = await services.reads.read_list(
+        merchant.id,
+        lambda pool: accounts.list_page(pool, merchant.id, customer_id, after, limit + 1),
     )
     return page(rows, limit)
 

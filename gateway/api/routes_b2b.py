@@ -90,9 +90,12 @@ async def list_payments(request: web.Request) -> web.Response:
     if order_id is not None:
         found = await owned.by_order_id(services.pool, B2B_PAYMENTS, merchant.id, order_id)
         return found_page(found)
-    limit = page_limit(request)
-    rows = await owned.list_newest_first(
-        services.pool, B2B_PAYMENTS, merchant.id, params.text("status"), cursor(request), limit + 1
+    limit, status, before = page_limit(request), params.text("status"), cursor(request)
+    rows = await services.reads.read_list(
+        merchant.id,
+        lambda pool: owned.list_newest_first(
+            pool, B2B_PAYMENTS, merchant.id, status, before, limit + 1
+        ),
     )
     return page(rows, limit)
 

@@ -52,8 +52,10 @@ OPERATIONS: Final[tuple[Op, ...]] = (
 async def list_events(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     merchant = current_merchant(request)
-    limit = page_limit(request)
-    rows = await repo.list_events(services.pool, merchant.id, cursor(request), limit + 1)
+    limit, after = page_limit(request), cursor(request)
+    rows = await services.reads.read_list(
+        merchant.id, lambda pool: repo.list_events(pool, merchant.id, after, limit + 1)
+    )
     return page(rows, limit)
 
 

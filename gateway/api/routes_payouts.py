@@ -172,9 +172,10 @@ async def list_payouts(request: web.Request) -> web.Response:
     if order_id is not None:
         found = await owned.by_order_id(services.pool, PAYOUTS, merchant.id, order_id)
         return found_page(found)
-    limit = page_limit(request)
-    rows = await owned.list_newest_first(
-        services.pool, PAYOUTS, merchant.id, params.text("status"), cursor(request), limit + 1
+    limit, status, before = page_limit(request), params.text("status"), cursor(request)
+    rows = await services.reads.read_list(
+        merchant.id,
+        lambda pool: owned.list_newest_first(pool, PAYOUTS, merchant.id, status, before, limit + 1),
     )
     return page(rows, limit)
 
@@ -182,8 +183,12 @@ async def list_payouts(request: web.Request) -> web.Response:
 @routes.get("/v1/ledger")
 async def ledger(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    limit = page_limit(request)
-    lines = await queries.ledger_lines(
-        services.pool, current_merchant(request).id, int_cursor(request), limit + 1
+    merchant_id, limit, before = (
+        current_merchant(request).id,
+        page_limit(request),
+        int_cursor(request),
+    )
+    lines = await services.reads.read_list(
+        merchant_id, lambda pool: queries.ledger_lines(pool, merchant_id, before, limit + 1)
     )
     return page(lines, limit)

@@ -121,11 +121,11 @@ async def list_objects(request: web.Request, table: Owned) -> web.Response:
     if order_id is not None:
         found = await owned.by_order_id(services.pool, table, merchant.id, order_id)
         return found_page(found)
-    limit = page_limit(request)
-    return page(
-        await owned.list_page(services.pool, table, merchant.id, cursor(request), limit + 1),
-        limit,
+    limit, after = page_limit(request), cursor(request)
+    rows = await services.reads.read_list(
+        merchant.id, lambda pool: owned.list_page(pool, table, merchant.id, after, limit + 1)
     )
+    return page(rows, limit)
 
 
 async def get_object(request: web.Request, table: Owned, name: str) -> web.Response:

@@ -22,7 +22,14 @@ from gateway.payouts.accept import AcceptResult, accept_batch
 from gateway.payouts.model import AcceptItem
 from gateway.payouts.transitions import Applied, PayoutEvent, apply_events
 from gateway.settings import Settings
-from gateway.storage.pools import create_pg_pool, create_redis, follow_clock, load_clock
+from gateway.storage.pools import (
+    create_pg_pool,
+    create_read_pool,
+    create_redis,
+    follow_clock,
+    load_clock,
+)
+from gateway.storage.replica import ReadRouter
 from gateway.system_gauges import SystemGauges
 from protocol.clock import SimClock
 from risk.ratelimit import Admission, AdmissionCheck, MerchantAdmission, admission_outcome
@@ -35,6 +42,7 @@ class Services:
     metrics: Metrics
     gauges: SystemGauges  # read from the database when /metrics is scraped
     pool: asyncpg.Pool
+    reads: ReadRouter  # merchant lists: the read replica when it has the merchant's writes
     redis: aioredis.Redis
     clock: SimClock
     merchants: MerchantCache
@@ -73,7 +81,9 @@ TRANSFER_BATCH_MAX = 256  # transfers decided in one transaction
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     metrics = Metrics("gateway")
     pool = await create_pg_pool(settings, metrics)
+    read_pool = await create_read_pool(settings, metrics)
     redis = create_redis(settings)
+    reads = ReadRouter(pool, read_pool, redis, settings.database_read_max_lag_s, metrics)
     bank_http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
     stop_clock = asyncio.Event()
     clock_task: asyncio.Task[None] | None = None
@@ -81,6 +91,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     try:
         clock = await load_clock(pool, settings.time_scale)
         clock_task = asyncio.create_task(follow_clock(pool, clock, stop_clock), name="clock")
+        await reads.start()
         bank = b2b_bank = None
         if settings.bank_sim_url:
             bank = BankClient(
@@ -159,6 +170,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 metrics=metrics,
                 gauges=SystemGauges(pool),
                 pool=pool,
+                reads=reads,
                 redis=redis,
                 clock=clock,
                 merchants=MerchantCache(pool, settings.merchant_cache_ttl_s),
@@ -184,7 +196,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         stop_clock.set()
         if clock_task is not None:
             await clock_task
+        await reads.stop()
         await bank_http.close()
         await redis.aclose()
+        if read_pool is not None:
+            await read_pool.close()
         await pool.close()
         await metrics.stop()

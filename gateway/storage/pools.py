@@ -69,14 +69,18 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
     The default reset costs a round trip per checkout."""
 
 
-async def create_pg_pool(settings: Settings, metrics: Metrics | None = None) -> asyncpg.Pool:
+async def create_pg_pool(
+    settings: Settings, metrics: Metrics | None = None, url: str | None = None
+) -> asyncpg.Pool:
+    """The pool to the primary, or to `url` (the read replica: `create_read_pool`)."""
+
     async def init(conn: asyncpg.Connection) -> None:
         await init_connection(conn)
         if metrics is not None:
             conn.add_query_logger(metrics.on_query)
 
     pool = await asyncpg.create_pool(
-        settings.database_url,
+        url or settings.database_url,
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         command_timeout=settings.db_command_timeout_s,
@@ -86,6 +90,18 @@ async def create_pg_pool(settings: Settings, metrics: Metrics | None = None) -> 
     )
     assert pool is not None
     return pool
+
+
+async def create_read_pool(
+    settings: Settings, metrics: Metrics | None = None
+) -> asyncpg.Pool | None:
+    """The pool to the streaming replica for merchant lists (None without a read URL). A
+    replica that does not answer at start-up is not fatal: min_size 0, and the lag sampler
+    (storage/replica.py) keeps lists on the primary until it answers."""
+    if not settings.database_read_url:
+        return None
+    replica = settings.with_(db_pool_min=0)
+    return await create_pg_pool(replica, metrics, settings.database_read_url)
 
 
 def create_redis(settings: Settings) -> aioredis.Redis:

@@ -11,10 +11,12 @@ a loaded gateway should answer: they count as successes, in their own stats row
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import deque
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Final, cast
 
 import orjson
@@ -111,7 +113,32 @@ def load_run_file(environment: Environment, **_kwargs: Any) -> None:
         PaygateMerchant.host = target.gateway_url
 
 
+def count_by_worker(environment: Environment, **_kwargs: Any) -> None:
+    """On a master: the requests and failures each worker reported, written when it quits to
+    `<--csv prefix>_workers.json` (and logged), so a distributed run shows every worker
+    worked (Locust's own stats are the sum of all workers)."""
+    if not isinstance(environment.runner, MasterRunner):
+        return
+    by_worker: dict[str, dict[str, int]] = {}
+
+    def on_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
+        total = data.get("stats_total") or {}
+        counts = by_worker.setdefault(client_id, {"requests": 0, "failures": 0})
+        counts["requests"] += int(total.get("num_requests", 0))
+        counts["failures"] += int(total.get("num_failures", 0))
+
+    def on_quitting(environment: Environment, **_kw: Any) -> None:
+        logging.getLogger("paygate.locust").info("requests by worker: %s", by_worker)
+        prefix = getattr(environment.parsed_options, "csv_prefix", None)
+        if prefix:
+            Path(f"{prefix}_workers.json").write_bytes(orjson.dumps(by_worker))
+
+    environment.events.worker_report.add_listener(on_report)  # type: ignore[no-untyped-call]
+    environment.events.quitting.add_listener(on_quitting)  # type: ignore[no-untyped-call]
+
+
 events.init.add_listener(load_run_file)  # type: ignore[no-untyped-call]  # locust's EventHook
+events.init.add_listener(count_by_worker)  # type: ignore[no-untyped-call]
 
 
 class PaygateMerchant(HttpUser):

@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.conftest import Storage
 from tests.harness import free_port, free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,6 +125,29 @@ def test_serve_with_a_database_nobody_answers_says_so(tmp_path: Path) -> None:
                    PAYGATE_DATABASE_URL=closed_url("postgresql"),
                    PAYGATE_REDIS_URL=closed_url("redis"))  # fmt: skip
     assert_one_line(done, "serve", "correct PAYGATE_DATABASE_URL")
+
+
+def test_serve_with_a_read_replica_nobody_answers_says_so(tmp_path: Path, storage: Storage) -> None:
+    done = paygate(tmp_path, "serve", "--port", str(free_port()),
+                   PAYGATE_DATABASE_URL=storage.admin_url, PAYGATE_REDIS_URL=storage.redis_url,
+                   PAYGATE_DATABASE_READ_URL=closed_url("postgresql"))  # fmt: skip
+    assert_one_line(done, "serve", "correct PAYGATE_DATABASE_READ_URL")
+    assert "secret" not in done.stderr
+
+
+def test_serve_with_a_read_url_that_is_not_a_standby_says_so(
+    tmp_path: Path, storage: Storage
+) -> None:
+    done = paygate(tmp_path, "serve", "--port", str(free_port()),
+                   PAYGATE_DATABASE_URL=storage.admin_url, PAYGATE_REDIS_URL=storage.redis_url,
+                   PAYGATE_DATABASE_READ_URL=storage.admin_url)  # the primary itself  # fmt: skip
+    assert_one_line(done, "serve", "is not a standby")
+
+
+def test_up_with_a_read_url_and_no_database_url_says_so(tmp_path: Path) -> None:
+    done = paygate(tmp_path, "up", *up_ports(),
+                   PAYGATE_DATABASE_READ_URL=closed_url("postgresql"))  # fmt: skip
+    assert_one_line(done, "up", "PAYGATE_DATABASE_URL is not")
 
 
 def test_worker_without_a_bank_simulator_url_says_so(tmp_path: Path) -> None:
