@@ -7,19 +7,26 @@ tell before from after): a restart cannot reopen the replay window (SPEC 14).
 `admit_many` sends many requests' checks as one pipeline of script calls (risk/resp_pipe.py):
 each call is still atomic on its own (the meaning of one check does not change), but a burst
 of concurrent requests costs one round trip instead of one each. The gateway gathers them
-with its GroupCommitter (gateway/api/services.py). Each call names only one merchant's keys,
-so the pipeline runs on Redis Cluster too (a cluster client would split it by node).
+with its GroupCommitter (gateway/api/services.py).
+
+On Redis Cluster (a `RedisCluster` client) each call names only one merchant's keys, all
+with the merchant's hash tag, so it runs on that merchant's slot: `admit_each` sends the calls
+side by side through the cluster client, and a slot whose master is down fails only its own
+merchants' checks. The script also refuses requests signed before a replica took over
+(admission.lua), since a failover can lose the last nonces its master wrote.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
 import hiredis
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
 from risk.resp_pipe import RespPipe, pack
 
@@ -28,6 +35,8 @@ UREQ_PER_REQUEST = 1_000_000
 # Keeps burst * 1e6 and the script's elapsed_us * rps well inside a double's 2^53.
 MAX_RPS = 1_000_000_000
 MAX_BURST = 1_000_000_000
+# What an admission check raises when Redis cannot answer: the gateway fails closed (503).
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (RedisError, OSError, RedisClusterException)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +125,7 @@ class MerchantAdmission:
     """Admits merchant requests; Redis errors (RedisError, OSError) reach the caller, which
     chooses between failing closed (503) and open."""
 
-    def __init__(self, redis: aioredis.Redis, window_s: int) -> None:
+    def __init__(self, redis: aioredis.Redis | RedisCluster, window_s: int) -> None:
         if window_s < 1:
             raise ValueError(f"nonce window must be at least 1 s, got {window_s}")
         self._window_s = window_s
@@ -125,11 +134,15 @@ class MerchantAdmission:
         # EVALSHA on every call; redis-py loads the script again on NOSCRIPT.
         self._script = redis.register_script(self._source)
         self._sha = self._script.sha.encode()
-        kwargs = dict(redis.connection_pool.connection_kwargs)
-        self._pipe = RespPipe(kwargs, timeout_s=float(kwargs.get("socket_timeout") or 1.0))
+        self._cluster = isinstance(redis, RedisCluster)
+        self._pipe: RespPipe | None = None
+        if isinstance(redis, aioredis.Redis):
+            kwargs = dict(redis.connection_pool.connection_kwargs)
+            self._pipe = RespPipe(kwargs, timeout_s=float(kwargs.get("socket_timeout") or 1.0))
 
     async def aclose(self) -> None:
-        await self._pipe.aclose()
+        if self._pipe is not None:
+            await self._pipe.aclose()
 
     def _packed(self, c: AdmissionCheck) -> bytes:
         keys, args = self._keys_args(c)
@@ -141,13 +154,9 @@ class MerchantAdmission:
             raise ValueError(f"merchant id unusable in a hash tag: {c.merchant_id!r}")
         if not 1 <= c.rps <= MAX_RPS or not 1 <= c.burst <= MAX_BURST:
             raise ValueError(f"rate limit out of range: rps={c.rps} burst={c.burst}")
-        # The hash tag keeps one merchant's keys in one Redis Cluster slot.
-        keys = [
-            f"pg:{{{c.merchant_id}}}:rl",
-            f"pg:{{{c.merchant_id}}}:nonce:{c.nonce}",
-            boot_key(c.merchant_id),
-        ]
-        return keys, [self._window_s, c.rps, c.burst, c.signed_at_s]
+        keys = admission_keys(c.merchant_id, c.nonce)
+        args = [self._window_s, c.rps, c.burst, c.signed_at_s]
+        return keys, [*args, 1] if self._cluster else args
 
     async def admit(
         self, merchant_id: str, nonce: str, rps: int, burst: int, signed_at_s: int
@@ -159,6 +168,13 @@ class MerchantAdmission:
     async def admit_many(self, checks: Sequence[AdmissionCheck]) -> list[Admission]:
         """Every check in one pipeline (one round trip), each still one atomic script call.
         A Redis error fails them all (the caller chooses between closed and open)."""
+        if self._pipe is None:
+            out: list[Admission] = []
+            for r in await self.admit_each(checks):
+                if isinstance(r, Exception):
+                    raise r
+                out.append(r)
+            return out
         packed = b"".join(self._packed(c) for c in checks)
         replies = await self._pipe.run(packed, len(checks))
         missing = [i for i, r in enumerate(replies) if _no_script(r)]
@@ -171,6 +187,34 @@ class MerchantAdmission:
             if isinstance(r, hiredis.ReplyError):
                 raise ResponseError(str(r))
         return [_admission(c, r) for c, r in zip(checks, replies, strict=True)]
+
+    async def admit_each(self, checks: Sequence[AdmissionCheck]) -> list[Admission | Exception]:
+        """Each check's verdict, or the error that stopped it. One server: `admit_many` (one
+        pipeline, which fails as a whole). A cluster: the calls go side by side, each to its
+        merchant's slot, and a slot that cannot answer fails only its own checks."""
+        if not self._cluster:
+            return list(await self.admit_many(checks))
+
+        async def one(c: AdmissionCheck) -> Admission:
+            keys, args = self._keys_args(c)
+            return _admission(c, await self._script(keys=keys, args=args))
+
+        out: list[Admission | Exception] = []
+        for r in await asyncio.gather(*(one(c) for c in checks), return_exceptions=True):
+            if isinstance(r, BaseException) and not isinstance(r, Exception):
+                raise r  # cancelled: not a verdict
+            out.append(r)
+        return out
+
+
+def admission_keys(merchant_id: str, nonce: str) -> list[str]:
+    """KEYS of one admission.lua call: the limiter state, the nonce, the boot second. The hash
+    tag keeps one merchant's keys in one Redis Cluster slot."""
+    return [
+        f"pg:{{{merchant_id}}}:rl",
+        f"pg:{{{merchant_id}}}:nonce:{nonce}",
+        boot_key(merchant_id),
+    ]
 
 
 def boot_key(merchant_id: str) -> str:

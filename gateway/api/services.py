@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import aiohttp
 import asyncpg
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from channels.client import B2BBank, BankClient
@@ -22,7 +21,13 @@ from gateway.payouts.accept import AcceptResult, accept_batch
 from gateway.payouts.model import AcceptItem
 from gateway.payouts.transitions import Applied, PayoutEvent, apply_events
 from gateway.settings import Settings
-from gateway.storage.pools import create_pg_pool, create_redis, follow_clock, load_clock
+from gateway.storage.pools import (
+    RedisClient,
+    create_pg_pool,
+    create_redis,
+    follow_clock,
+    load_clock,
+)
 from gateway.system_gauges import SystemGauges
 from protocol.clock import SimClock
 from risk.ratelimit import Admission, AdmissionCheck, MerchantAdmission, admission_outcome
@@ -35,7 +40,7 @@ class Services:
     metrics: Metrics
     gauges: SystemGauges  # read from the database when /metrics is scraped
     pool: asyncpg.Pool
-    redis: aioredis.Redis
+    redis: RedisClient  # one server, or a cluster (redis+cluster://)
     clock: SimClock
     merchants: MerchantCache
     nonces: NonceStore  # bank callbacks; merchants go through `admission`
@@ -137,17 +142,19 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await transfers.start()
         admission = MerchantAdmission(redis, settings.signature_window_s)
 
-        async def admit_counted(checks: Sequence[AdmissionCheck]) -> list[Admission]:
+        async def admit_counted(checks: Sequence[AdmissionCheck]) -> list[Admission | Exception]:
             try:
-                verdicts = await admission.admit_many(checks)
+                verdicts = await admission.admit_each(checks)
             except Exception:
                 metrics.inc(ADMISSIONS, "unavailable", n=len(checks))
                 raise
             for v in verdicts:
-                metrics.inc(ADMISSIONS, admission_outcome(v))
+                metrics.inc(ADMISSIONS, "unavailable" if isinstance(v, Exception)
+                            else admission_outcome(v))  # fmt: skip
             return verdicts
 
-        # Concurrent requests' admission checks go to Redis as one pipeline (one round trip).
+        # Concurrent requests' admission checks go to Redis as one pipeline (one round trip;
+        # on a cluster, side by side to their slots).
         admissions: GroupCommitter[AdmissionCheck, Admission] = GroupCommitter(
             "admission", admit_counted, max_items=256, max_concurrent=2,
             retry_singly=False, metrics=metrics,
