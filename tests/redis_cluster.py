@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis
+from redis.crc import key_slot
+
 from gateway.storage.embedded import _redis_server_binary
 
 BUS_OFFSET = 10_000  # Redis 6.2 puts a node's cluster bus on its port + 10000 (no cluster-port)
@@ -69,6 +72,24 @@ class RedisClusterServers:
     def node(self, port: int) -> ClusterNode:
         return next(n for n in self.nodes if n.port == port)
 
+    def master_of(self, key: str) -> int:
+        """The port of the master that holds `key`'s slot now (CLUSTER SLOTS of a live node)."""
+        slot = key_slot(key.encode())
+        for n in self.nodes:
+            if n.process.poll() is not None:
+                continue
+            with redis.Redis(port=n.port, socket_timeout=2) as client:
+                for start, end, master, *_ in client.execute_command("CLUSTER SLOTS"):
+                    if int(start) <= slot <= int(end):
+                        return int(master[1])
+        raise LookupError(f"no live node maps slot {slot}")
+
+    def replicas_of(self, master_port: int) -> list[int]:
+        with redis.Redis(port=master_port, socket_timeout=2) as client:
+            role = client.execute_command("ROLE")
+        assert role[0] == b"master", role
+        return [int(r[1]) for r in role[2]]
+
 
 def _cli() -> str:
     path = Path(_redis_server_binary()).with_name("redis-cli")
@@ -111,6 +132,8 @@ def redis_cluster(
                 _redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
+                # A slot without a master fails alone; the others keep answering.
+                "--cluster-require-full-coverage", "no",
                 "--save", "", "--appendonly", "no", "--dir", str(directory),
                 "--logfile", str(directory / "redis.log"),
             ]  # fmt: skip

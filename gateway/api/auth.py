@@ -50,7 +50,7 @@ class NonceStore:
                 return True
             log.error("nonce store unavailable, failing closed", extra={"error": repr(exc)})
             raise ServiceUnavailable(
-                "rate limiter unavailable", code="rate_limiter_unavailable"
+                "rate limiter unavailable", code="rate_limiter_unavailable", retry_after_s=1
             ) from exc
         return bool(stored)
 
@@ -130,7 +130,7 @@ async def authenticate_merchant(
         if not fail_open:
             log.error("rate limiter unavailable, failing closed", extra={"error": repr(exc)})
             raise ServiceUnavailable(
-                "rate limiter unavailable", code="rate_limiter_unavailable"
+                "rate limiter unavailable", code="rate_limiter_unavailable", retry_after_s=1
             ) from exc
         log.warning("rate limiter unavailable, failing open", extra={"error": repr(exc)})
     else:

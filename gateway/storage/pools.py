@@ -15,6 +15,8 @@ import orjson
 import redis.asyncio as aioredis
 import redis.exceptions
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from gateway.metrics import Metrics, in_hop
 from gateway.settings import Settings
@@ -164,7 +166,7 @@ def create_redis_cluster(cluster: ClusterUrl) -> RedisCluster:
         socket_timeout=1.0,
         socket_connect_timeout=1.0,
         require_full_coverage=False,  # a slot without a master fails alone, not the cluster
-        cluster_error_retry_attempts=1,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
     )
 
 
