@@ -47,42 +47,35 @@ end
 -- before the start as well as after it (a Redis killed and started again within one second),
 -- so it is not admitted either; the gateway answers 503, and signed again a second later it
 -- passes. Neither takes a token nor burns the nonce.
-local function started_s()
-  local info = redis.call('INFO', 'server')
-  return tonumber(t[1]) - tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
-end
-
--- Redis Cluster: a replica that takes over may lack the last nonces its master wrote (the
--- replication is asynchronous). The boot key records the replication history it was written
--- in (master_replid, which a promoted replica changes); read in another history, or missing on
--- a node that has taken over since it started, it moves to now: every request signed before
--- this node took over is refused, as after a restart. Costs one INFO replication per call.
-local function cluster_boot_s()
+local boot_s
+if ARGV[5] ~= '1' then
+  boot_s = tonumber(redis.call('GET', KEYS[3]))
+  if not boot_s then
+    local info = redis.call('INFO', 'server')
+    boot_s = tonumber(t[1]) - tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
+    redis.call('SET', KEYS[3], int(boot_s))
+  end
+else
+  -- Redis Cluster: a replica that takes over may lack the last nonces its master wrote (the
+  -- replication is asynchronous). The boot key records the replication history it was
+  -- written in (master_replid, which a promoted replica changes); read in another history,
+  -- or missing on a node that has taken over since it started (second_repl_offset set), it
+  -- moves to now: every request signed before this node took over is refused, as after a
+  -- restart. Costs one INFO replication per call.
   local repl = redis.call('INFO', 'replication')
   local history = string.match(repl, 'master_replid:(%x+)')
   local stored = redis.call('GET', KEYS[3])
   local b, written_in = string.match(stored or '', '^(%d+):(%x+)$')
   if written_in == history then
-    return tonumber(b)
-  end
-  local boot
-  if stored or string.match(repl, 'second_repl_offset:(%-?%d+)') ~= '-1' then
-    boot = tonumber(t[1])
+    boot_s = tonumber(b)
   else
-    boot = started_s()  -- master since it started: it holds every nonce written since then
-  end
-  redis.call('SET', KEYS[3], int(boot) .. ':' .. history)
-  return boot
-end
-
-local boot_s
-if ARGV[5] == '1' then
-  boot_s = cluster_boot_s()
-else
-  boot_s = tonumber(redis.call('GET', KEYS[3]))
-  if not boot_s then
-    boot_s = started_s()
-    redis.call('SET', KEYS[3], int(boot_s))
+    if stored or string.match(repl, 'second_repl_offset:(%-?%d+)') ~= '-1' then
+      boot_s = tonumber(t[1])
+    else  -- master since it started: it holds every nonce written since then
+      local info = redis.call('INFO', 'server')
+      boot_s = tonumber(t[1]) - tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
+    end
+    redis.call('SET', KEYS[3], int(boot_s) .. ':' .. history)
   end
 end
 local signed_s = tonumber(ARGV[4])

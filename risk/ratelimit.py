@@ -10,15 +10,15 @@ of concurrent requests costs one round trip instead of one each. The gateway gat
 with its GroupCommitter (gateway/api/services.py).
 
 On Redis Cluster (a `RedisCluster` client) each call names only one merchant's keys, all
-with the merchant's hash tag, so it runs on that merchant's slot: `admit_each` sends the calls
-side by side through the cluster client, and a slot whose master is down fails only its own
-merchants' checks. The script also refuses requests signed before a replica took over
-(admission.lua), since a failover can lose the last nonces its master wrote.
+with the merchant's hash tag, so it runs on that merchant's slot: `admit_each` sends each
+master its calls as one pipeline (risk/cluster_pipe.py), the masters side by side, and a
+master that is down fails only its own merchants' checks. The script also refuses requests
+signed before a replica took over (admission.lua): a failover can lose the last nonces its
+master wrote.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -26,8 +26,10 @@ from importlib import resources
 import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
+from risk.cluster_pipe import ClusterPipe
 from risk.resp_pipe import RespPipe, pack
 
 # One request is a million micro-requests (see admission.lua): integer math at µs resolution.
@@ -136,17 +138,28 @@ class MerchantAdmission:
         self._sha = self._script.sha.encode()
         self._cluster = isinstance(redis, RedisCluster)
         self._pipe: RespPipe | None = None
-        if isinstance(redis, aioredis.Redis):
+        self._cluster_pipe: ClusterPipe | None = None
+        if isinstance(redis, RedisCluster):
+            kw = redis.get_connection_kwargs()
+            auth = {k: kw[k] for k in ("username", "password") if kw.get(k)}
+            nodes = [*redis.startup_nodes, *redis.get_nodes()]  # the URL's, the known ones
+            seeds = list(dict.fromkeys((node.host, int(node.port)) for node in nodes))
+            self._cluster_pipe = ClusterPipe(seeds, auth, float(kw.get("socket_timeout") or 1.0))
+        else:
             kwargs = dict(redis.connection_pool.connection_kwargs)
             self._pipe = RespPipe(kwargs, timeout_s=float(kwargs.get("socket_timeout") or 1.0))
 
     async def aclose(self) -> None:
         if self._pipe is not None:
             await self._pipe.aclose()
+        if self._cluster_pipe is not None:
+            await self._cluster_pipe.aclose()
 
-    def _packed(self, c: AdmissionCheck) -> bytes:
+    def _packed(self, c: AdmissionCheck, with_source: bool = False) -> bytes:
+        """EVALSHA, or EVAL with the source (which also caches it on that server)."""
         keys, args = self._keys_args(c)
-        return pack(b"EVALSHA", self._sha, b"3", *(k.encode() for k in keys),
+        head = (b"EVAL", self._source.encode()) if with_source else (b"EVALSHA", self._sha)
+        return pack(*head, b"3", *(k.encode() for k in keys),
                     *(str(a).encode() for a in args))  # fmt: skip
 
     def _keys_args(self, c: AdmissionCheck) -> tuple[list[str], list[int]]:
@@ -192,18 +205,24 @@ class MerchantAdmission:
         """Each check's verdict, or the error that stopped it. One server: `admit_many` (one
         pipeline, which fails as a whole). A cluster: the calls go side by side, each to its
         merchant's slot, and a slot that cannot answer fails only its own checks."""
-        if not self._cluster:
+        if self._cluster_pipe is None:
             return list(await self.admit_many(checks))
-
-        async def one(c: AdmissionCheck) -> Admission:
-            keys, args = self._keys_args(c)
-            return _admission(c, await self._script(keys=keys, args=args))
-
+        # The slot of every key of a check is its merchant's (the hash tag).
+        commands = [(key_slot(c.merchant_id.encode()), self._packed(c)) for c in checks]
+        replies = await self._cluster_pipe.run(commands)
+        missing = [i for i, r in enumerate(replies) if _no_script(r)]
+        if missing:  # a master that has not run it yet (new, promoted, flushed): EVAL loads it
+            again = [(commands[i][0], self._packed(checks[i], with_source=True)) for i in missing]
+            for i, r in zip(missing, await self._cluster_pipe.run(again), strict=True):
+                replies[i] = r
         out: list[Admission | Exception] = []
-        for r in await asyncio.gather(*(one(c) for c in checks), return_exceptions=True):
-            if isinstance(r, BaseException) and not isinstance(r, Exception):
-                raise r  # cancelled: not a verdict
-            out.append(r)
+        for c, r in zip(checks, replies, strict=True):
+            if isinstance(r, hiredis.ReplyError):
+                out.append(ResponseError(str(r)))  # e.g. MOVED, CLUSTERDOWN: fails closed
+            elif isinstance(r, Exception):
+                out.append(r)
+            else:
+                out.append(_admission(c, r))
         return out
 
 
