@@ -2,16 +2,20 @@
 the commands for one master as one batch on that master's RespPipe (risk/resp_pipe.py), the
 masters side by side.
 
-The slot map comes from CLUSTER SLOTS and is read again after any sign that it is stale: a
-master that cannot be reached, or a reply that says the slot is elsewhere or has no master
-(MOVED, ASK, CLUSTERDOWN, TRYAGAIN). Those commands are not sent again (a master that went
-away may have run them): each gets its error, so only that master's callers fail (the gateway
-answers 503) and the next batch goes where the cluster now says. Never to a replica.
+The slot map comes from CLUSTER SLOTS and is read again (at most every REFRESH_MIN_S) after
+any sign that it is stale: a master that cannot be reached, or a reply that says the slot is
+elsewhere or has no master (MOVED, ASK, CLUSTERDOWN, TRYAGAIN). Those commands are not sent
+again (a master that went away may have run them): each gets its error, so only that master's
+callers fail (the gateway answers 503) and the next batch goes where the cluster now says.
+A master that could not be reached is not tried again for DOWN_S: its commands fail at once,
+so a master whose host is gone (connect timeouts) does not hold up the batches that also
+carry other masters' commands. Never to a replica.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +28,8 @@ SLOTS = 16384
 Node = tuple[str, int]
 # Replies that say the slot map is stale (or the slot has no master now): read it again.
 _MAP_STALE = ("MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN")
+REFRESH_MIN_S = 0.1
+DOWN_S = 0.25
 
 
 class ClusterPipe:
@@ -36,7 +42,9 @@ class ClusterPipe:
         self._slots: list[Node | None] = [None] * SLOTS
         self._pipes: dict[Node, RespPipe] = {}
         self._stale = True
-        self._failed: set[Node] = set()  # could not be reached since the last map: asked last
+        self._refreshed_at = float("-inf")
+        self._failed: set[Node] = set()  # not reached at the last try: asked for the map last
+        self._down_until: dict[Node, float] = {}  # monotonic time: fail at once until then
         self._refreshing = asyncio.Lock()
 
     def _pipe(self, node: Node) -> RespPipe:
@@ -52,6 +60,7 @@ class ClusterPipe:
         async with self._refreshing:
             if not self._stale:
                 return  # another batch read it while this one waited
+            self._refreshed_at = time.monotonic()
             known = dict.fromkeys([n for n in self._slots if n is not None] + self._seeds)
             order = sorted(known, key=lambda n: n in self._failed)
             for node in order:
@@ -68,7 +77,8 @@ class ClusterPipe:
                     table[int(start) : int(end) + 1] = [(host, int(master[1]))] * (
                         int(end) - int(start) + 1
                     )
-                self._slots, self._stale, self._failed = table, False, set()
+                self._failed.discard(node)
+                self._slots, self._stale = table, False
                 return
             raise RedisConnectionError("no Redis Cluster node answered CLUSTER SLOTS")
 
@@ -76,7 +86,8 @@ class ClusterPipe:
         """Send each (slot, packed command) to its slot's master; the replies in order. A
         command whose master could not answer gets a `ConnectionError` in its place; error
         replies come back as `hiredis.ReplyError`, as from RespPipe."""
-        if self._stale:
+        now = time.monotonic()
+        if self._stale and now - self._refreshed_at >= REFRESH_MIN_S:
             await self.refresh()
         out: list[Any] = [None] * len(commands)
         by_node: dict[Node, list[int]] = {}
@@ -84,6 +95,9 @@ class ClusterPipe:
             node = self._slots[slot]
             if node is None:
                 out[i] = RedisConnectionError(f"no master serves slot {slot}")
+                self._stale = True
+            elif self._down_until.get(node, 0.0) > now:
+                out[i] = RedisConnectionError(f"redis {node[0]}:{node[1]} is down")
                 self._stale = True
             else:
                 by_node.setdefault(node, []).append(i)
@@ -95,9 +109,11 @@ class ClusterPipe:
             except (OSError, TimeoutError) as exc:
                 self._stale = True
                 self._failed.add(node)
+                self._down_until[node] = time.monotonic() + DOWN_S
                 for i in indexes:
                     out[i] = RedisConnectionError(f"redis {node[0]}:{node[1]}: {exc!r}")
                 return
+            self._failed.discard(node)
             for i, reply in zip(indexes, replies, strict=True):
                 if isinstance(reply, hiredis.ReplyError) and str(reply).startswith(_MAP_STALE):
                     self._stale = True
