@@ -23,7 +23,7 @@ from gateway.client import ApiResponse, MerchantClient
 from gateway.settings import Settings
 from protocol import signing
 from risk.ratelimit import admission_keys
-from tests.harness import LiveGateway, live_gateway
+from tests.harness import LiveGateway, live_gateway, wait_until
 from tests.payloads import payout_body
 from tests.redis_cluster import RedisClusterServers, redis_cluster
 
@@ -139,6 +139,8 @@ async def test_a_master_failover_fails_closed_recovers_and_never_reopens_the_rep
         assert all(503 in outcomes[s.id] for s in hit), _summary(outcomes, hit)
         assert all(set(outcomes[s.id]) == {201} for s in spared), _summary(outcomes, hit)
         assert cluster.master_of(admission_keys(hit[0].id, "-")[0]) == replica_port
+        ready = await wait_until(lambda: gw.admin.get("/readyz"), lambda r: r.status == 200, 10)
+        assert ready.json()["checks"]["redis"] == "ok"
 
         # The replay window stays shut: both requests signed before the takeover are refused,
         # the one whose nonce the failover lost too.
