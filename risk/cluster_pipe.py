@@ -33,12 +33,15 @@ DOWN_S = 0.25
 
 
 class ClusterPipe:
-    def __init__(self, seeds: Sequence[Node], auth: dict[str, Any], timeout_s: float) -> None:
+    def __init__(
+        self, seeds: Sequence[Node], auth: dict[str, Any], timeout_s: float, down_s: float = DOWN_S
+    ) -> None:
         if not seeds:
             raise ValueError("a Redis Cluster needs at least one node to start from")
         self._seeds = list(seeds)
         self._auth = auth  # username / password for every node
         self._timeout_s = timeout_s
+        self._down_s = down_s
         self._slots: list[Node | None] = [None] * SLOTS
         self._pipes: dict[Node, RespPipe] = {}
         self._stale = True
@@ -109,7 +112,7 @@ class ClusterPipe:
             except (OSError, TimeoutError) as exc:
                 self._stale = True
                 self._failed.add(node)
-                self._down_until[node] = time.monotonic() + DOWN_S
+                self._down_until[node] = time.monotonic() + self._down_s
                 for i in indexes:
                     out[i] = RedisConnectionError(f"redis {node[0]}:{node[1]}: {exc!r}")
                 return

@@ -54,6 +54,10 @@ class ClusterNode:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def address_tuple(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.kill()

@@ -5,11 +5,14 @@ throttling (transactions of two keys), bank-callback nonces, and the start-up ch
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from redis.crc import key_slot
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from channels.quota import ChannelQuota
 from gateway.api.auth import NonceStore
@@ -19,7 +22,9 @@ from gateway.preflight import PreflightError, redis_reachable
 from gateway.settings import Settings
 from gateway.storage.pools import RedisClient, create_redis
 from protocol.ids import new_id
+from risk.cluster_pipe import ClusterPipe
 from risk.ratelimit import AdmissionCheck, MerchantAdmission
+from risk.resp_pipe import pack
 from tests.redis_cluster import RedisClusterServers, cluster_ports, redis_cluster
 
 
@@ -96,3 +101,37 @@ def test_preflight_reaches_the_cluster_and_names_one_that_is_not_there(
     (nobody,) = cluster_ports(1)
     with pytest.raises(PreflightError, match="not reachable"):
         redis_reachable(f"redis+cluster://127.0.0.1:{nobody}")
+
+
+async def test_a_hung_master_fails_its_own_commands_and_no_others(tmp_path: Path) -> None:
+    """A master that stops answering (SIGSTOP: connections open, no replies) costs one
+    timeout; until it is tried again its commands fail at once, and the other masters'
+    commands in the same batches are answered."""
+    with redis_cluster(tmp_path) as own:
+        keys = [f"{{{new_id('m')}}}:k" for _ in range(30)]
+        by_master = {k: own.master_of(k) for k in keys}
+        hung_port = by_master[keys[0]]
+        pipe = ClusterPipe([own.nodes[0].address_tuple], {}, timeout_s=2.0, down_s=60)
+        commands = [(key_slot(k.encode()), pack(b"SET", k.encode(), b"1")) for k in keys]
+        try:
+            assert all(r == b"OK" for r in await pipe.run(commands))
+            hung = own.node(hung_port)
+            hung.process.send_signal(signal.SIGSTOP)
+            try:
+                for attempt in ("timed out", "failed at once"):
+                    started = time.monotonic()
+                    replies = await pipe.run(commands)
+                    took_s = time.monotonic() - started
+                    for k, r in zip(keys, replies, strict=True):
+                        if by_master[k] == hung_port:
+                            assert isinstance(r, RedisConnectionError), (attempt, r)
+                        else:
+                            assert r == b"OK", (attempt, r)
+                    if attempt == "failed at once":
+                        assert all("is down" in str(r) for k, r in zip(keys, replies,
+                                   strict=True) if by_master[k] == hung_port)  # fmt: skip
+                        assert took_s < 1.0  # no timeout (2 s) waited for
+            finally:
+                hung.process.send_signal(signal.SIGCONT)
+        finally:
+            await pipe.aclose()
