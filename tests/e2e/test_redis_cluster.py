@@ -14,10 +14,10 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
+import redis
 
 from gateway.client import ApiResponse, MerchantClient
 from gateway.settings import Settings
@@ -112,7 +112,7 @@ async def test_a_master_failover_fails_closed_recovers_and_never_reopens_the_rep
         replica = cluster.node(replica_port)
         replica.process.send_signal(signal.SIGSTOP)
         try:
-            with _redis(victim) as master:
+            with redis.Redis(port=victim, socket_timeout=2) as master:
                 master.execute_command("CLIENT", "KILL", "TYPE", "replica")
             lost = hit[1].signed(f"{hit[1].id}-lost")
             assert (await hit[1].send(*lost)).status == 201
@@ -160,12 +160,6 @@ async def test_a_master_failover_fails_closed_recovers_and_never_reopens_the_rep
         finally:
             await conn.close()
         assert {r["merchant_id"]: r["n"] for r in rows} == {s.id: s.accepted for s in shops}
-
-
-def _redis(port: int) -> Any:
-    import redis
-
-    return redis.Redis(port=port, socket_timeout=2)
 
 
 def _summary(outcomes: dict[str, list[int]], hit: list[Shop]) -> str:
