@@ -6,7 +6,8 @@ At low load a request is handled alone with no added delay; under load batches g
 themselves. Each item still gets its own result. If a whole batch fails (a bug, a lost
 connection), its items are retried one by one so one bad item cannot sink the others — or,
 with `retry_singly=False` (a batch that fails only as a whole, like a Redis pipeline), every
-item gets the batch's exception.
+item gets the batch's exception. A handler may also answer an item with an exception (calls
+that fail one by one, like Redis Cluster slots): that item's submitter gets it raised.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class GroupCommitter(Generic[I, R]):
     def __init__(
         self,
         name: str,
-        handler: Callable[[Sequence[I]], Awaitable[list[R]]],
+        handler: Callable[[Sequence[I]], Awaitable[Sequence[R | Exception]]],
         *,
         max_items: int,
         max_wait_s: float = 0.0,
@@ -110,7 +111,11 @@ class GroupCommitter(Generic[I, R]):
                 results = await self._handler([item for item, _ in batch])
                 assert len(results) == len(batch), "handler must answer every item"
                 for (_, fut), result in zip(batch, results, strict=True):
-                    if not fut.done():
+                    if fut.done():
+                        continue
+                    if isinstance(result, Exception):
+                        fut.set_exception(result)
+                    else:
                         fut.set_result(result)
                 return
             except Exception as exc:
@@ -126,6 +131,8 @@ class GroupCommitter(Generic[I, R]):
             for item, fut in batch:
                 try:
                     (result,) = await self._handler([item])
+                    if isinstance(result, Exception):
+                        raise result
                     if not fut.done():
                         fut.set_result(result)
                 except Exception as exc:

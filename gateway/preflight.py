@@ -318,7 +318,17 @@ def redis_reachable(url: str) -> None:
     import redis.asyncio as aioredis
     import redis.exceptions
 
+    from gateway.storage.pools import cluster_url, create_redis_cluster
+
     async def ping() -> None:
+        cluster = cluster_url(url)
+        if cluster is not None:  # reads the slot map from the first node that answers
+            nodes = create_redis_cluster(cluster)
+            try:
+                await nodes.initialize()
+            finally:
+                await nodes.aclose()
+            return
         client = aioredis.Redis.from_url(
             url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=CONNECT_TIMEOUT_S
         )
@@ -329,7 +339,8 @@ def redis_reachable(url: str) -> None:
 
     try:
         asyncio.run(ping())
-    except (OSError, TimeoutError, ValueError, redis.exceptions.RedisError) as exc:
+    except (OSError, TimeoutError, ValueError, redis.exceptions.RedisError,
+            redis.exceptions.RedisClusterException) as exc:  # fmt: skip
         raise PreflightError(
             f"Redis at {_safe(url)} is not reachable ({_reason(exc)}): start Redis there,"
             " correct PAYGATE_REDIS_URL, or unset it to use the embedded one"

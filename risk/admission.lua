@@ -4,6 +4,8 @@
 -- KEYS[1] limiter state (hash: at_us, backlog_ureq)   KEYS[2] the request's nonce
 -- KEYS[3] boot: unix second from which this Redis holds every nonce it was shown
 -- ARGV[1] nonce window (s)   ARGV[2] rps   ARGV[3] burst   ARGV[4] signature timestamp (unix s)
+-- ARGV[5] '1' on Redis Cluster (optional): the boot second also moves when this node took the
+-- merchant's slot over from another (failover), see cluster_boot_s below
 -- Returns {replayed (0/1), allowed (0/1), backlog_ureq after the decision, signed: 0 after
 -- this Redis's start second, 1 before it (stale), 2 in it (cannot tell)}.
 --
@@ -45,11 +47,36 @@ end
 -- before the start as well as after it (a Redis killed and started again within one second),
 -- so it is not admitted either; the gateway answers 503, and signed again a second later it
 -- passes. Neither takes a token nor burns the nonce.
-local boot_s = tonumber(redis.call('GET', KEYS[3]))
-if not boot_s then
-  local info = redis.call('INFO', 'server')
-  boot_s = tonumber(t[1]) - tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
-  redis.call('SET', KEYS[3], int(boot_s))
+local boot_s
+if ARGV[5] ~= '1' then
+  boot_s = tonumber(redis.call('GET', KEYS[3]))
+  if not boot_s then
+    local info = redis.call('INFO', 'server')
+    boot_s = tonumber(t[1]) - tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
+    redis.call('SET', KEYS[3], int(boot_s))
+  end
+else
+  -- Redis Cluster: a replica that takes over may lack the last nonces its master wrote (the
+  -- replication is asynchronous). The boot key records the replication history it was
+  -- written in (master_replid, which a promoted replica changes); read in another history,
+  -- or missing on a node that has taken over since it started (second_repl_offset set), it
+  -- moves to now: every request signed before this node took over is refused, as after a
+  -- restart. Costs one INFO replication per call.
+  local repl = redis.call('INFO', 'replication')
+  local history = string.match(repl, 'master_replid:(%x+)')
+  local stored = redis.call('GET', KEYS[3])
+  local b, written_in = string.match(stored or '', '^(%d+):(%x+)$')
+  if written_in == history then
+    boot_s = tonumber(b)
+  else
+    if stored or string.match(repl, 'second_repl_offset:(%-?%d+)') ~= '-1' then
+      boot_s = tonumber(t[1])
+    else  -- master since it started: it holds every nonce written since then
+      local info = redis.call('INFO', 'server')
+      boot_s = tonumber(t[1]) - tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
+    end
+    redis.call('SET', KEYS[3], int(boot_s) .. ':' .. history)
+  end
 end
 local signed_s = tonumber(ARGV[4])
 if signed_s < boot_s then

@@ -7,8 +7,14 @@ tell before from after): a restart cannot reopen the replay window (SPEC 14).
 `admit_many` sends many requests' checks as one pipeline of script calls (risk/resp_pipe.py):
 each call is still atomic on its own (the meaning of one check does not change), but a burst
 of concurrent requests costs one round trip instead of one each. The gateway gathers them
-with its GroupCommitter (gateway/api/services.py). Each call names only one merchant's keys,
-so the pipeline runs on Redis Cluster too (a cluster client would split it by node).
+with its GroupCommitter (gateway/api/services.py).
+
+On Redis Cluster (a `RedisCluster` client) each call names only one merchant's keys, all
+with the merchant's hash tag, so it runs on that merchant's slot: `admit_each` sends each
+master its calls as one pipeline (risk/cluster_pipe.py), the masters side by side, and a
+master that is down fails only its own merchants' checks. The script also refuses requests
+signed before a replica took over (admission.lua): a failover can lose the last nonces its
+master wrote.
 """
 
 from __future__ import annotations
@@ -19,8 +25,11 @@ from importlib import resources
 
 import hiredis
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
+from risk.cluster_pipe import ClusterPipe
 from risk.resp_pipe import RespPipe, pack
 
 # One request is a million micro-requests (see admission.lua): integer math at µs resolution.
@@ -28,6 +37,8 @@ UREQ_PER_REQUEST = 1_000_000
 # Keeps burst * 1e6 and the script's elapsed_us * rps well inside a double's 2^53.
 MAX_RPS = 1_000_000_000
 MAX_BURST = 1_000_000_000
+# What an admission check raises when Redis cannot answer: the gateway fails closed (503).
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (RedisError, OSError, RedisClusterException)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +127,7 @@ class MerchantAdmission:
     """Admits merchant requests; Redis errors (RedisError, OSError) reach the caller, which
     chooses between failing closed (503) and open."""
 
-    def __init__(self, redis: aioredis.Redis, window_s: int) -> None:
+    def __init__(self, redis: aioredis.Redis | RedisCluster, window_s: int) -> None:
         if window_s < 1:
             raise ValueError(f"nonce window must be at least 1 s, got {window_s}")
         self._window_s = window_s
@@ -125,15 +136,30 @@ class MerchantAdmission:
         # EVALSHA on every call; redis-py loads the script again on NOSCRIPT.
         self._script = redis.register_script(self._source)
         self._sha = self._script.sha.encode()
-        kwargs = dict(redis.connection_pool.connection_kwargs)
-        self._pipe = RespPipe(kwargs, timeout_s=float(kwargs.get("socket_timeout") or 1.0))
+        self._cluster = isinstance(redis, RedisCluster)
+        self._pipe: RespPipe | None = None
+        self._cluster_pipe: ClusterPipe | None = None
+        if isinstance(redis, RedisCluster):
+            kw = redis.get_connection_kwargs()
+            auth = {k: kw[k] for k in ("username", "password") if kw.get(k)}
+            nodes = [*redis.startup_nodes, *redis.get_nodes()]  # the URL's, the known ones
+            seeds = list(dict.fromkeys((node.host, int(node.port)) for node in nodes))
+            self._cluster_pipe = ClusterPipe(seeds, auth, float(kw.get("socket_timeout") or 1.0))
+        else:
+            kwargs = dict(redis.connection_pool.connection_kwargs)
+            self._pipe = RespPipe(kwargs, timeout_s=float(kwargs.get("socket_timeout") or 1.0))
 
     async def aclose(self) -> None:
-        await self._pipe.aclose()
+        if self._pipe is not None:
+            await self._pipe.aclose()
+        if self._cluster_pipe is not None:
+            await self._cluster_pipe.aclose()
 
-    def _packed(self, c: AdmissionCheck) -> bytes:
+    def _packed(self, c: AdmissionCheck, with_source: bool = False) -> bytes:
+        """EVALSHA, or EVAL with the source (which also caches it on that server)."""
         keys, args = self._keys_args(c)
-        return pack(b"EVALSHA", self._sha, b"3", *(k.encode() for k in keys),
+        head = (b"EVAL", self._source.encode()) if with_source else (b"EVALSHA", self._sha)
+        return pack(*head, b"3", *(k.encode() for k in keys),
                     *(str(a).encode() for a in args))  # fmt: skip
 
     def _keys_args(self, c: AdmissionCheck) -> tuple[list[str], list[int]]:
@@ -141,13 +167,9 @@ class MerchantAdmission:
             raise ValueError(f"merchant id unusable in a hash tag: {c.merchant_id!r}")
         if not 1 <= c.rps <= MAX_RPS or not 1 <= c.burst <= MAX_BURST:
             raise ValueError(f"rate limit out of range: rps={c.rps} burst={c.burst}")
-        # The hash tag keeps one merchant's keys in one Redis Cluster slot.
-        keys = [
-            f"pg:{{{c.merchant_id}}}:rl",
-            f"pg:{{{c.merchant_id}}}:nonce:{c.nonce}",
-            boot_key(c.merchant_id),
-        ]
-        return keys, [self._window_s, c.rps, c.burst, c.signed_at_s]
+        keys = admission_keys(c.merchant_id, c.nonce)
+        args = [self._window_s, c.rps, c.burst, c.signed_at_s]
+        return keys, [*args, 1] if self._cluster else args
 
     async def admit(
         self, merchant_id: str, nonce: str, rps: int, burst: int, signed_at_s: int
@@ -159,6 +181,13 @@ class MerchantAdmission:
     async def admit_many(self, checks: Sequence[AdmissionCheck]) -> list[Admission]:
         """Every check in one pipeline (one round trip), each still one atomic script call.
         A Redis error fails them all (the caller chooses between closed and open)."""
+        if self._pipe is None:
+            out: list[Admission] = []
+            for r in await self.admit_each(checks):
+                if isinstance(r, Exception):
+                    raise r
+                out.append(r)
+            return out
         packed = b"".join(self._packed(c) for c in checks)
         replies = await self._pipe.run(packed, len(checks))
         missing = [i for i, r in enumerate(replies) if _no_script(r)]
@@ -171,6 +200,40 @@ class MerchantAdmission:
             if isinstance(r, hiredis.ReplyError):
                 raise ResponseError(str(r))
         return [_admission(c, r) for c, r in zip(checks, replies, strict=True)]
+
+    async def admit_each(self, checks: Sequence[AdmissionCheck]) -> list[Admission | Exception]:
+        """Each check's verdict, or the error that stopped it. One server: `admit_many` (one
+        pipeline, which fails as a whole). A cluster: the calls go side by side, each to its
+        merchant's slot, and a slot that cannot answer fails only its own checks."""
+        if self._cluster_pipe is None:
+            return list(await self.admit_many(checks))
+        # The slot of every key of a check is its merchant's (the hash tag).
+        commands = [(key_slot(c.merchant_id.encode()), self._packed(c)) for c in checks]
+        replies = await self._cluster_pipe.run(commands)
+        missing = [i for i, r in enumerate(replies) if _no_script(r)]
+        if missing:  # a master that has not run it yet (new, promoted, flushed): EVAL loads it
+            again = [(commands[i][0], self._packed(checks[i], with_source=True)) for i in missing]
+            for i, r in zip(missing, await self._cluster_pipe.run(again), strict=True):
+                replies[i] = r
+        out: list[Admission | Exception] = []
+        for c, r in zip(checks, replies, strict=True):
+            if isinstance(r, hiredis.ReplyError):
+                out.append(ResponseError(str(r)))  # e.g. MOVED, CLUSTERDOWN: fails closed
+            elif isinstance(r, Exception):
+                out.append(r)
+            else:
+                out.append(_admission(c, r))
+        return out
+
+
+def admission_keys(merchant_id: str, nonce: str) -> list[str]:
+    """KEYS of one admission.lua call: the limiter state, the nonce, the boot second. The hash
+    tag keeps one merchant's keys in one Redis Cluster slot."""
+    return [
+        f"pg:{{{merchant_id}}}:rl",
+        f"pg:{{{merchant_id}}}:nonce:{nonce}",
+        boot_key(merchant_id),
+    ]
 
 
 def boot_key(merchant_id: str) -> str:

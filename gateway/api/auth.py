@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 from aiohttp import web
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import RedisCluster
 
 from gateway.api.jsonio import read_body
 from gateway.api.middleware import EXTRA_HEADERS_KEY
@@ -19,34 +19,38 @@ from gateway.merchants.repo import MerchantCache
 from protocol import signing
 from protocol.errors import Forbidden, RateLimited, ServiceUnavailable, Unauthorized
 from risk import ratelimit
-from risk.ratelimit import Admission, AdmissionCheck
+from risk.ratelimit import REDIS_UNAVAILABLE, Admission, AdmissionCheck
 
 log = logging.getLogger("paygate.auth")
 
 MERCHANT_KEY = web.RequestKey("merchant", Merchant)
 
 
+def nonce_key(key: str, nonce: str) -> str:
+    """A bank callback's nonce; the hash tag keeps one key id's nonces in one cluster slot."""
+    return f"pg:{{{key}}}:nonce:{nonce}"
+
+
 class NonceStore:
     """Remembers nonces for the signature window: a second use is a replay."""
 
-    def __init__(self, redis: aioredis.Redis, window_s: int, fail_open: bool) -> None:
+    def __init__(
+        self, redis: aioredis.Redis | RedisCluster, window_s: int, fail_open: bool
+    ) -> None:
         self._redis = redis
         self._window_s = window_s
         self._fail_open = fail_open
 
     async def first_use(self, key: str, nonce: str) -> bool:
         try:
-            # The hash tag keeps one merchant's keys in one Redis Cluster slot.
-            stored = await self._redis.set(
-                f"pg:{{{key}}}:nonce:{nonce}", b"1", nx=True, ex=self._window_s
-            )
-        except (RedisError, OSError) as exc:
+            stored = await self._redis.set(nonce_key(key, nonce), b"1", nx=True, ex=self._window_s)
+        except REDIS_UNAVAILABLE as exc:
             if self._fail_open:
                 log.warning("nonce store unavailable, failing open", extra={"error": str(exc)})
                 return True
             log.error("nonce store unavailable, failing closed", extra={"error": repr(exc)})
             raise ServiceUnavailable(
-                "rate limiter unavailable", code="rate_limiter_unavailable"
+                "rate limiter unavailable", code="rate_limiter_unavailable", retry_after_s=1
             ) from exc
         return bool(stored)
 
@@ -122,11 +126,11 @@ async def authenticate_merchant(
         verdict = await admissions.submit(AdmissionCheck(
             merchant.id, nonce, merchant.rate_limit_rps, merchant.rate_limit_burst, signed_at_s
         ))  # fmt: skip
-    except (RedisError, OSError) as exc:
+    except REDIS_UNAVAILABLE as exc:
         if not fail_open:
             log.error("rate limiter unavailable, failing closed", extra={"error": repr(exc)})
             raise ServiceUnavailable(
-                "rate limiter unavailable", code="rate_limiter_unavailable"
+                "rate limiter unavailable", code="rate_limiter_unavailable", retry_after_s=1
             ) from exc
         log.warning("rate limiter unavailable, failing open", extra={"error": repr(exc)})
     else:

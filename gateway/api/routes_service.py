@@ -6,6 +6,7 @@ import asyncio
 from typing import Final
 
 from aiohttp import web
+from redis.asyncio.cluster import RedisCluster
 
 from gateway.api.jsonio import json_response
 from gateway.api.operations import Op
@@ -53,7 +54,13 @@ async def readyz(request: web.Request) -> web.Response:
     except Exception as exc:  # readiness reports any failure; it never raises
         checks["postgres"] = f"error: {type(exc).__name__}"
     try:
-        await asyncio.wait_for(services.redis.ping(), READY_TIMEOUT_S)
+        redis = services.redis
+        # A cluster answers if one node does: a master failing over stops only its slots'
+        # merchants (503 each), not the whole gateway.
+        if isinstance(redis, RedisCluster):
+            await asyncio.wait_for(redis.ping(target_nodes=RedisCluster.RANDOM), READY_TIMEOUT_S)
+        else:
+            await asyncio.wait_for(redis.ping(), READY_TIMEOUT_S)
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"

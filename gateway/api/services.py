@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import aiohttp
 import asyncpg
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from channels.client import B2BBank, BankClient
@@ -23,6 +22,7 @@ from gateway.payouts.model import AcceptItem
 from gateway.payouts.transitions import Applied, PayoutEvent, apply_events
 from gateway.settings import Settings
 from gateway.storage.pools import (
+    RedisClient,
     create_pg_pool,
     create_read_pool,
     create_redis,
@@ -43,7 +43,7 @@ class Services:
     gauges: SystemGauges  # read from the database when /metrics is scraped
     pool: asyncpg.Pool
     reads: ReadRouter  # merchant lists: the read replica when it has the merchant's writes
-    redis: aioredis.Redis
+    redis: RedisClient  # one server, or a cluster (redis+cluster://)
     clock: SimClock
     merchants: MerchantCache
     nonces: NonceStore  # bank callbacks; merchants go through `admission`
@@ -148,17 +148,19 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await transfers.start()
         admission = MerchantAdmission(redis, settings.signature_window_s)
 
-        async def admit_counted(checks: Sequence[AdmissionCheck]) -> list[Admission]:
+        async def admit_counted(checks: Sequence[AdmissionCheck]) -> list[Admission | Exception]:
             try:
-                verdicts = await admission.admit_many(checks)
+                verdicts = await admission.admit_each(checks)
             except Exception:
                 metrics.inc(ADMISSIONS, "unavailable", n=len(checks))
                 raise
             for v in verdicts:
-                metrics.inc(ADMISSIONS, admission_outcome(v))
+                metrics.inc(ADMISSIONS, "unavailable" if isinstance(v, Exception)
+                            else admission_outcome(v))  # fmt: skip
             return verdicts
 
-        # Concurrent requests' admission checks go to Redis as one pipeline (one round trip).
+        # Concurrent requests' admission checks go to Redis as one pipeline (one round trip;
+        # on a cluster, side by side to their slots).
         admissions: GroupCommitter[AdmissionCheck, Admission] = GroupCommitter(
             "admission", admit_counted, max_items=256, max_concurrent=2,
             retry_singly=False, metrics=metrics,

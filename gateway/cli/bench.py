@@ -46,15 +46,21 @@ def cmd_bench(settings: Settings, quick: bool, workers: int = 1, generators: int
 
 
 def cmd_bench_ratelimit(settings: Settings, seconds: float, callers: int) -> int:
-    """Runs on PAYGATE_REDIS_URL, or on an embedded Redis started for the run."""
+    """Runs on PAYGATE_REDIS_URL, or on an embedded Redis started for the run (also when the
+    URL names a cluster)."""
     from gateway.server import run
     from gateway.storage.embedded import EmbeddedStorage
+    from gateway.storage.pools import cluster_url
     from risk.bench_ratelimit import run_bench, table
 
     out_dir = settings.state_dir / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
+    redis_url = settings.redis_url
+    if cluster_url(redis_url) is not None:  # it compares scripts on one server
+        print("the rate-limiter micro-benchmark runs on one Redis: an embedded one, not a cluster")
+        redis_url = ""
     with EmbeddedStorage(settings.state_dir, settings.database_url or "unused",
-                         settings.redis_url) as storage:  # fmt: skip
+                         redis_url) as storage:  # fmt: skip
         result: dict[str, Any] = {}
 
         async def main() -> None:

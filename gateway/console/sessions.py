@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from gateway.operators.repo import Operator
 
@@ -27,12 +28,14 @@ class Session:
 
 
 def key_prefix(database_url: str) -> str:
-    """The console's Redis keys, per database: systems sharing one Redis stay apart."""
-    return f"pg:console:{hashlib.sha256(database_url.encode()).hexdigest()[:12]}:"
+    """The console's Redis keys, per database: systems sharing one Redis stay apart. One
+    hash tag for them all: on Redis Cluster they share a slot, so the transactions below (a
+    failure count and its lock, the sampler's list) run on one node."""
+    return f"pg:{{console:{hashlib.sha256(database_url.encode()).hexdigest()[:12]}}}:"
 
 
 class SessionStore:
-    def __init__(self, redis: aioredis.Redis, prefix: str, idle_s: float) -> None:
+    def __init__(self, redis: aioredis.Redis | RedisCluster, prefix: str, idle_s: float) -> None:
         self._redis = redis
         self._prefix = prefix
         self._idle_ms = int(idle_s * 1000)
@@ -70,7 +73,7 @@ class SessionStore:
 
 
 class LoginThrottle:
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: aioredis.Redis | RedisCluster, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
 

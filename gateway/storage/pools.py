@@ -7,11 +7,16 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import unquote
 
 import asyncpg
 import orjson
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from gateway.metrics import Metrics, in_hop
 from gateway.settings import Settings
@@ -29,6 +34,11 @@ STORAGE_DOWN: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     redis.exceptions.ConnectionError,
+    # Redis Cluster: a slot whose master is down or failing over, no reachable node at all.
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+    redis.exceptions.RedisClusterUnreachableError,
 )
 # Not in it: timeouts (a slow statement or a lock wait is not an outage) and anything else.
 
@@ -50,7 +60,9 @@ def storage_down(exc: BaseException) -> bool:
 
 def postgres_down(exc: BaseException) -> bool:
     """A store is down and it is PostgreSQL: its pool's connections are to be replaced."""
-    return storage_down(exc) and not isinstance(exc, redis.exceptions.ConnectionError)
+    return storage_down(exc) and not isinstance(
+        exc, (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
+    )
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
@@ -104,7 +116,46 @@ async def create_read_pool(
     return await create_pg_pool(replica, metrics, settings.database_read_url)
 
 
-def create_redis(settings: Settings) -> aioredis.Redis:
+CLUSTER_SCHEME = "redis+cluster"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterUrl:
+    """`redis+cluster://[user:password@]host:port[,host:port...]`: a Redis Cluster reached
+    through any of these nodes (SPEC 15)."""
+
+    nodes: tuple[tuple[str, int], ...]
+    username: str | None = None
+    password: str | None = None
+
+
+def cluster_url(url: str) -> ClusterUrl | None:
+    """The cluster a `redis+cluster://` URL names, or None for a single server's URL."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() != CLUSTER_SCHEME:
+        return None
+    netloc = rest.split("/", 1)[0].split("?", 1)[0]
+    creds, at, hosts = netloc.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, pw = creds.partition(":")
+        username, password = (unquote(user) or None), (unquote(pw) if colon else None)
+    nodes = []
+    for part in hosts.split(","):
+        host, colon, port = part.strip().rpartition(":")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"a Redis Cluster node must be host:port, got {part!r}")
+        nodes.append((host.strip("[]"), int(port)))
+    return ClusterUrl(tuple(nodes), username, password)
+
+
+RedisClient = aioredis.Redis | RedisCluster
+
+
+def create_redis(settings: Settings) -> RedisClient:
+    cluster = cluster_url(settings.redis_url)
+    if cluster is not None:
+        return create_redis_cluster(cluster)
     # A blocking pool: under a burst, callers wait briefly for a connection instead of
     # failing (redis-py's default pool raises when it runs out).
     pool = aioredis.BlockingConnectionPool.from_url(
@@ -116,6 +167,23 @@ def create_redis(settings: Settings) -> aioredis.Redis:
         health_check_interval=5,
     )
     return aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it
+
+
+def create_redis_cluster(cluster: ClusterUrl) -> RedisCluster:
+    """A cluster client: each key's command goes to its slot's master (never a replica, whose
+    copy may lag). While a master is down its slots' calls fail fast (one retry after the
+    client has read the slot map again), so callers answer 503 and recover by themselves once
+    a replica has taken over."""
+    return RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in cluster.nodes],
+        username=cluster.username,
+        password=cluster.password,
+        max_connections=256,  # per node
+        socket_timeout=1.0,
+        socket_connect_timeout=1.0,
+        require_full_coverage=False,  # a slot without a master fails alone, not the cluster
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+    )
 
 
 async def load_clock(pool: asyncpg.Pool, default_scale: float) -> SimClock:

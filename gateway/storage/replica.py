@@ -33,11 +33,10 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import asyncpg
-import redis.asyncio as aioredis
 import redis.exceptions
 
 from gateway.metrics import LIST_READS, Metrics, in_hop
-from gateway.storage.pools import storage_down
+from gateway.storage.pools import RedisClient, storage_down
 
 log = logging.getLogger("paygate.storage")
 T = TypeVar("T")
@@ -60,7 +59,7 @@ class ReadRouter:
         self,
         primary: asyncpg.Pool,
         replica: asyncpg.Pool | None,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         max_lag_s: float,
         metrics: Metrics | None = None,
     ) -> None:

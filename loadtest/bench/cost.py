@@ -3,7 +3,8 @@ and SQL statements each hop makes, read before and after a measured window.
 
 Processes are found from `run.json` (`pids`: each child of `paygate up`, with its own
 children) and from the stores themselves: PostgreSQL's postmaster is the parent of our
-backend (`pg_backend_pid()`), Redis tells its pid (`INFO server`). PostgreSQL's CPU includes
+backend (`pg_backend_pid()`), Redis tells its pid (`INFO server`; on a Redis Cluster every
+node on this machine, summed). PostgreSQL's CPU includes
 the backends that exited during the window (the postmaster's reaped-children times).
 """
 
@@ -19,6 +20,8 @@ import asyncpg
 import psutil
 import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
+
+from gateway.storage.pools import cluster_url
 
 # The order the table lists them in.
 PROCESSES = ("gateway", "worker", "bank-sim", "webhook-sink", "postgres", "redis", "up")
@@ -51,10 +54,22 @@ def _cpu_s(proc: psutil.Process, *, with_children: bool, reaped: bool = False) -
         return 0.0
 
 
+async def _redis_pid(client: aioredis.Redis) -> int | None:
+    """The server's pid (INFO server), or None when it does not answer; closes `client`."""
+    try:
+        info = await client.info("server")
+        return int(info["process_id"])
+    except (OSError, KeyError, aioredis.RedisError):
+        return None
+    finally:
+        await client.aclose()
+
+
 class CostMeter:
     def __init__(self, info: dict[str, Any]) -> None:
         self._info = info
         self._procs: dict[str, psutil.Process] = {}
+        self._redis_nodes: list[psutil.Process] = []  # a cluster's servers, "redis" in the table
 
     async def locate(self) -> None:
         pids: dict[str, int] = self._info.get("pids", {})
@@ -71,14 +86,18 @@ class CostMeter:
             pass  # a server on another machine: no figure
         finally:
             await conn.close()
-        client = aioredis.Redis.from_url(self._info["redis_url"])
-        try:
-            info = await client.info("server")
-            self._procs["redis"] = psutil.Process(int(info["process_id"]))
-        except (psutil.Error, KeyError):
-            pass
-        finally:
-            await client.aclose()
+        cluster = cluster_url(self._info["redis_url"])
+        if cluster is None:
+            pid = await _redis_pid(aioredis.Redis.from_url(self._info["redis_url"]))
+            if pid is not None:
+                self._procs["redis"] = psutil.Process(pid)
+            return
+        for host, port in cluster.nodes:
+            client = aioredis.Redis(host=host, port=port, password=cluster.password,
+                                    username=cluster.username)  # fmt: skip
+            pid = await _redis_pid(client)
+            if pid is not None and host in ("127.0.0.1", "localhost", "::1"):
+                self._redis_nodes.append(psutil.Process(pid))
 
     def cpu(self) -> dict[str, float]:
         out = {}
@@ -89,6 +108,8 @@ class CostMeter:
                 out[name] = _cpu_s(proc, with_children=True, reaped=True)
             else:
                 out[name] = _cpu_s(proc, with_children=True)
+        if self._redis_nodes:
+            out["redis"] = sum(_cpu_s(p, with_children=False) for p in self._redis_nodes)
         out["bench"] = _cpu_s(psutil.Process(os.getpid()), with_children=False)
         return out
 
