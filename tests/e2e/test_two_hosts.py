@@ -1,9 +1,10 @@
 """Many hosts, simulated honestly (SPEC 15, issue 26): two "hosts", each its own `paygate serve`
 and `paygate worker` started separately with URLs on its own loopback address (127.0.0.2 and
-127.0.0.3), in front of one PostgreSQL, one Redis and one bank simulator (the fault-heavy
-profile, its callbacks aimed at host A). Payouts go through both hosts; host A's processes are
-SIGKILLed mid-run. Host B finishes the work: every acknowledged payout ends final, none is
-submitted to the bank twice, the bank's paid set is the gateway's settled set, the ledger holds.
+127.0.0.3), in front of one PostgreSQL, a Redis Cluster (3 masters + 3 replicas) and one bank
+simulator (the fault-heavy profile, its callbacks aimed at host A). Payouts go through both
+hosts; host A's processes are SIGKILLed mid-run. Host B finishes the work: every acknowledged
+payout ends final, none is submitted to the bank twice, the bank's paid set is the gateway's
+settled set, the ledger holds.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tests.banks import FAST_CHANNEL, FINAL_STATUSES, BankWorld, assert_bank_agr
 from tests.e2e.test_bank_restart import BankProcess
 from tests.harness import LiveGateway, free_port, wait_until, wait_until_sync
 from tests.payloads import spread_payouts
+from tests.redis_cluster import redis_cluster
 
 PER_MERCHANT = 300  # four merchants, two per host: 1,200 payouts
 START_TIMEOUT_S = 60.0  # a bound for a loaded machine, not a speed target
@@ -102,11 +104,13 @@ class Host:
 
 
 @contextmanager
-def hosts_and_bank(settings: Settings, tmp_path: Path) -> Iterator[tuple[Host, Host, BankProcess]]:
+def hosts_and_bank(
+    settings: Settings, redis_url: str, tmp_path: Path
+) -> Iterator[tuple[Host, Host, BankProcess]]:
     base = {
         **os.environ,
         "PAYGATE_DATABASE_URL": settings.database_url,
-        "PAYGATE_REDIS_URL": settings.redis_url,
+        "PAYGATE_REDIS_URL": redis_url,
         "PAYGATE_ADMIN_TOKEN": settings.admin_token,
         "PAYGATE_BANK_MASTER_SECRET": settings.bank_master_secret,
         "PAYGATE_LOG_LEVEL": "WARNING",
@@ -149,7 +153,10 @@ async def test_a_host_killed_mid_run_leaves_its_work_to_the_other(
 ) -> None:
     if not (loopback_alias_works("127.0.0.2") and loopback_alias_works("127.0.0.3")):
         pytest.skip("this machine cannot bind 127.0.0.2/127.0.0.3")
-    with hosts_and_bank(settings, tmp_path) as (a, b, bank):
+    with (
+        redis_cluster(tmp_path / "cluster") as cluster,
+        hosts_and_bank(settings, cluster.url, tmp_path) as (a, b, bank),
+    ):
         async with world_via(settings, b, bank.url) as world:
             for ch in ("102", "103", "104", "105", "308", "ibps"):
                 resp = await world.gw.admin.patch(f"/admin/channels/{ch}", FAST_CHANNEL)
