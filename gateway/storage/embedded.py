@@ -187,8 +187,8 @@ class EmbeddedPostgres:
 
     def _start_with_retries(self, start: Callable[[], None]) -> None:
         """Clean up after dead processes, then `start`; a start that fails (pg_ctl or psql
-        exiting non-zero: most likely a leftover we raced with) is cleaned up after and tried
-        again until POSTGRES_START_TIMEOUT_S has passed."""
+        exiting non-zero, or pg_ctl's log never written: most likely a leftover we raced with)
+        is cleaned up after and tried again until POSTGRES_START_TIMEOUT_S has passed."""
         deadline = time.monotonic() + POSTGRES_START_TIMEOUT_S
         attempt = 1
         while True:
@@ -196,7 +196,9 @@ class EmbeddedPostgres:
             try:
                 start()
                 return
-            except subprocess.SubprocessError as exc:
+            # pgserver answers a failed pg_ctl by reading pg_ctl's log file, which a start that
+            # failed early never wrote: FileNotFoundError is that same failed start.
+            except (subprocess.SubprocessError, FileNotFoundError) as exc:
                 if time.monotonic() >= deadline:
                     raise RuntimeError(
                         f"the embedded PostgreSQL did not start in {POSTGRES_START_TIMEOUT_S:.0f}"
