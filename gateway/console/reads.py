@@ -111,8 +111,10 @@ async def payout_detail(pool: asyncpg.Pool, payout_id: str) -> dict[str, Any] | 
            WHERE e.ref_id = $1 ORDER BY p.id""",
         payout_id,
     )
+    # The next query: the poller's lease's end while one is in flight (migration 0020).
     queue = await pool.fetchrow(
-        """SELECT state, attempts, submitted_at, poll_at, poll_count
+        """SELECT state, attempts, submitted_at, greatest(poll_at, leased_until) AS poll_at,
+                  poll_count
            FROM payout_queue WHERE payout_id = $1""",
         payout_id,
     )

@@ -71,9 +71,11 @@ async def lease_due(
     default_room: int,
 ) -> list[Due]:
     """Due events, oldest first, the earliest queued one per object only, and per merchant at
-    most its free delivery slots (`room`, else `default_room`); leased by moving their
-    queue row's next_attempt_at to `lease_until`. Only a queued (pending) event holds back its
-    object's later ones: a delivered, failed or skipped one has left the queue.
+    most its free delivery slots (`room`, else `default_room`); leased by setting their queue
+    row's `leased_until` to `lease_until` (no index names that column, so the lease is a HOT
+    update: migration 0019); a leased row is not due until its lease has run out. Only a
+    queued (pending) event holds back its object's later ones, leased or not: a delivered,
+    failed or skipped one has left the queue.
 
     Candidates are read without locks and chosen per merchant here; only the chosen rows are
     then locked (SKIP LOCKED: another worker's are skipped) and leased in one statement. The
@@ -83,7 +85,8 @@ async def lease_due(
     candidates = await pool.fetch(
         """SELECT e.event_id AS id, e.merchant_id FROM (
                SELECT event_id, merchant_id, object_id, sequence, next_attempt_at
-               FROM notification_queue WHERE next_attempt_at <= $1
+               FROM notification_queue
+               WHERE next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until <= $1)
                ORDER BY next_attempt_at LIMIT $2) e
            LEFT JOIN LATERAL (
                SELECT 1 AS blocked FROM notification_queue p
@@ -107,9 +110,10 @@ async def lease_due(
         f"""WITH l AS (
                 SELECT event_id FROM notification_queue
                 WHERE event_id = ANY($1::text[]) AND next_attempt_at <= $2
+                    AND (leased_until IS NULL OR leased_until <= $2)
                 ORDER BY event_id FOR UPDATE SKIP LOCKED),
             leased AS (
-                UPDATE notification_queue q SET next_attempt_at = $3
+                UPDATE notification_queue q SET leased_until = $3
                 FROM l WHERE q.event_id = l.event_id AND q.event_id = ANY($1::text[])
                 RETURNING q.event_id)
             SELECT {EVENT_COLUMNS}, m.notify_url, m.secret
@@ -127,7 +131,7 @@ async def record_attempts(pool: asyncpg.Pool, results: Sequence[AttemptResult]) 
     """A batch of finished attempts as one statement (group commit; its parts commit
     together): the attempts' history, each event's delivery state (its row changes in place:
     no indexed column moves), and the queue — delivered or given up leaves it, a retry waits
-    there for its next attempt."""
+    there for its next attempt (its lease ended)."""
     if not results:
         return
     await pool.execute(
@@ -153,7 +157,7 @@ async def record_attempts(pool: asyncpg.Pool, results: Sequence[AttemptResult]) 
                DELETE FROM notification_queue q USING u
                WHERE q.event_id = u.id AND q.event_id = ANY($1::text[])
                    AND (u.delivered OR u.next_at IS NULL))
-           UPDATE notification_queue q SET next_attempt_at = u.next_at
+           UPDATE notification_queue q SET next_attempt_at = u.next_at, leased_until = NULL
            FROM u WHERE q.event_id = u.id AND q.event_id = ANY($1::text[])
                AND NOT u.delivered AND u.next_at IS NOT NULL""",
         [r.event_id for r in results],
@@ -215,7 +219,8 @@ async def redeliver(
                 INSERT INTO notification_queue (event_id, merchant_id, object_id, sequence,
                                                 next_attempt_at)
                 SELECT id, merchant_id, object_id, sequence, $3 FROM e
-                ON CONFLICT (event_id) DO UPDATE SET next_attempt_at = excluded.next_attempt_at)
+                ON CONFLICT (event_id) DO UPDATE SET next_attempt_at = excluded.next_attempt_at,
+                                                     leased_until = NULL)
             SELECT * FROM e""",
         event_id,
         merchant_id,

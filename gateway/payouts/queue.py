@@ -95,6 +95,7 @@ def add_dispatch(
         UPDATE {table} q SET state = coalesce(u.state, q.state),
             attempts = q.attempts + u.attempt,
             poll_at = CASE WHEN u.state IS NULL THEN q.poll_at ELSE u.poll_at END,
+            leased_until = CASE WHEN u.state IS NULL THEN q.leased_until END,
             next_at = coalesce(u.next_at, q.next_at),
             submitted_at = coalesce(u.submitted_at, q.submitted_at),
             no_record_streak = CASE WHEN u.attempt = 1 THEN 0
@@ -159,8 +160,9 @@ async def lease_polls(
     lease_until: datetime,
     table: str = "payout_queue",
 ) -> list[asyncpg.Record]:
-    """Orders waiting for their bank past their poll time, leased (poll_at pushed to
-    `lease_until`, one more poll counted) so that no other poller takes them meanwhile:
+    """Orders waiting for their bank past their poll time and not leased, leased
+    (`leased_until` set to `lease_until`, one more poll counted: no index names either, so
+    the lease is a HOT update, migration 0020) so that no other poller takes them meanwhile:
     `id`, `bank_id`, `amount_fen` (what an answer about it must say), `bank_ref` (set once
     the bank showed it holds the order), `state`, `poll_count`, `no_record_streak`,
     `no_record_since` each."""
@@ -169,9 +171,10 @@ async def lease_polls(
         f"""WITH c AS (
                 SELECT {key} FROM {table}
                 WHERE state IN ('sending', 'acked', 'unknown') AND poll_at <= $1
+                    AND (leased_until IS NULL OR leased_until <= $1)
                 ORDER BY poll_at LIMIT $2 FOR UPDATE SKIP LOCKED),
             leased AS (
-                UPDATE {table} q SET poll_at = $3, poll_count = q.poll_count + 1
+                UPDATE {table} q SET leased_until = $3, poll_count = q.poll_count + 1
                 FROM c WHERE q.{key} = c.{key}
                 RETURNING q.{key}, q.state, q.poll_count, q.no_record_streak, q.no_record_since)
             SELECT l.{key} AS id, o.bank_id, o.amount_fen, o.bank_ref, l.state, l.poll_count,
