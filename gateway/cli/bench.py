@@ -1,4 +1,5 @@
-"""`paygate bench` (SPEC 13): the full benchmark on a fresh system, or `--only ratelimit`."""
+"""`paygate bench` (SPEC 13): the full benchmark on a fresh system, or `--only ratelimit`
+or `--only request-cost`."""
 
 from __future__ import annotations
 
@@ -65,4 +66,23 @@ def cmd_bench_ratelimit(settings: Settings, seconds: float, callers: int) -> int
     out = out_dir / "ratelimit.json"
     out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     print(f"written: {out}")
+    return 0
+
+
+def cmd_bench_request_cost(
+    settings: Settings, rate: float, seconds: float, rounds: int, workload: str
+) -> int:
+    """µs of gateway CPU per signed no-op and per payout accept (issue 25)."""
+    from loadtest.bench.request_cost import WORKLOADS, on_fresh_system, summary_lines
+
+    workloads = WORKLOADS if workload == "all" else (workload,)
+    ports = (free_port(), free_port(), free_port())
+    out = on_fresh_system(settings.state_dir / "request-cost-run", ports, rate, seconds, rounds,
+                          workloads)  # fmt: skip
+    print("\n".join(summary_lines(out)))
+    out_dir = settings.state_dir / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = out_dir / f"request-cost-{run_stamp()}.json"
+    data.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2))
+    print(f"data: {data.resolve()}")
     return 0
