@@ -107,6 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=3, help="request-cost: runs per workload")
     bench.add_argument("--workload", choices=("all", "noop", "payouts"), default="all",
                        help="request-cost: which requests")  # fmt: skip
+    bench.add_argument("--against", type=Path, action="append", default=[],
+                       help="request-cost: another checkout, measured in turns")  # fmt: skip
     bench.add_argument("--callers", type=int, default=64, help="ratelimit: concurrent callers")
     _add_common(bench)
 
@@ -193,7 +195,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
             sys.exit(cmd_bench_ratelimit(settings, args.seconds or 3.0, args.callers))
         if args.only == "request-cost":
             sys.exit(cmd_bench_request_cost(settings, args.rate, args.seconds or 20.0,
-                                            args.rounds, args.workload))  # fmt: skip
+                                            args.rounds, args.workload, args.against))  # fmt: skip
         sys.exit(cmd_bench(settings, args.quick, args.workers, args.generators))
     if command == "demo":
         sys.exit(cmd_demo(settings, args.duration, args.rate, args.time_scale))

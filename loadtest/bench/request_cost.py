@@ -8,6 +8,10 @@ OS before and after. The gateway's idle CPU over the same time (metric flushes, 
 is measured first and shown beside the figure; `net` takes it off.
 
     paygate bench --only request-cost [--rate 1000] [--seconds 20] [--rounds 3]
+                  [--against ../main-checkout]
+
+With `--against DIR` (another checkout, e.g. main's in a second worktree) both are started
+and measured in turns, round by round: a before/after on a shared machine.
 
 Workloads: `noop` (the signed no-op: signature, nonce + rate limit, middleware, nothing
 else) and `payouts` (a signed payout accept). Profile the same load with py-spy against the
@@ -18,7 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,59 +90,97 @@ async def measure(
     }
 
 
-async def run_request_cost(
-    info: dict[str, Any], rate: float, seconds: float, rounds: int, workloads: Sequence[str]
-) -> dict[str, Any]:
+@dataclass
+class _System:
+    """One running Paygate under measurement: `label` names the code it runs."""
+
+    label: str
+    info: dict[str, Any]
+    gateway: psutil.Process
+    merchants: list[MerchantCred]
+    idle_per_s: float = 0.0
+
+
+async def _prepare(label: str, info: dict[str, Any], rate: float,
+                   workloads: Sequence[str]) -> _System:  # fmt: skip
     gateway = psutil.Process(int(info["pids"]["gateway"]))
-    say(f"gateway pid {gateway.pid}; creating 50 merchants ...")
+    say(f"{label}: gateway pid {gateway.pid}; creating 50 merchants ...")
     merchants = await make_merchants(info, 50)
     await _pause_dispatch(info, True)  # the gateway only answers: no callbacks to it
     # Warm-up: caches filled, code paths run once, connections open.
     for workload in workloads:
         await measure(info, gateway, merchants, workload, rate, 2.0, 0.0, f"w{workload}")
-    idle = await idle_cpu_per_s(gateway)
-    say(f"gateway idle: {idle * 1e3:.1f} ms CPU per second")
+    return _System(label, info, gateway, merchants)
+
+
+async def run_request_cost(
+    infos: dict[str, dict[str, Any]],
+    rate: float,
+    seconds: float,
+    rounds: int,
+    workloads: Sequence[str],
+) -> dict[str, Any]:
+    """`rounds` runs of each workload on each system (label -> its run.json), interleaved:
+    round k runs every workload on every system before round k + 1, so a busier minute of a
+    shared machine falls on all of them."""
+    systems = [await _prepare(label, info, rate, workloads) for label, info in infos.items()]
+    for system in systems:
+        system.idle_per_s = await idle_cpu_per_s(system.gateway)
+        say(f"{system.label}: gateway idle {system.idle_per_s * 1e3:.1f} ms CPU per second")
     runs: list[dict[str, Any]] = []
     for k in range(rounds):
         for workload in workloads:
-            r = await measure(info, gateway, merchants, workload, rate, seconds, idle,
-                              f"c{workload}{k}")  # fmt: skip
-            say(f"round {k + 1} {workload}: {r['answered']:,} answered ({r['ok_2xx']:,} 2xx), "
-                f"gateway {r['us_per_request']} µs CPU/request (net of idle "
-                f"{r['net_us_per_request']}), p50 {r['p50_ms']} ms, "
-                f"p99 {r['p99_ms']} ms")  # fmt: skip
-            runs.append(r)
-    summary = {}
-    for workload in workloads:
-        mine = sorted(r["us_per_request"] for r in runs if r["workload"] == workload)
-        nets = sorted(r["net_us_per_request"] for r in runs if r["workload"] == workload)
-        summary[workload] = {"median_us": mine[len(mine) // 2],
-                             "median_net_us": nets[len(nets) // 2], "all_us": mine}  # fmt: skip
-    await _pause_dispatch(info, False)
-    return {"idle_ms_per_s": round(idle * 1e3, 2), "runs": runs, "summary": summary}
+            for system in systems:
+                r = await measure(system.info, system.gateway, system.merchants, workload, rate,
+                                  seconds, system.idle_per_s, f"c{workload}{k}")  # fmt: skip
+                r["system"] = system.label
+                say(f"round {k + 1} {system.label} {workload}: {r['answered']:,} answered "
+                    f"({r['ok_2xx']:,} 2xx), gateway {r['us_per_request']} µs CPU/request "
+                    f"(net of idle {r['net_us_per_request']}), p50 {r['p50_ms']} ms, "
+                    f"p99 {r['p99_ms']} ms")  # fmt: skip
+                runs.append(r)
+    summary: dict[str, dict[str, Any]] = {}
+    for system in systems:
+        for workload in workloads:
+            mine = [r for r in runs if r["system"] == system.label and r["workload"] == workload]
+            raw = sorted(r["us_per_request"] for r in mine)
+            net = sorted(r["net_us_per_request"] for r in mine)
+            summary[f"{system.label} {workload}"] = {
+                "median_us": raw[len(raw) // 2], "min_us": raw[0],
+                "median_net_us": net[len(net) // 2], "all_us": raw,
+            }  # fmt: skip
+        await _pause_dispatch(system.info, False)
+    idle = {s.label: round(s.idle_per_s * 1e3, 2) for s in systems}
+    return {"idle_ms_per_s": idle, "runs": runs, "summary": summary}
 
 
-def on_fresh_system(
+def on_fresh_systems(
+    trees: dict[str, Path | None],
     state_dir: Path,
-    ports: tuple[int, int, int],
+    ports: Callable[[], int],
     rate: float,
     seconds: float,
     rounds: int,
     workloads: Sequence[str] = WORKLOADS,
 ) -> dict[str, Any]:
-    """A fresh `paygate up` (gateway, bank simulator and sink on `ports`) in `state_dir`,
-    measured, then stopped."""
-    wipe(state_dir)
+    """A fresh `paygate up` for each source tree (label -> a checkout to run, None: this
+    one), each in `state_dir/<label>` on ports from `ports()`, measured side by side, then
+    stopped."""
     env = {"PAYGATE_BANK_PROFILE_PRESET": "instant", "PAYGATE_LOG_LEVEL": "WARNING"}
-    port, bank_port, sink_port = ports
-    with running_system(state_dir, port=port, bank_port=bank_port, sink_port=sink_port,
-                        env=env) as info:  # fmt: skip
-        return asyncio.run(run_request_cost(info, rate, seconds, rounds, workloads))
+    with ExitStack() as stack:
+        infos = {}
+        for label, tree in trees.items():
+            wipe(state_dir / label)
+            infos[label] = stack.enter_context(running_system(
+                state_dir / label, port=ports(), bank_port=ports(), sink_port=ports(), env=env,
+                cwd=tree,
+            ))  # fmt: skip
+        return asyncio.run(run_request_cost(infos, rate, seconds, rounds, workloads))
 
 
 def summary_lines(out: dict[str, Any]) -> list[str]:
     return [
-        f"{workload}: gateway CPU per request, median of {len(s['all_us'])}: {s['median_us']} µs "
-        f"(net of idle {s['median_net_us']} µs); all {s['all_us']}"
-        for workload, s in out["summary"].items()
+        f"{name}: gateway CPU per request, median of {len(s['all_us'])}: {s['median_us']} µs "
+        f"(min {s['min_us']}, median net of idle {s['median_net_us']}); all {s['all_us']}"
+        for name, s in out["summary"].items()
     ]
