@@ -12,7 +12,6 @@ from aiohttp import web
 from redis.asyncio.cluster import RedisCluster
 
 from gateway.api.jsonio import read_body
-from gateway.api.middleware import EXTRA_HEADERS_KEY
 from gateway.batching import GroupCommitter
 from gateway.merchants.model import Merchant
 from gateway.merchants.repo import MerchantCache
@@ -108,9 +107,11 @@ async def authenticate_merchant(
     admissions: GroupCommitter[AdmissionCheck, Admission],
     window_s: int,
     fail_open: bool,
+    answer_headers: dict[str, str],
 ) -> Merchant:
     """Signature, then the nonce and the rate limit in one Redis script call (SPEC 8), sent
-    in one pipeline with the concurrent requests' calls."""
+    in one pipeline with the concurrent requests' calls. The rate-limit headers go into
+    `answer_headers`, for the answer whatever it is (a refusal here included)."""
     found: dict[str, Merchant] = {}
 
     async def secret_for(key: str) -> str | None:
@@ -134,7 +135,7 @@ async def authenticate_merchant(
             ) from exc
         log.warning("rate limiter unavailable, failing open", extra={"error": repr(exc)})
     else:
-        request[EXTRA_HEADERS_KEY] = ratelimit.headers(verdict)
+        answer_headers.update(ratelimit.headers(verdict))
         if verdict.stale:  # its nonce may have been used before Redis restarted
             raise Unauthorized(
                 "signed before the nonce store last started; sign the request again",

@@ -15,7 +15,6 @@ T = TypeVar("T")
 
 _AT_RE = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _FIELD_RE = re.compile(r"(?:unknown|required) field `(?P<name>[^`]+)`")
-RAW_BODY_KEY = web.RequestKey("raw_body", bytes)
 # A JSON `\u0000` escape (not an escaped backslash followed by "u0000"): PostgreSQL cannot
 # store NUL in text or jsonb, so it is refused at the edge, never a 500 later.
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
@@ -51,12 +50,9 @@ def decode(body: bytes, type_: type[T]) -> T:
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The raw body, read once (the signature check and the handler share it)."""
-    cached = request.get(RAW_BODY_KEY)
-    if cached is None:
-        cached = await request.read()
-        request[RAW_BODY_KEY] = cached
-    return bytes(cached)
+    """The raw body, read once (the signature check and the handler share it: aiohttp keeps
+    what `read` read, and gives the same bytes again)."""
+    return await request.read()
 
 
 async def read_json(request: web.Request, type_: type[T]) -> T:

@@ -17,10 +17,9 @@ from protocol.ids import new_id
 log = logging.getLogger("paygate.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+StorageDown = Callable[[web.Request, BaseException], Awaitable[None]]
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
-# Extra headers a handler or the auth layer wants on every response (rate-limit headers).
-EXTRA_HEADERS_KEY = web.RequestKey("extra_headers", dict[str, str])
 
 _HTTP_CODES = {
     400: "invalid_request",
@@ -39,68 +38,79 @@ def error_body(
     return {"error": {"code": code, "message": message, "field": field, "request_id": request_id}}
 
 
+def request_id_of(request: web.Request) -> str:
+    """The client's `X-Request-Id` when it is a sane one, else a new id."""
+    given = request.headers.get("X-Request-Id")
+    return given if given and _REQUEST_ID_RE.match(given) else new_id("req")
+
+
+def refuse_before_handler(request: web.Request, max_body_bytes: int) -> None:
+    """The body cap and NUL in the path as sent (a query's NUL is refused naming its
+    parameter, params.py), before anything reads the request."""
+    if (request.content_length or 0) > max_body_bytes:
+        raise PayloadTooLarge(f"body over {max_body_bytes} bytes")
+    raw = request.raw_path.partition("?")[0]
+    if "%00" in raw or "\x00" in raw:
+        raise InvalidRequest(NUL_MESSAGE)  # PostgreSQL cannot store NUL
+
+
+async def error_response(
+    request: web.Request,
+    exc: Exception,
+    request_id: str,
+    extra_headers: dict[str, str],
+    on_storage_down: StorageDown | None = None,
+) -> web.Response:
+    """The SPEC 11 error answer for whatever a request raised; re-raises an `HTTPException`
+    under 400 (a redirect is not an error)."""
+    if isinstance(exc, ApiError):
+        headers = {**extra_headers, **exc.headers()}
+        return json_response(
+            error_body(exc.code, exc.message, request_id, exc.field), exc.status, headers
+        )
+    if isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            raise exc
+        code = _HTTP_CODES.get(exc.status, "invalid_request" if exc.status < 500 else "error")
+        headers = {}
+        if exc.status == 405 and "Allow" in exc.headers:
+            headers["Allow"] = exc.headers["Allow"]
+        return json_response(error_body(code, exc.reason or code, request_id), exc.status, headers)
+    if isinstance(exc, ConnectionResetError):
+        # The client went away mid-request (e.g. its timeout): nobody to answer, not a bug.
+        log.info("client disconnected", extra={"request_id": request_id, "path": request.path})
+        return json_response(error_body("invalid_request", "client disconnected", request_id), 400)
+    where = {"request_id": request_id, "path": request.path, "method": request.method}
+    if storage_down(exc):
+        # A store is down or restarting (SPEC 14): retry later, not our bug.
+        log.warning("storage unavailable", extra=where | {"error": repr(exc)},
+                    exc_info=isinstance(exc, asyncpg.InternalClientError))  # fmt: skip
+        if on_storage_down is not None:
+            await on_storage_down(request, exc)
+        return json_response(
+            error_body("service_unavailable", "storage unavailable; retry", request_id),
+            503,
+            {"Retry-After": "1"},
+        )
+    log.error("unhandled error", extra=where, exc_info=exc)
+    return json_response(error_body("internal_error", "internal error", request_id), 500)
+
+
 def make_error_middleware(
-    max_body_bytes: int,
-    on_storage_down: Callable[[web.Request, BaseException], Awaitable[None]] | None = None,
+    max_body_bytes: int, on_storage_down: StorageDown | None = None
 ) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Request ids, the body cap and the error body, alone (the webhook sink's middleware;
+    the gateway's does the same in its one middleware, gateway/api/front.py)."""
+
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        given = request.headers.get("X-Request-Id", "")
-        request_id = given if _REQUEST_ID_RE.match(given) else new_id("req")
+        request_id = request_id_of(request)
         request[REQUEST_ID_KEY] = request_id
-        request[EXTRA_HEADERS_KEY] = {}  # set here, read by plain lookups below
         try:
-            if (request.content_length or 0) > max_body_bytes:
-                raise PayloadTooLarge(f"body over {max_body_bytes} bytes")
-            # The path as sent (a query's NUL is refused naming its parameter, params.py).
-            raw = request.raw_path.partition("?")[0]
-            if "%00" in raw or "\x00" in raw:
-                raise InvalidRequest(NUL_MESSAGE)  # PostgreSQL cannot store NUL
+            refuse_before_handler(request, max_body_bytes)
             response = await handler(request)
-        except ApiError as exc:
-            extra_headers: dict[str, str] = request[EXTRA_HEADERS_KEY]
-            headers = {**extra_headers, **exc.headers()}
-            response = json_response(
-                error_body(exc.code, exc.message, request_id, exc.field), exc.status, headers
-            )
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            code = _HTTP_CODES.get(exc.status, "invalid_request" if exc.status < 500 else "error")
-            headers = {}
-            if exc.status == 405 and "Allow" in exc.headers:
-                headers["Allow"] = exc.headers["Allow"]
-            response = json_response(
-                error_body(code, exc.reason or code, request_id), exc.status, headers
-            )
-        except ConnectionResetError:
-            # The client went away mid-request (e.g. its timeout): nobody to answer, not a bug.
-            log.info("client disconnected", extra={"request_id": request_id, "path": request.path})
-            response = json_response(
-                error_body("invalid_request", "client disconnected", request_id), 400
-            )
         except Exception as exc:
-            where = {"request_id": request_id, "path": request.path, "method": request.method}
-            if storage_down(exc):
-                # A store is down or restarting (SPEC 14): retry later, not our bug.
-                log.warning("storage unavailable", extra=where | {"error": repr(exc)},
-                            exc_info=isinstance(exc, asyncpg.InternalClientError))  # fmt: skip
-                if on_storage_down is not None:
-                    await on_storage_down(request, exc)
-                response = json_response(
-                    error_body("service_unavailable", "storage unavailable; retry", request_id),
-                    503,
-                    {"Retry-After": "1"},
-                )
-            else:
-                log.exception("unhandled error", extra=where)
-                response = json_response(
-                    error_body("internal_error", "internal error", request_id), 500
-                )
-        else:
-            extra = request[EXTRA_HEADERS_KEY]
-            if extra:
-                response.headers.update(extra)
+            response = await error_response(request, exc, request_id, {}, on_storage_down)
         response.headers["X-Request-Id"] = request_id
         return response
 

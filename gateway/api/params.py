@@ -1,6 +1,7 @@
 """Query and path parameters (SPEC 11): each operation declares its own beside its handler
 (the `OPERATIONS` of its `routes_*.py`), the document shows those declarations, and one
-middleware reads every request against them before its handler runs. Whatever an endpoint
+check (`Declared.check`, run by the front middleware, gateway/api/front.py) reads every
+request against them before its handler runs. Whatever an endpoint
 cannot use is `400 invalid_request` naming the parameter: a name it does not declare, a name
 given twice, a value that is not UTF-8, holds NUL, is too long, is not an ASCII integer in
 range, or is outside its pattern or enum. Handlers read the checked values through
@@ -9,7 +10,7 @@ range, or is outside its pattern or enum. Handlers read the checked values throu
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from urllib.parse import unquote_to_bytes
@@ -17,7 +18,6 @@ from urllib.parse import unquote_to_bytes
 from aiohttp import web
 
 from gateway.api.jsonio import NUL_MESSAGE
-from gateway.api.middleware import Handler
 from protocol.errors import InvalidRequest
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -140,40 +140,34 @@ def read_query(raw_query: str, declared: dict[str, Param]) -> dict[str, Value]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Declared:
+class Declared:
+    """One operation's parameters, ready for requests (built once at start-up)."""
+
     query: dict[str, Param]
     path: tuple[Param, ...]
     no_query: Query  # the answer for an empty query string (most requests), built once
 
+    def check(self, request: web.Request) -> None:
+        """Read the path and query parameters: `InvalidRequest` naming one that is not
+        usable, else the checked query kept for `query(request)`."""
+        for param in self.path:
+            param.read(request.match_info[param.name])
+        raw_query = request.rel_url.raw_query_string
+        if raw_query:
+            request[QUERY_KEY] = Query(read_query(raw_query, self.query), self.no_query.declared)
+        else:
+            request[QUERY_KEY] = self.no_query
 
-def make_params_middleware(
-    operations: Iterable[Operation],
-) -> Callable[..., Awaitable[web.StreamResponse]]:
-    table: dict[tuple[str, str], _Declared] = {}
+
+def declarations(operations: Iterable[Operation]) -> dict[tuple[str, str], Declared]:
+    """(METHOD, path template) -> its parameters, for every operation."""
+    table: dict[tuple[str, str], Declared] = {}
     for op in operations:
         in_query = {p.name: p for p in op.params if p.where == "query"}
         defaults = {n: p.schema["default"] for n, p in in_query.items() if "default" in p.schema}
-        table[(op.method.upper(), op.path)] = _Declared(
+        table[(op.method.upper(), op.path)] = Declared(
             in_query,
             tuple(p for p in op.params if p.where == "path"),
             Query(defaults, frozenset(in_query)),
         )
-
-    @web.middleware
-    async def params(request: web.Request, handler: Handler) -> web.StreamResponse:
-        resource = request.match_info.route.resource
-        method = "GET" if request.method == "HEAD" else request.method
-        declared = table.get((method, resource.canonical)) if resource is not None else None
-        if declared is None:  # no such route or method: the router's 404/405 answers
-            return await handler(request)
-        for param in declared.path:
-            param.read(request.match_info[param.name])
-        raw_query = request.rel_url.raw_query_string
-        if raw_query:
-            request[QUERY_KEY] = Query(read_query(raw_query, declared.query),
-                                       declared.no_query.declared)  # fmt: skip
-        else:
-            request[QUERY_KEY] = declared.no_query
-        return await handler(request)
-
-    return params
+    return table

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway import logs
-from gateway.cli.bench import cmd_bench, cmd_bench_ratelimit
+from gateway.cli.bench import cmd_bench, cmd_bench_ratelimit, cmd_bench_request_cost
 from gateway.cli.operators import cmd_operator_add
 from gateway.cli.reconcile import cmd_reconcile
 from gateway.cli.scenario import cmd_demo, cmd_scenario_list, cmd_scenario_run
@@ -88,9 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="the benchmark (SPEC 13): ceilings, acceptance, e2e")
     bench.add_argument(
         "--only",
-        choices=("all", "ratelimit"),
+        choices=("all", "ratelimit", "request-cost"),
         default="all",
-        help="all phases, or only the rate-limiter micro-benchmark",
+        help="all phases, or only the rate-limiter micro-benchmark, or only the gateway's CPU "
+        "per signed no-op and per payout accept",
     )
     bench.add_argument("--quick", action="store_true", help="short phases (about 1.5 minutes)")
     bench.add_argument("--workers", type=int, default=1, help="gateway processes (1)")
@@ -100,7 +101,14 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="load generator processes (1); more when one would be the limit",
     )
-    bench.add_argument("--seconds", type=float, default=3.0, help="ratelimit: per contender")
+    bench.add_argument("--seconds", type=float, default=None,
+                       help="ratelimit: per contender (3); request-cost: per run (20)")  # fmt: skip
+    bench.add_argument("--rate", type=float, default=1000.0, help="request-cost: requests/s")
+    bench.add_argument("--rounds", type=int, default=3, help="request-cost: runs per workload")
+    bench.add_argument("--workload", choices=("all", "noop", "payouts"), default="all",
+                       help="request-cost: which requests")  # fmt: skip
+    bench.add_argument("--against", type=Path, action="append", default=[],
+                       help="request-cost: another checkout, measured in turns")  # fmt: skip
     bench.add_argument("--callers", type=int, default=64, help="ratelimit: concurrent callers")
     _add_common(bench)
 
@@ -184,7 +192,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         sys.exit(cmd_operator_add(settings, args.name, args.role, args.password_file))
     if command == "bench":
         if args.only == "ratelimit":
-            sys.exit(cmd_bench_ratelimit(settings, args.seconds, args.callers))
+            sys.exit(cmd_bench_ratelimit(settings, args.seconds or 3.0, args.callers))
+        if args.only == "request-cost":
+            sys.exit(cmd_bench_request_cost(settings, args.rate, args.seconds or 20.0,
+                                            args.rounds, args.workload, args.against))  # fmt: skip
         sys.exit(cmd_bench(settings, args.quick, args.workers, args.generators))
     if command == "demo":
         sys.exit(cmd_demo(settings, args.duration, args.rate, args.time_scale))

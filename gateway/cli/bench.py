@@ -1,8 +1,11 @@
-"""`paygate bench` (SPEC 13): the full benchmark on a fresh system, or `--only ratelimit`."""
+"""`paygate bench` (SPEC 13): the full benchmark on a fresh system, or `--only ratelimit`
+or `--only request-cost`."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -71,4 +74,31 @@ def cmd_bench_ratelimit(settings: Settings, seconds: float, callers: int) -> int
     out = out_dir / "ratelimit.json"
     out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     print(f"written: {out}")
+    return 0
+
+
+def cmd_bench_request_cost(
+    settings: Settings,
+    rate: float,
+    seconds: float,
+    rounds: int,
+    workload: str,
+    against: Sequence[Path] = (),
+) -> int:
+    """µs of gateway CPU per signed no-op and per payout accept (issue 25); with `against`,
+    those checkouts' too (labelled by their directory's name), measured in turns with this
+    one's."""
+    from loadtest.bench.request_cost import WORKLOADS, on_fresh_systems, summary_lines
+
+    workloads = WORKLOADS if workload == "all" else (workload,)
+    trees: dict[str, Path | None] = {path.resolve().name: path.resolve() for path in against}
+    trees["this"] = None
+    out = on_fresh_systems(trees, settings.state_dir / "request-cost-run", free_port, rate,
+                           seconds, rounds, workloads)  # fmt: skip
+    print("\n".join(summary_lines(out)))
+    out_dir = settings.state_dir / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = out_dir / f"request-cost-{run_stamp()}.json"
+    data.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2))
+    print(f"data: {data.resolve()}")
     return 0

@@ -32,7 +32,10 @@ def running_system(
     sink_port: int,
     env: dict[str, str] | None = None,
     up_args: tuple[str, ...] = (),
+    cwd: Path | None = None,
 ) -> Iterator[dict[str, Any]]:
+    """`cwd`: run the Paygate checked out there (`python -m gateway` imports from the
+    working directory first), e.g. another branch's, to measure it beside this one."""
     state_dir.mkdir(parents=True, exist_ok=True)
     run_file = state_dir / "run.json"
     run_file.unlink(missing_ok=True)
@@ -41,7 +44,7 @@ def running_system(
     cmd = [sys.executable, "-m", "gateway", "up", "--port", str(port), "--bank-port",
            str(bank_port), "--sink-port", str(sink_port), *up_args]  # fmt: skip
     proc = subprocess.Popen(cmd, env=child_env, stdin=subprocess.DEVNULL, stdout=log_file,
-                            stderr=subprocess.STDOUT)  # fmt: skip
+                            stderr=subprocess.STDOUT, cwd=cwd)  # fmt: skip
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not run_file.exists():
