@@ -88,9 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="the benchmark (SPEC 13): ceilings, acceptance, e2e")
     bench.add_argument(
         "--only",
-        choices=("all", "ratelimit"),
+        choices=("all", "accept", "ratelimit"),
         default="all",
-        help="all phases, or only the rate-limiter micro-benchmark",
+        help="all phases; only acceptance at saturation (spread and hot, the hot ÷ spread "
+        "ratio); or only the rate-limiter micro-benchmark",
     )
     bench.add_argument("--quick", action="store_true", help="short phases (about 1.5 minutes)")
     bench.add_argument("--workers", type=int, default=1, help="gateway processes (1)")
@@ -185,7 +186,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
     if command == "bench":
         if args.only == "ratelimit":
             sys.exit(cmd_bench_ratelimit(settings, args.seconds, args.callers))
-        sys.exit(cmd_bench(settings, args.quick, args.workers, args.generators))
+        sys.exit(cmd_bench(settings, args.quick, args.workers, args.generators, args.only))
     if command == "demo":
         sys.exit(cmd_demo(settings, args.duration, args.rate, args.time_scale))
     if command == "scenario":

@@ -86,7 +86,8 @@ def add_moves(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageChange]
             "entries",
             f"""
             INSERT INTO journal_entries (id, kind, ref_id, merchant_id)
-            SELECT * FROM unnest({ids}, {kinds}, {refs}, {merchants})""",
+            SELECT * FROM unnest({ids}, {kinds}, {refs}, {merchants})
+            RETURNING 1""",
         )
     p_entry: list[str] = []
     p_account: list[str] = []
@@ -118,7 +119,8 @@ def add_moves(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageChange]
             "postings",
             f"""
             INSERT INTO postings (entry_id, account, merchant_id, amount_fen)
-            SELECT * FROM unnest({cols})""",
+            SELECT * FROM unnest({cols})
+            RETURNING 1""",
         )
     rows = _add_balances(w, moves, usage)
     _add_account_balances(w, moves)
@@ -181,7 +183,7 @@ def _add_balances(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageCha
             AS d (merchant_id, available, held, pending_in, advance_used, roll, day,
                   used_amount, used_count)
         WHERE b.merchant_id = d.merchant_id AND b.merchant_id = ANY({merchants})
-        RETURNING 1""", counted=True)  # fmt: skip
+        RETURNING b.merchant_id, b.usage_date, b.used_amount_fen, b.used_count""", counted=True)  # fmt: skip
     return len(ids)
 
 
