@@ -17,9 +17,8 @@ def cmd_bench(
     """`only="accept"`: acceptance at saturation (spread, hot) and the ledger check alone."""
     from dataclasses import replace
 
-    from loadtest.bench.accept_only import accept_table, run_accept_only
-
     from gateway.state_lock import wipe
+    from loadtest.bench.accept_only import accept_table, run_accept_only
     from loadtest.bench.run import BenchPlan, run_bench, say, table
     from loadtest.reports.run_reports import write_bench_report
     from loadtest.system.up import running_system

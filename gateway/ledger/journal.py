@@ -73,7 +73,9 @@ def account_rows(moves: Sequence[Move]) -> int:
 
 def add_moves(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageChange] = ()) -> int:
     """Add the moves (and the daily-budget changes) to `w`. Balance rows must be locked by
-    the time it runs. Returns how many balance rows the part named `balances` must update."""
+    the time it runs (or be locked by it: payouts/accept_fast.py). Returns how many balance
+    rows the part named `balances` must update; it returns each row's merchant id and today's
+    use after the update."""
     if not moves and not usage:
         return 0
     entry_ids = [new_id("je") for _ in moves]
@@ -183,7 +185,8 @@ def _add_balances(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageCha
             AS d (merchant_id, available, held, pending_in, advance_used, roll, day,
                   used_amount, used_count)
         WHERE b.merchant_id = d.merchant_id AND b.merchant_id = ANY({merchants})
-        RETURNING b.merchant_id, b.usage_date, b.used_amount_fen, b.used_count""", counted=True)  # fmt: skip
+        RETURNING b.merchant_id, b.usage_date, b.used_amount_fen, b.used_count
+        """, counted=True)  # fmt: skip
     return len(ids)
 
 

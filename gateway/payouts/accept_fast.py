@@ -133,13 +133,15 @@ async def _write_checked(
 
     w, expected = build_write(d, business_date, hour, risk_rules, before_velocity=guard)
     stale = w.arg(STALE + ": ", "text")
+    n_merchants, n_payees = w.arg(len(merchants), "int"), w.arg(expected["velocity"], "int")
     # One row when every check passed; otherwise the HAVING fails the statement.
     w.add("verdict", f"""
         SELECT 1 FROM guard g
-        HAVING CASE WHEN bool_and(g.ok) AND count(*) = {w.arg(len(merchants), "int")}
-                         AND (SELECT count(*) FROM velocity) = {w.arg(expected["velocity"], "int")}
+        HAVING CASE WHEN bool_and(g.ok) AND count(*) = {n_merchants}
+                         AND (SELECT count(*) FROM velocity) = {n_payees}
                     THEN 1
-                    ELSE ({stale} || coalesce(min(g.merchant_id), '-'))::int END = 1""")  # fmt: skip
+                    ELSE ({stale} || coalesce(min(g.merchant_id), '-'))::int END = 1
+        """)  # fmt: skip
     # The order the parts run in: the new rows, then the verdict (balance rows, terms,
     # velocity), then the commit.
     order = ["payouts", "queued", "entries", "postings", "outbox", "notify_queue", "verdict"]

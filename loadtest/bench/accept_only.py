@@ -45,8 +45,10 @@ async def run_accept_only(info: dict[str, Any], plan: BenchPlan) -> dict[str, An
     spread_rate, hot_rate = _peak_per_s(spread_sat), _peak_per_s(hot_sat)
     return {
         "plan": asdict(plan),
-        "phases": {"accept_spread_saturation": _phase(spread_sat),
-                   "accept_hot_saturation": _phase(hot_sat)},  # fmt: skip
+        "phases": {
+            "accept_spread_saturation": _phase(spread_sat),
+            "accept_hot_saturation": _phase(hot_sat),
+        },
         "rates": {"accept_spread_per_s": round(spread_rate), "accept_hot_per_s": round(hot_rate)},
         "ratios": {"hot_over_spread": _ratio(hot_rate, spread_rate)},
         "ledger": ledger,

@@ -131,8 +131,10 @@ async def _waiting_on_locks(gw: LiveGateway) -> None:
         ("UPDATE merchants SET status = 'suspended' WHERE id = $1", 403),
         ("UPDATE merchants SET daily_count = 3 WHERE id = $1", 201),
         # What another process's batch leaves: today's use at the budget, the balance spent.
-        ("UPDATE merchant_balances SET used_count = 100, usage_date = $2 WHERE merchant_id = $1",
-         422),
+        (
+            "UPDATE merchant_balances SET used_count = 100, usage_date = $2 WHERE merchant_id = $1",
+            422,
+        ),
         ("UPDATE merchant_balances SET available_fen = 2000 WHERE merchant_id = $1", 201),
     ],
 )
@@ -144,7 +146,7 @@ async def test_the_fast_path_writes_nothing_when_the_figures_move_under_it(
     now = datetime.now(UTC)
     holder, conn = await gateway.db(), await gateway.db()
     try:
-        day = (await conn.fetchval("SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date"))
+        day = await conn.fetchval("SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date")
         async with holder.transaction():
             await holder.execute(
                 "SELECT 1 FROM merchant_balances WHERE merchant_id = $1 FOR UPDATE", m["id"]
