@@ -271,11 +271,14 @@ def build_write(
     hour: datetime,
     risk_rules: rules.RiskRules,
     before_velocity: Callable[[BatchWrite], str] | None = None,
+    *,
+    lock_in_order: bool = False,
 ) -> tuple[BatchWrite, dict[str, int]]:
     """Statement 2's parts (every write of the batch) and the rows each counted part must
     touch; `velocity`: the payees whose hourly count must fit (the guarded upsert).
     `before_velocity` adds parts before the velocity upsert and answers a condition that the
-    upsert evaluates before it touches a row (accept_fast.py: the lock order)."""
+    upsert evaluates before it touches a row (accept_fast.py: the lock order);
+    `lock_in_order`: the balance rows are not locked yet, the statement locks them in order."""
     rows, holds, events, increments, now = d.rows, d.holds, d.events, d.increments, d.now
     w = BatchWrite()
     cols = [
@@ -296,7 +299,7 @@ def build_write(
         used[r["merchant_id"]][1] += 1
     # Today's use grows by what this batch accepted (the row starts the day afresh if needed).
     usage = [UsageChange(m, business_date, a, n, roll=True) for m, (a, n) in used.items()]
-    balance_rows = journal.add_moves(w, holds, usage)
+    balance_rows = journal.add_moves(w, holds, usage, lock_in_order=lock_in_order)
     add_events(w, events)
     when = f"WHERE {before_velocity(w)}" if before_velocity is not None else ""
     accounts = sorted(increments)

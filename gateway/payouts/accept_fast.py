@@ -7,9 +7,8 @@ accepting for one merchant queue on that row. Here the same decisions are made o
 unlocked snapshot, and ONE statement, committed by itself (no explicit transaction), writes
 them and checks, once it holds the locks, that they still stand:
 - the new rows go in first (payouts, queue, journal, outbox): no lock on the merchant;
-- then the balance rows are updated by the batch's deltas (relative: available -= holds,
-  today's use += the batch), which locks them, in merchant order; their CHECK refuses an
-  overdraft;
+- then the balance rows are locked in merchant order and updated by the batch's deltas
+  (relative: available -= holds, today's use += the batch); their CHECK refuses an overdraft;
 - then the merchants' terms are read FOR SHARE, so the latest committed ones (after the
   balance lock: the lock order), and compared with the terms the decisions used, and today's
   use with the daily budget;
@@ -131,7 +130,9 @@ async def _write_checked(
                  ON t.merchant_id = nb.merchant_id""")  # fmt: skip
         return "(SELECT count(*) FROM guard) >= 0"
 
-    w, expected = build_write(d, business_date, hour, risk_rules, before_velocity=guard)
+    w, expected = build_write(
+        d, business_date, hour, risk_rules, before_velocity=guard, lock_in_order=True
+    )
     stale = w.arg(STALE + ": ", "text")
     n_merchants, n_payees = w.arg(len(merchants), "int"), w.arg(expected["velocity"], "int")
     # One row when every check passed; otherwise the HAVING fails the statement.

@@ -91,6 +91,29 @@ async def test_two_gateways_on_one_merchant_never_overdraw_or_double_pay(
         assert (await a.ledger_ok())["ok"]
 
 
+async def test_two_gateways_spread_over_merchants_stay_exact_without_deadlocks(
+    settings: Settings,
+) -> None:
+    """Batches over many merchants from both gateways lock the balance rows in merchant order
+    (fast and locked path alike), so they queue on each other but never deadlock."""
+    async with live_gateway(settings) as a, live_gateway(settings) as b:
+        pairs = [await _two_clients(a, b, credit_fen=10 * 1_000) for _ in range(20)]
+        conn = await a.db()
+        try:
+            deadlocks = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+            before = await conn.fetchval(deadlocks)
+            resps = await asyncio.gather(*(pairs[i % 20][1][(i // 20) % 2].post(
+                "/v1/payouts", payout_body(1_000)) for i in range(400)))  # fmt: skip
+            assert Counter(r.status for r in resps) == {201: 200, 422: 200}
+            for merchant_id, _ in pairs:
+                assert await _exact(a, merchant_id) == {"payouts": 10, "available": 0,
+                                                        "held": 10_000}  # fmt: skip
+            assert await conn.fetchval(deadlocks) == before
+        finally:
+            await conn.close()
+        assert (await a.ledger_ok())["ok"]
+
+
 async def test_two_gateways_keep_the_daily_count_exact(settings: Settings) -> None:
     async with live_gateway(settings) as a, live_gateway(settings) as b:
         merchant_id, clients = await _two_clients(a, b, credit_fen=10**9, daily_count=70)
