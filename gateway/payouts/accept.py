@@ -94,7 +94,9 @@ async def accept_batch(
     try:
         async with conn.transaction():
             return await _accept(conn, items, sim_now, risk_rules, careful=False)
-    except (StaleRead, asyncpg.UniqueViolationError) as exc:
+    except (StaleRead, asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError) as exc:
+        # A deadlock: a fast-path batch (accept_fast.py) inserted a duplicate order id before
+        # it waited for this batch's balance row; PostgreSQL ended this side.
         log.info("accept batch read stale figures, running it again carefully",
                  extra={"size": len(items), "why": repr(exc)})  # fmt: skip
     except asyncpg.CheckViolationError as exc:
@@ -279,7 +281,10 @@ def build_write(
     `before_velocity` adds parts before the velocity upsert and answers a condition that the
     upsert evaluates before it touches a row (accept_fast.py: the lock order);
     `lock_in_order`: the balance rows are not locked yet, the statement locks them in order."""
-    rows, holds, events, increments, now = d.rows, d.holds, d.events, d.increments, d.now
+    holds, events, increments, now = d.holds, d.events, d.increments, d.now
+    # New payouts in key order: two batches inserting the same order ids (a retry racing its
+    # original in another process) wait on each other's unique keys in one order, never a cycle.
+    rows = sorted(d.rows, key=lambda r: (r["merchant_id"], r["merchant_order_id"]))
     w = BatchWrite()
     cols = [
         ("id", "text[]"), ("merchant_id", "text[]"), ("merchant_order_id", "text[]"),

@@ -41,6 +41,10 @@ def requests_per_process(metrics_dir: Path, route: tuple[str, str]) -> dict[int,
     return out
 
 
+async def _counted(metrics_dir: Path) -> dict[int, float]:
+    return requests_per_process(metrics_dir, PAYOUTS_ROUTE)
+
+
 async def _ready(url: str) -> bool:
     try:
         async with aiohttp.ClientSession() as http, http.get(url + "/readyz") as resp:
@@ -89,7 +93,10 @@ async def drive(url: str, settings: Settings, metrics_dir: Path, children: set[i
         assert codes[201] == 150
         check = await admin.get("/admin/ledger/check")
         assert check.status == 200 and check.json()["ok"], check.body
-    per_process = requests_per_process(metrics_dir, PAYOUTS_ROUTE)
+    # Each process flushes its counts now and then: poll until all 600 are there.
+    per_process = await wait_until(
+        lambda: _counted(metrics_dir), lambda c: sum(c.values()) == 600, timeout_s=20
+    )
     assert set(per_process) == children and all(per_process.values()), per_process
     conn = await asyncpg.connect(settings.database_url)
     try:
