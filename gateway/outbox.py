@@ -61,6 +61,7 @@ def add_events(w: BatchWrite, events: Sequence[OutboxEvent]) -> int:
         """
         INSERT INTO notification_queue (event_id, merchant_id, object_id, sequence)
         SELECT id, merchant_id, object_id, sequence FROM outbox
-        WHERE delivery_status = 'pending'""",
+        WHERE delivery_status = 'pending'
+        RETURNING 1""",
     )
     return len(events)

@@ -18,6 +18,7 @@ from gateway.batching import GroupCommitter
 from gateway.merchants.repo import MerchantCache
 from gateway.metrics import ADMISSIONS, Metrics, in_hop
 from gateway.payouts.accept import AcceptResult, accept_batch
+from gateway.payouts.accept_fast import accept_fast
 from gateway.payouts.model import AcceptItem
 from gateway.payouts.transitions import Applied, PayoutEvent, apply_events
 from gateway.settings import Settings
@@ -105,8 +106,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
 
         async def accept_handler(items: Sequence[AcceptItem]) -> list[AcceptResult]:
             in_hop("accept")
+            now = clock.now()
             async with pool.acquire() as conn:
-                return await accept_batch(conn, items, clock.now(), risk_rules)
+                if settings.accept_fast:
+                    done = await accept_fast(conn, items, now, risk_rules)
+                    if done is not None:
+                        return done
+                return await accept_batch(conn, items, now, risk_rules)
 
         accepts = GroupCommitter(
             "accept",

@@ -88,10 +88,11 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="the benchmark (SPEC 13): ceilings, acceptance, e2e")
     bench.add_argument(
         "--only",
-        choices=("all", "ratelimit", "request-cost"),
+        choices=("all", "accept", "ratelimit", "request-cost"),
         default="all",
-        help="all phases, or only the rate-limiter micro-benchmark, or only the gateway's CPU "
-        "per signed no-op and per payout accept",
+        help="all phases; only acceptance at saturation (spread and hot, the hot ÷ spread "
+        "ratio); only the rate-limiter micro-benchmark; or only the gateway's CPU per signed "
+        "no-op and per payout accept",
     )
     bench.add_argument("--quick", action="store_true", help="short phases (about 1.5 minutes)")
     bench.add_argument("--workers", type=int, default=1, help="gateway processes (1)")
@@ -196,7 +197,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         if args.only == "request-cost":
             sys.exit(cmd_bench_request_cost(settings, args.rate, args.seconds or 20.0,
                                             args.rounds, args.workload, args.against))  # fmt: skip
-        sys.exit(cmd_bench(settings, args.quick, args.workers, args.generators))
+        sys.exit(cmd_bench(settings, args.quick, args.workers, args.generators, args.only))
     if command == "demo":
         sys.exit(cmd_demo(settings, args.duration, args.rate, args.time_scale))
     if command == "scenario":

@@ -14,10 +14,14 @@ from gateway.cli.common import free_port, run_stamp
 from gateway.settings import Settings
 
 
-def cmd_bench(settings: Settings, quick: bool, workers: int = 1, generators: int = 1) -> int:
+def cmd_bench(
+    settings: Settings, quick: bool, workers: int = 1, generators: int = 1, only: str = "all"
+) -> int:
+    """`only="accept"`: acceptance at saturation (spread, hot) and the ledger check alone."""
     from dataclasses import replace
 
     from gateway.state_lock import wipe
+    from loadtest.bench.accept_only import accept_table, run_accept_only
     from loadtest.bench.run import BenchPlan, run_bench, say, table
     from loadtest.reports.run_reports import write_bench_report
     from loadtest.system.up import running_system
@@ -33,12 +37,18 @@ def cmd_bench(settings: Settings, quick: bool, workers: int = 1, generators: int
     with running_system(state_dir, port=free_port(), bank_port=free_port(),
                         sink_port=free_port(), env=env,
                         up_args=("--workers", str(workers))) as info:  # fmt: skip
-        out = asyncio.run(run_bench(info, plan))
-    text = table(out)
+        out = asyncio.run(run_accept_only(info, plan) if only == "accept"
+                          else run_bench(info, plan))  # fmt: skip
+    text = accept_table(out) if only == "accept" else table(out)
     print(text)
     stamp = run_stamp()
     out_dir = settings.state_dir / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
+    if only == "accept":
+        data = out_dir / f"bench-accept-{stamp}.json"
+        data.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+        say(f"took {out['took_s']}s; data: {data.resolve()}")
+        return 0
     report = write_bench_report(out_dir / f"bench-{stamp}.html", out, text)
     results = out.pop("results")
     out["results"] = {k: v.to_dict() for k, v in results.items()}

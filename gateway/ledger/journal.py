@@ -71,9 +71,18 @@ def account_rows(moves: Sequence[Move]) -> int:
     return len({a.account_id for m in moves for a in m.accounts})
 
 
-def add_moves(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageChange] = ()) -> int:
+def add_moves(
+    w: BatchWrite,
+    moves: Sequence[Move],
+    usage: Sequence[UsageChange] = (),
+    *,
+    lock_in_order: bool = False,
+) -> int:
     """Add the moves (and the daily-budget changes) to `w`. Balance rows must be locked by
-    the time it runs. Returns how many balance rows the part named `balances` must update."""
+    the time it runs (or be locked by it: payouts/accept_fast.py). Returns how many balance
+    rows the part named `balances` must update; it returns each row's merchant id and today's
+    use after the update. `lock_in_order`: the part locks its rows first, in merchant id order
+    (the lock order), for a statement that has not locked them before."""
     if not moves and not usage:
         return 0
     entry_ids = [new_id("je") for _ in moves]
@@ -86,7 +95,8 @@ def add_moves(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageChange]
             "entries",
             f"""
             INSERT INTO journal_entries (id, kind, ref_id, merchant_id)
-            SELECT * FROM unnest({ids}, {kinds}, {refs}, {merchants})""",
+            SELECT * FROM unnest({ids}, {kinds}, {refs}, {merchants})
+            RETURNING 1""",
         )
     p_entry: list[str] = []
     p_account: list[str] = []
@@ -118,9 +128,10 @@ def add_moves(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageChange]
             "postings",
             f"""
             INSERT INTO postings (entry_id, account, merchant_id, amount_fen)
-            SELECT * FROM unnest({cols})""",
+            SELECT * FROM unnest({cols})
+            RETURNING 1""",
         )
-    rows = _add_balances(w, moves, usage)
+    rows = _add_balances(w, moves, usage, lock_in_order)
     _add_account_balances(w, moves)
     pool_delta = sum(m.pool_delta_fen for m in moves)
     if pool_delta:
@@ -131,7 +142,9 @@ def add_moves(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageChange]
     return rows
 
 
-def _add_balances(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageChange]) -> int:
+def _add_balances(
+    w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageChange], lock_in_order: bool
+) -> int:
     deltas: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for move in moves:
         if move.delta.is_zero():
@@ -154,6 +167,13 @@ def _add_balances(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageCha
     merchants = w.arg(ids, "text[]")
     none = UsageChange("", date.min, 0, 0, False)
     use = [uses.get(m, none) for m in ids]
+    locked = ""
+    if lock_in_order:
+        # A one-time condition: the rows are locked in order before the UPDATE touches one.
+        w.add("balances_lock", f"""
+            SELECT merchant_id FROM merchant_balances WHERE merchant_id = ANY({merchants})
+            ORDER BY merchant_id FOR UPDATE""")  # fmt: skip
+        locked = "AND (SELECT count(*) FROM balances_lock) >= 0"
     w.add("balances", f"""
         UPDATE merchant_balances b SET
             available_fen = b.available_fen + d.available,
@@ -180,8 +200,9 @@ def _add_balances(w: BatchWrite, moves: Sequence[Move], usage: Sequence[UsageCha
                     {w.arg([u.count for u in use], "int[]")})
             AS d (merchant_id, available, held, pending_in, advance_used, roll, day,
                   used_amount, used_count)
-        WHERE b.merchant_id = d.merchant_id AND b.merchant_id = ANY({merchants})
-        RETURNING 1""", counted=True)  # fmt: skip
+        WHERE b.merchant_id = d.merchant_id AND b.merchant_id = ANY({merchants}) {locked}
+        RETURNING b.merchant_id, b.usage_date, b.used_amount_fen, b.used_count
+        """, counted=True)  # fmt: skip
     return len(ids)
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -38,7 +38,7 @@ from gateway.ledger import journal, moves
 from gateway.ledger.journal import UsageChange
 from gateway.outbox import OutboxEvent, add_events
 from gateway.payouts import model, queue
-from gateway.payouts.accept_reads import MerchantTerms, read, read_fresh, replayed
+from gateway.payouts.accept_reads import MerchantTerms, Reads, read, read_fresh, replayed
 from gateway.payouts.fees import fee_for
 from gateway.payouts.funding import Funding, apply_hold, decide
 from gateway.payouts.model import AcceptItem
@@ -94,7 +94,9 @@ async def accept_batch(
     try:
         async with conn.transaction():
             return await _accept(conn, items, sim_now, risk_rules, careful=False)
-    except (StaleRead, asyncpg.UniqueViolationError) as exc:
+    except (StaleRead, asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError) as exc:
+        # A deadlock: a fast-path batch (accept_fast.py) inserted a duplicate order id before
+        # it waited for this batch's balance row; PostgreSQL ended this side.
         log.info("accept batch read stale figures, running it again carefully",
                  extra={"size": len(items), "why": repr(exc)})  # fmt: skip
     except asyncpg.CheckViolationError as exc:
@@ -121,16 +123,41 @@ async def _accept(
     sources = await _lock_sources(conn, items)
     if careful:
         await read_fresh(conn, items, reads, hour)
-    terms, existing, velocity = reads.terms, reads.existing, reads.velocity
-    replay_payouts = await replayed(conn, [pid for _, pid in existing.values()])
-    pool_room = reads.pool_room_fen
+    replay_payouts = await replayed(conn, [pid for _, pid in reads.existing.values()])
+    d = decide_batch(items, reads, sources, replay_payouts, business_date, risk_rules)
+    if d.rows:
+        await _write(conn, d, business_date, hour, risk_rules)
+    return d.results
 
-    now = datetime.now(UTC)
-    results: list[AcceptResult] = []
-    new_rows: list[dict[str, Any]] = []
-    holds: list[moves.Move] = []
-    events: list[OutboxEvent] = []
-    increments: Counter[str] = Counter()
+
+@dataclass(slots=True)
+class Decided:
+    """A batch's decisions and the writes they make."""
+
+    results: list[AcceptResult]
+    rows: list[dict[str, Any]]
+    holds: list[moves.Move]
+    events: list[OutboxEvent]
+    increments: Counter[str]
+    now: datetime
+    # Whether the decisions stand on any state that still allows the batch's totals (see
+    # accept_fast.py): no refusal that depends on state, nothing fronted, no withdrawal.
+    monotonic: bool
+
+
+def decide_batch(
+    items: Sequence[AcceptItem],
+    reads: Reads,
+    sources: dict[str, tuple[AccountRef, AccountFunds]],
+    replay_payouts: dict[str, dict[str, Any]],
+    business_date: date,
+    risk_rules: rules.RiskRules,
+) -> Decided:
+    """Each item's decision, in item order, against the balances as held so far."""
+    terms, existing, velocity = reads.terms, reads.existing, reads.velocity
+    pool_room = reads.pool_room_fen
+    d = Decided([], [], [], [], Counter(), datetime.now(UTC), monotonic=True)
+    results, increments = d.results, d.increments
     # (merchant, order id) -> (request hash, payout) of what is already there, so a later
     # duplicate in this batch is a replay of an earlier one.
     known = {key: (h, replay_payouts[pid]) for key, (h, pid) in existing.items()}
@@ -147,6 +174,7 @@ async def _accept(
             continue
         t = terms.get(item.merchant_id)
         if t is None:
+            d.monotonic = False
             results.append(AcceptResult(403, error=Forbidden("unknown merchant")))
             continue
         account = req.payee.account_no
@@ -154,10 +182,12 @@ async def _accept(
             account in reads.blocked, velocity.get(account, 0) + increments[account], risk_rules
         )
         if refusal is not None:
+            d.monotonic = False
             results.append(AcceptResult(refusal.status, error=refusal))
             continue
         source = None
         if req.account_id:  # 提现: the amount comes from the personal account (个转商 first)
+            d.monotonic = False
             source, refused = _withdraw_from(item, sources)
             if refused is not None:
                 results.append(AcceptResult(refused.status, error=refused))
@@ -166,11 +196,14 @@ async def _accept(
         fee = fee_for(req.amount, t.fee_fixed_fen, t.fee_bps)
         decision = decide(t.funds, req.amount + fee, pool_room)
         if not isinstance(decision, Funding):
+            d.monotonic = False
             if source is not None:
                 t.funds.available_fen -= req.amount  # no withdrawal after all
             results.append(AcceptResult(422, error=BusinessRefusal(
                 decision.message, field="amount", code=decision.code)))  # fmt: skip
             continue
+        if decision.advance_fen:
+            d.monotonic = False
         if source is not None:
             source.available_fen -= req.amount
         apply_hold(t.funds, decision)
@@ -179,23 +212,19 @@ async def _accept(
         t.used_today.count += 1
         increments[account] += 1
         review = t.review_threshold_fen is not None and req.amount >= t.review_threshold_fen
-        row = _new_row(item, fee, decision, review, business_date, now)
-        new_rows.append(row)
+        row = _new_row(item, fee, decision, review, business_date, d.now)
+        d.rows.append(row)
         if source is not None:
-            holds.append(moves.withdrawal(item.merchant_id, row["id"], req.amount,
-                                          row["account_id"]))  # fmt: skip
-        holds.append(moves.hold(item.merchant_id, row["id"], decision.balance_fen,
-                                decision.advance_fen))  # fmt: skip
+            d.holds.append(moves.withdrawal(item.merchant_id, row["id"], req.amount,
+                                            row["account_id"]))  # fmt: skip
+        d.holds.append(moves.hold(item.merchant_id, row["id"], decision.balance_fen,
+                                  decision.advance_fen))  # fmt: skip
         payout = model.public(row)
         known[key] = (item.request_hash, payout)
-        events.append(OutboxEvent(item.merchant_id, f"payout.{row['status']}", row["id"], 1,
-                                  payout))  # fmt: skip
+        d.events.append(OutboxEvent(item.merchant_id, f"payout.{row['status']}", row["id"], 1,
+                                    payout))  # fmt: skip
         results.append(AcceptResult(201, payout))
-
-    if new_rows:
-        await _write(conn, new_rows, holds, events, increments, business_date, hour, risk_rules,
-                     now)  # fmt: skip
-    return results
+    return d
 
 
 def _new_row(
@@ -238,18 +267,24 @@ def _new_row(
     }
 
 
-async def _write(
-    conn: asyncpg.Connection,
-    rows: list[dict[str, Any]],
-    holds: list[moves.Move],
-    events: list[OutboxEvent],
-    increments: Counter[str],
+def build_write(
+    d: Decided,
     business_date: date,
     hour: datetime,
     risk_rules: rules.RiskRules,
-    now: datetime,
-) -> None:
-    """Statement 2: every write of the batch in one round trip."""
+    before_velocity: Callable[[BatchWrite], str] | None = None,
+    *,
+    lock_in_order: bool = False,
+) -> tuple[BatchWrite, dict[str, int]]:
+    """Statement 2's parts (every write of the batch) and the rows each counted part must
+    touch; `velocity`: the payees whose hourly count must fit (the guarded upsert).
+    `before_velocity` adds parts before the velocity upsert and answers a condition that the
+    upsert evaluates before it touches a row (accept_fast.py: the lock order);
+    `lock_in_order`: the balance rows are not locked yet, the statement locks them in order."""
+    holds, events, increments, now = d.holds, d.events, d.increments, d.now
+    # New payouts in key order: two batches inserting the same order ids (a retry racing its
+    # original in another process) wait on each other's unique keys in one order, never a cycle.
+    rows = sorted(d.rows, key=lambda r: (r["merchant_id"], r["merchant_order_id"]))
     w = BatchWrite()
     cols = [
         ("id", "text[]"), ("merchant_id", "text[]"), ("merchant_order_id", "text[]"),
@@ -269,25 +304,40 @@ async def _write(
         used[r["merchant_id"]][1] += 1
     # Today's use grows by what this batch accepted (the row starts the day afresh if needed).
     usage = [UsageChange(m, business_date, a, n, roll=True) for m, (a, n) in used.items()]
-    balance_rows = journal.add_moves(w, holds, usage)
+    balance_rows = journal.add_moves(w, holds, usage, lock_in_order=lock_in_order)
     add_events(w, events)
+    when = f"WHERE {before_velocity(w)}" if before_velocity is not None else ""
     accounts = sorted(increments)
     payees = w.arg(accounts, "text[]")
     counts_in = w.arg([increments[a] for a in accounts], "int[]")
     w.add("velocity", f"""
         INSERT INTO payee_velocity AS v (account_no, hour_start, count)
         SELECT a, {w.arg(hour, "timestamptz")}, n FROM unnest({payees}, {counts_in}) AS u (a, n)
-        ORDER BY a
+        {when} ORDER BY a
         ON CONFLICT (account_no, hour_start) DO UPDATE SET count = v.count + excluded.count
             WHERE v.count + excluded.count <= {w.arg(risk_rules.payee_velocity_per_hour, "int")}
         RETURNING 1""", counted=True)  # fmt: skip
+    expected = {"payouts": len(rows), "queued": len(rows), "outbox": len(events),
+                "balances": balance_rows, "velocity": len(accounts),
+                "account_balances": journal.account_rows(holds)}  # fmt: skip
+    return w, expected
+
+
+async def _write(
+    conn: asyncpg.Connection,
+    d: Decided,
+    business_date: date,
+    hour: datetime,
+    risk_rules: rules.RiskRules,
+) -> None:
+    """Statement 2: every write of the batch in one round trip."""
+    w, expected = build_write(d, business_date, hour, risk_rules)
     counts = await w.run(conn)
-    if counts["velocity"] != len(accounts):
-        raise StaleRead(f"velocity moved: {counts['velocity']}/{len(accounts)} payees fit")
-    assert counts["payouts"] == counts["queued"] == len(rows), counts
-    assert counts["outbox"] == len(events), counts
-    assert counts["balances"] == balance_rows, counts
-    assert counts.get("account_balances", 0) == journal.account_rows(holds), counts
+    if counts["velocity"] != expected["velocity"]:
+        raise StaleRead(f"velocity moved: {counts['velocity']}/{expected['velocity']} payees fit")
+    for part in ("payouts", "queued", "outbox", "balances"):
+        assert counts[part] == expected[part], (part, counts)
+    assert counts.get("account_balances", 0) == expected["account_balances"], counts
 
 
 async def _lock_sources(

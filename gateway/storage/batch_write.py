@@ -13,6 +13,7 @@ statement, when every part has run. Two parts must never update the same row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -36,12 +37,16 @@ class BatchWrite:
     def __bool__(self) -> bool:
         return bool(self._parts)
 
-    async def run(self, conn: asyncpg.Connection) -> dict[str, int]:
-        """Run every part in one statement; rows touched by each counted part."""
+    async def run(
+        self, conn: asyncpg.Connection, order: Sequence[str] | None = None
+    ) -> dict[str, int]:
+        """Run every part in one statement; rows touched by each counted part. `order`: count
+        these parts instead, in this order, which is the order they run in (each must return
+        its rows); the others run when a counted part reads them, or after all of them."""
         if not self._parts:
             return {}
         ctes = ",\n".join(f"{name} AS ({sql})" for name, sql, _ in self._parts)
-        counted = [name for name, _, c in self._parts if c]
+        counted = list(order) if order is not None else [n for n, _, c in self._parts if c]
         select = ", ".join(f"(SELECT count(*) FROM {n}) AS {n}" for n in counted) or "1 AS done"
         row = await conn.fetchrow(f"WITH {ctes}\nSELECT {select}", *self._args)
         assert row is not None

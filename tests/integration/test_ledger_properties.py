@@ -38,6 +38,7 @@ from gateway.ledger.credits import apply_credit
 from gateway.merchants import model as mmodel
 from gateway.merchants import repo as merchants_repo
 from gateway.payouts.accept import accept_batch
+from gateway.payouts.accept_fast import accept_fast
 from gateway.payouts.model import AcceptItem, request_hash
 from gateway.payouts.state import Event
 from gateway.payouts.transitions import PayoutEvent, apply_events
@@ -160,7 +161,15 @@ def test_ledger_invariants_hold_over_random_operation_sequences(storage: Any) ->
                 if source is not None:
                     req = PayoutRequest(new_id("o"), amount, "CNY", PAYEE, account_id=source)
                 items.append(AcceptItem(m.id, req, request_hash(req)))
-            for result in run(accept_batch(conn, items, datetime.now(UTC), NO_VELOCITY_LIMIT)):
+            now = datetime.now(UTC)
+            # As the gateway does: the fast path (accept_fast.py) when drawn, the locked path
+            # when it is not or when the fast one declines the batch.
+            results = None
+            if data.draw(st.booleans(), label="fast"):
+                results = run(accept_fast(conn, items, now, NO_VELOCITY_LIMIT))
+            if results is None:
+                results = run(accept_batch(conn, items, now, NO_VELOCITY_LIMIT))
+            for result in results:
                 if result.http_status != 201:
                     assert result.error is not None
                     assert result.error.code in ("insufficient_funds", "advance_limit_exceeded",
