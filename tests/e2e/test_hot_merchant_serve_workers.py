@@ -120,10 +120,13 @@ def test_serve_workers_2_accept_one_hot_merchant_exactly(
 ) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    # The fast path in real processes (off by default; `serve --workers 2` on the locked path
+    # is what every other multi-process test runs).
     env |= {"PAYGATE_STATE_DIR": str(tmp_path), "PAYGATE_LOG_LEVEL": "WARNING",
             "PAYGATE_DATABASE_URL": settings.database_url,
             "PAYGATE_REDIS_URL": settings.redis_url,
-            "PAYGATE_ADMIN_TOKEN": settings.admin_token}  # fmt: skip
+            "PAYGATE_ADMIN_TOKEN": settings.admin_token,
+            "PAYGATE_ACCEPT_FAST": "1"}  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", "--workers", "2", "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

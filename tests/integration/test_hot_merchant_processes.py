@@ -65,10 +65,18 @@ async def _exact(gw: LiveGateway, merchant_id: str) -> dict[str, int]:
     return {"payouts": int(n), "available": int(row["available_fen"]), "held": int(held)}
 
 
-@pytest.mark.parametrize("round_", range(3))
+@pytest.fixture(params=[True, False], ids=["fast-path", "locked-path"])
+def both_paths(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """Each two-gateway test runs on the accept fast path and on the locked path (the default)."""
+    fast: bool = request.param
+    return settings.with_(accept_fast=fast)
+
+
+@pytest.mark.parametrize("round_", range(2))
 async def test_two_gateways_on_one_merchant_never_overdraw_or_double_pay(
-    settings: Settings, round_: int
+    both_paths: Settings, round_: int
 ) -> None:
+    settings = both_paths
     async with live_gateway(settings) as a, live_gateway(settings) as b:
         # Funds for exactly 150 payouts of 1_000 + fee 100; 300 orders, each sent to BOTH
         # gateways (a client's retry landing on the other process).
@@ -92,10 +100,11 @@ async def test_two_gateways_on_one_merchant_never_overdraw_or_double_pay(
 
 
 async def test_two_gateways_spread_over_merchants_stay_exact_without_deadlocks(
-    settings: Settings,
+    both_paths: Settings,
 ) -> None:
     """Batches over many merchants from both gateways lock the balance rows in merchant order
     (fast and locked path alike), so they queue on each other but never deadlock."""
+    settings = both_paths
     async with live_gateway(settings) as a, live_gateway(settings) as b:
         pairs = [await _two_clients(a, b, credit_fen=10 * 1_000) for _ in range(20)]
         conn = await a.db()
@@ -114,7 +123,8 @@ async def test_two_gateways_spread_over_merchants_stay_exact_without_deadlocks(
         assert (await a.ledger_ok())["ok"]
 
 
-async def test_two_gateways_keep_the_daily_count_exact(settings: Settings) -> None:
+async def test_two_gateways_keep_the_daily_count_exact(both_paths: Settings) -> None:
+    settings = both_paths
     async with live_gateway(settings) as a, live_gateway(settings) as b:
         merchant_id, clients = await _two_clients(a, b, credit_fen=10**9, daily_count=70)
         resps = await asyncio.gather(*(clients[i % 2].post("/v1/payouts", payout_body(1_000))
