@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from gateway.settings import Settings
 from gateway.storage.embedded import EmbeddedStorage
 from gateway.storage.migrate import migrate_url
+from gateway.storage.pools import init_connection
 from tests.harness import (
     ADMIN_TOKEN,
     LiveGateway,
@@ -104,6 +105,17 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def one_connection_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool of one connection to this test's database, with the gateway's codecs: the
+    statistics a test reads (`pg_stat_*`) are that backend's."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1, init=init_connection)
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ class Reading:
     counts: dict[str, float] = field(default_factory=dict)  # "sql accept", "http notify", ...
 
 
-def _cpu_s(proc: psutil.Process, *, with_children: bool, reaped: bool = False) -> float:
+def cpu_seconds(proc: psutil.Process, *, with_children: bool, reaped: bool = False) -> float:
     """User + system seconds of `proc`, optionally its live descendants, optionally the
     children it has already reaped (a postmaster's exited backends)."""
     try:
@@ -103,14 +103,14 @@ class CostMeter:
         out = {}
         for name, proc in self._procs.items():
             if name == "up":  # the supervisor alone; its children are listed on their own
-                out[name] = _cpu_s(proc, with_children=False)
+                out[name] = cpu_seconds(proc, with_children=False)
             elif name == "postgres":
-                out[name] = _cpu_s(proc, with_children=True, reaped=True)
+                out[name] = cpu_seconds(proc, with_children=True, reaped=True)
             else:
-                out[name] = _cpu_s(proc, with_children=True)
+                out[name] = cpu_seconds(proc, with_children=True)
         if self._redis_nodes:
-            out["redis"] = sum(_cpu_s(p, with_children=False) for p in self._redis_nodes)
-        out["bench"] = _cpu_s(psutil.Process(os.getpid()), with_children=False)
+            out["redis"] = sum(cpu_seconds(p, with_children=False) for p in self._redis_nodes)
+        out["bench"] = cpu_seconds(psutil.Process(os.getpid()), with_children=False)
         return out
 
     async def read(self, http: aiohttp.ClientSession) -> Reading:

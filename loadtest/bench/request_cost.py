@@ -31,6 +31,7 @@ from typing import Any
 import psutil
 
 from gateway.state_lock import wipe
+from loadtest.bench.cost import cpu_seconds
 from loadtest.bench.run import _pause_dispatch, _run, make_merchants, say
 from loadtest.generator.spec import MerchantCred
 from loadtest.system.up import running_system
@@ -41,14 +42,7 @@ IDLE_S = 3.0
 
 def _cpu_s(proc: psutil.Process) -> float:
     """User + system seconds of `proc` and its live descendants."""
-    total = 0.0
-    for p in (proc, *proc.children(recursive=True)):
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
+    return cpu_seconds(proc, with_children=True)
 
 
 async def idle_cpu_per_s(gateway: psutil.Process, seconds: float = IDLE_S) -> float:

@@ -5,7 +5,6 @@ again until its lease runs out, a failed attempt's retry waits for its own time.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -16,20 +15,14 @@ from gateway.merchants import repo as merchants_repo
 from gateway.notifications import repo
 from gateway.notifications.repo import AttemptResult
 from gateway.outbox import OutboxEvent, insert_events
-from gateway.storage.pools import init_connection
 from protocol.ids import new_id, new_secret
 
 LEASE = timedelta(seconds=30)
 
 
 @pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    # One connection: the statistics this test reads are that backend's.
-    p = await asyncpg.create_pool(database_url, min_size=1, max_size=1, init=init_connection)
-    try:
-        yield p
-    finally:
-        await p.close()
+def pool(one_connection_pool: asyncpg.Pool) -> asyncpg.Pool:
+    return one_connection_pool
 
 
 async def _queued_event(pool: asyncpg.Pool) -> str:

@@ -6,7 +6,6 @@ bookkeeping sets the next poll and ends the lease, one that leaves the state kee
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
@@ -17,20 +16,14 @@ from gateway.merchants import repo as merchants_repo
 from gateway.payouts import queue
 from gateway.payouts.queue import DispatchChange
 from gateway.storage.batch_write import BatchWrite
-from gateway.storage.pools import init_connection
 from protocol.ids import new_id, new_secret
 
 LEASE = timedelta(seconds=7)
 
 
 @pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    # One connection: the statistics this test reads are that backend's.
-    p = await asyncpg.create_pool(database_url, min_size=1, max_size=1, init=init_connection)
-    try:
-        yield p
-    finally:
-        await p.close()
+def pool(one_connection_pool: asyncpg.Pool) -> asyncpg.Pool:
+    return one_connection_pool
 
 
 async def _waiting_for_bank(pool: asyncpg.Pool, poll_at: datetime) -> str:
