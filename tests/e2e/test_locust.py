@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.e2e.test_up import wait_for_run_file
+from tests.e2e.test_up import stop_up, wait_for_run_file
 from tests.harness import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,9 +63,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=30) == 0, up_log.read_text(errors="replace")[-6000:]
     finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
+        stop_up(up, state_dir)  # only does something when the module failed before its stop
 
 
 def aggregated_row(stats_csv: Path) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import stat
@@ -19,7 +20,7 @@ import orjson
 import psutil
 
 from gateway.client import MerchantClient
-from loadtest.system.up import START_TIMEOUT_S
+from loadtest.system.up import START_TIMEOUT_S, STOP_TIMEOUT_S
 from protocol.ids import floor_id
 from tests.harness import free_port, wait_until, wait_until_sync
 from tests.payloads import payout_body
@@ -94,6 +95,21 @@ def storage_processes(state_dir: Path) -> list[psutil.Process]:
     return found
 
 
+def stop_up(proc: subprocess.Popen[bytes], state_dir: Path) -> None:
+    """A test that failed before its own clean stop: stop `up` (SIGINT, then SIGKILL at the
+    bound) and the stores a killed `up` leaves running, so no server outlives the test."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for leftover in storage_processes(state_dir):
+        with contextlib.suppress(psutil.Error):
+            leftover.kill()
+
+
 def test_up_serves_signed_requests_and_stops_cleanly(tmp_path: Path) -> None:
     state_dir = tmp_path / "run" / "state"
     port, bank_port, sink_port = free_port(), free_port(), free_port()
@@ -131,9 +147,7 @@ def test_up_serves_signed_requests_and_stops_cleanly(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_up(proc, state_dir)  # only does something when the test failed before its stop
     leftovers = storage_processes(state_dir)
     assert leftovers == [], [p.info for p in leftovers]
     assert not (state_dir / "run.json").exists()
