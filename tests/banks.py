@@ -66,6 +66,11 @@ class BankWorld:
         scripted[account_no] = script
         await self.profile(bank_id, scripted=scripted)
 
+    async def records_held(self) -> int:
+        """How many payments the bank simulator holds over all its banks (`/sim/stats`)."""
+        stats: dict[str, Any] = await self.sim_get("/sim/stats")
+        return sum(sum(bank["records"].values()) for bank in stats["banks"].values())
+
     async def records(self, **query: str) -> list[dict[str, Any]]:
         qs = "&".join(f"{k}={v}" for k, v in query.items())
         data = await self.sim_get(f"/sim/records?{qs}" if qs else "/sim/records")

@@ -8,7 +8,6 @@ import contextlib
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ import redis
 from redis.crc import key_slot
 
 from gateway.storage.embedded import _redis_server_binary
+from tests.harness import wait_until_sync
 
 BUS_OFFSET = 10_000  # Redis 6.2 puts a node's cluster bus on its port + 10000 (no cluster-port)
 NODE_TIMEOUT_MS = 1_000  # how long a master may be silent before its replica takes over
@@ -104,16 +104,15 @@ def _cli() -> str:
     return found
 
 
+def _pong(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5) as s:
+        s.sendall(b"PING\r\n")
+        return s.recv(64).startswith(b"+PONG")
+    return False
+
+
 def _wait_ping(port: int, deadline_s: float) -> None:
-    end = time.monotonic() + deadline_s
-    while True:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5) as s:
-            s.sendall(b"PING\r\n")
-            if s.recv(64).startswith(b"+PONG"):
-                return
-        if time.monotonic() > end:
-            raise TimeoutError(f"redis on {port} did not answer")
-        time.sleep(0.02)
+    wait_until_sync(lambda: _pong(port), bool, timeout_s=deadline_s, interval_s=0.02)
 
 
 def _cluster_ok(port: int) -> bool:
@@ -151,10 +150,9 @@ def redis_cluster(
              "--cluster-replicas", str(replicas_per_master), "--cluster-yes"],
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
-        end = time.monotonic() + 30
-        while not all(_cluster_ok(n.port) for n in servers.nodes):
-            assert time.monotonic() < end, "the cluster did not reach state ok"
-            time.sleep(0.05)
+        # Every node reports cluster_state:ok (polled, with a deadline).
+        wait_until_sync(lambda: all(_cluster_ok(n.port) for n in servers.nodes), bool,
+                        timeout_s=30, interval_s=0.05)  # fmt: skip
         yield servers
     finally:
         for n in servers.nodes:

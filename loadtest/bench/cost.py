@@ -150,19 +150,32 @@ class CostMeter:
 
 async def _redis_calls(url: str) -> dict[str, float]:
     """Commands Redis has run, by command (`INFO commandstats`: `cmdstat_evalsha` ...), and
-    the network round trips that carried them are fewer (pipelines)."""
-    client = aioredis.Redis.from_url(url)
-    try:
-        stats = await client.info("commandstats")
-    except aioredis.RedisError:
-        return {}
-    finally:
-        await client.aclose()
-    return {
-        f"redis {name.removeprefix('cmdstat_')}": float(v["calls"])
-        for name, v in stats.items()
-        if isinstance(v, dict) and "calls" in v
-    }
+    the network round trips that carried them are fewer (pipelines). On a cluster: summed
+    over its masters (a replica's counts repeat its master's writes)."""
+    cluster = cluster_url(url)
+    if cluster is None:
+        clients = [aioredis.Redis.from_url(url)]
+    else:
+        clients = [
+            aioredis.Redis(host=host, port=port, password=cluster.password,
+                           username=cluster.username)
+            for host, port in cluster.nodes
+        ]  # fmt: skip
+    counts: dict[str, float] = {}
+    for client in clients:
+        try:
+            if cluster is not None and (await client.info("replication")).get("role") != "master":
+                continue
+            stats = await client.info("commandstats")
+        except aioredis.RedisError:
+            continue
+        finally:
+            await client.aclose()
+        for name, v in stats.items():
+            if isinstance(v, dict) and "calls" in v:
+                key = f"redis {name.removeprefix('cmdstat_')}"
+                counts[key] = counts.get(key, 0.0) + float(v["calls"])
+    return counts
 
 
 async def _text(http: aiohttp.ClientSession, url: str) -> str:

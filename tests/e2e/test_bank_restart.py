@@ -13,7 +13,6 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from gateway.settings import Settings
 from tests.banks import assert_bank_agrees, submit_spread_run, wait_all_final, world_at
@@ -94,16 +93,12 @@ async def test_bank_killed_mid_run_keeps_its_books(settings: Settings, tmp_path:
         async with world_at(settings, bank.url, gateway_port) as world:
             accepted = await submit_spread_run(world, PAYOUTS_PER_MERCHANT)
 
-            async def bank_records() -> int:
-                stats: dict[str, Any] = await world.sim_get("/sim/stats")
-                return sum(sum(b["records"].values()) for b in stats["banks"].values())
-
             # Kill it once it holds a good part of the run, with much still in flight.
-            held = await wait_until(bank_records, lambda n: n >= 600, timeout_s=60)
+            held = await wait_until(world.records_held, lambda n: n >= 600, timeout_s=60)
             assert held < len(accepted), "the run finished before the kill"
             bank.kill()
             bank.start()
-            assert await bank_records() >= held, "the restarted bank forgot payments"
+            assert await world.records_held() >= held, "the restarted bank forgot payments"
 
             gateway = await wait_all_final(world, timeout_s=240)
             await assert_bank_agrees(world, accepted, gateway)

@@ -18,7 +18,6 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -179,12 +178,8 @@ async def test_a_host_killed_mid_run_leaves_its_work_to_the_other(
                 accepted |= {item["payout"]["id"] for item in body["items"]}
                 through[host.name] = through.get(host.name, 0) + PER_MERCHANT
 
-            async def bank_records() -> int:
-                stats: dict[str, Any] = await world.sim_get("/sim/stats")
-                return sum(sum(bk["records"].values()) for bk in stats["banks"].values())
-
             # Kill host A once the bank holds a good part of the run, with much in flight.
-            held = await wait_until(bank_records, lambda k: k >= 200, timeout_s=60)
+            held = await wait_until(world.records_held, lambda k: k >= 200, timeout_s=60)
             assert held < len(accepted), "the run finished before the kill"
             a.kill()
             conn = await world.gw.db()
