@@ -151,6 +151,10 @@ class Settings:
     # run is due; a bank that gave no statement is asked again after recon_retry_s.
     recon_check_s: float = 5.0
     recon_retry_s: float = 60.0
+    # Monthly partitions (migration 0021): the worker makes sure this many months ahead exist,
+    # at start and every partition_check_s (wall seconds).
+    partition_months_ahead: int = 3
+    partition_check_s: float = 3600.0
 
     # Defaults for merchants created without these fields (documented in README).
     extra: dict[str, Any] = field(default_factory=dict)

@@ -55,6 +55,13 @@ def idempotency_conflict(key: str = "merchant_order_id") -> Conflict:
                     code="idempotency_conflict")  # fmt: skip
 
 
+def archived_order(key: str = "merchant_order_id") -> Conflict:
+    """A replay of an idempotency key whose object is archived (its month detached,
+    migration 0021): the key stays used, and the object is no longer here to answer: 409."""
+    return Conflict(f"{key} already used, by an object of an archived month", field=key,
+                    code="idempotency_conflict")  # fmt: skip
+
+
 class PayloadTooLarge(ApiError):
     status = 413
     code = "payload_too_large"

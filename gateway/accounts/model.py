@@ -88,5 +88,5 @@ def freeze(row: Any) -> dict[str, Any]:
 
 
 # What GET /v1/transfers[/{id}] and /v1/freezes[/{id}] read (storage/owned.py).
-TRANSFERS = Owned("transfers", TRANSFER_COLUMNS, transfer)
+TRANSFERS = Owned("transfers", TRANSFER_COLUMNS, transfer, order_keys=True)
 FREEZES = Owned("freezes", FREEZE_COLUMNS, freeze)

@@ -34,12 +34,14 @@ from gateway.fingerprint import request_fingerprint
 from gateway.ledger import journal, moves
 from gateway.outbox import OutboxEvent, add_events
 from gateway.storage.batch_write import BatchWrite
+from gateway.storage.owned import prefixed
 from protocol.errors import (
     ApiError,
     BusinessRefusal,
     Conflict,
     InvalidRequest,
     NotFound,
+    archived_order,
     idempotency_conflict,
 )
 from protocol.ids import new_id
@@ -133,7 +135,9 @@ async def _transfer(
         prior = known.get(key)
         if prior is not None:
             prior_hash, prior_transfer = prior
-            if prior_hash == it.request_hash:
+            if prior_transfer is None:
+                results.append(TransferResult(409, error=archived_order()))
+            elif prior_hash == it.request_hash:
                 results.append(TransferResult(200, prior_transfer))
             else:
                 results.append(TransferResult(409, error=idempotency_conflict()))
@@ -251,16 +255,23 @@ async def _lock_freezes(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[st
 
 async def _existing(
     conn: asyncpg.Connection, items: Sequence[TransferItem]
-) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
+) -> dict[tuple[str, str], tuple[str, dict[str, Any] | None]]:
+    """The batch's order ids already used: (request hash, transfer), the transfer None when
+    its month is archived (migration 0021)."""
     rows = await conn.fetch(
-        f"""SELECT {model.TRANSFER_COLUMNS} FROM transfers t
-            JOIN unnest($1::text[], $2::text[]) AS k (merchant_id, merchant_order_id)
-              USING (merchant_id, merchant_order_id)""",
+        f"""SELECT k.merchant_id AS key_merchant, k.merchant_order_id AS key_order,
+                   k.request_hash AS key_hash, {prefixed(model.TRANSFER_COLUMNS, "t")}
+            FROM order_keys k LEFT JOIN transfers t ON t.id = k.object_id
+            WHERE k.kind = 'transfers' AND (k.merchant_id, k.merchant_order_id) IN
+                  (SELECT * FROM unnest($1::text[], $2::text[]))""",
         [it.merchant_id for it in items],
         [it.request.merchant_order_id for it in items],
     )
     return {
-        (r["merchant_id"], r["merchant_order_id"]): (r["request_hash"], model.transfer(r))
+        (r["key_merchant"], r["key_order"]): (
+            r["key_hash"],
+            model.transfer(r) if r["id"] is not None else None,
+        )
         for r in rows
     }
 

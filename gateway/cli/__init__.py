@@ -1,5 +1,5 @@
-"""The `paygate` command: up, serve, worker, bank-sim, migrate, reconcile, operator (SPEC 3,
-10, 17)."""
+"""The `paygate` command: up, serve, worker, bank-sim, migrate, partitions, reconcile,
+operator (SPEC 3, 10, 15, 17)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from gateway import logs
 from gateway.cli.bench import cmd_bench, cmd_bench_ratelimit, cmd_bench_request_cost
 from gateway.cli.operators import cmd_operator_add
+from gateway.cli.partitions import cmd_partitions
 from gateway.cli.reconcile import cmd_reconcile
 from gateway.cli.scenario import cmd_demo, cmd_scenario_list, cmd_scenario_run
 from gateway.cli.services import (
@@ -129,6 +130,12 @@ def _parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply schema migrations")
     _add_common(migrate)
 
+    parts = sub.add_parser("partitions", help="monthly partitions: list, make ahead, detach")
+    parts.add_argument("--ahead", type=int, default=None, help="make months up to N ahead")
+    parts.add_argument("--detach", metavar="YYYY-MM", default=None,
+                       help="detach this settled month from every partitioned table")  # fmt: skip
+    _add_common(parts)
+
     recon = sub.add_parser("reconcile", help="reconcile a bank's statement (the running gateway)")
     recon.add_argument("--bank", required=True, help="bank channel id, e.g. 102")
     recon.add_argument("--date", required=True, help="business date, YYYY-MM-DD")
@@ -189,6 +196,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         sys.exit(cmd_webhook_sink(settings, args.port or settings.sink_port, args.secrets_file))
     if command == "migrate":
         sys.exit(cmd_migrate(settings))
+    if command == "partitions":
+        sys.exit(cmd_partitions(settings, args.ahead, args.detach))
     if command == "operator":
         sys.exit(cmd_operator_add(settings, args.name, args.role, args.password_file))
     if command == "bench":

@@ -53,7 +53,8 @@ async def first_admin(conn: Any, state_dir: Path) -> dict[str, str | None]:
     return {"user": FIRST_ADMIN, "password": None}  # changed since: not ours to show
 
 
-def _database_url(settings: Settings) -> str | None:
+def database_url(settings: Settings) -> str | None:
+    """PAYGATE_DATABASE_URL, else the running `paygate up`'s (its run.json)."""
     if settings.database_url:
         return settings.database_url
     run_file = settings.state_dir / "run.json"
@@ -68,7 +69,7 @@ def cmd_operator_add(settings: Settings, name: str, role: str, password_file: Pa
 
     from gateway.operators import passwords, repo
 
-    url = _database_url(settings)
+    url = database_url(settings)
     if url is None:
         print("paygate operator: no database: run `paygate up` first or set "
               "PAYGATE_DATABASE_URL", file=sys.stderr)  # fmt: skip

@@ -14,21 +14,25 @@ from gateway.accounts import repo
 from gateway.collection import model
 from gateway.contract.requests import CollectionRequest
 from gateway.fingerprint import request_fingerprint
-from protocol.errors import BusinessRefusal, InvalidRequest, NotFound, idempotency_conflict
+from gateway.storage import owned
+from protocol.errors import (
+    BusinessRefusal,
+    InvalidRequest,
+    NotFound,
+    archived_order,
+    idempotency_conflict,
+)
 from protocol.ids import new_id
 
 
 async def _replay(
     conn: asyncpg.Connection, merchant_id: str, order_id: str, req_hash: str
 ) -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        f"SELECT {model.COLUMNS} FROM collections WHERE merchant_id = $1"
-        " AND merchant_order_id = $2",
-        merchant_id,
-        order_id,
-    )
+    row = await owned.order_row(conn, model.COLLECTIONS, merchant_id, order_id)
     if row is None:
         return None
+    if row["id"] is None:  # its collection's month is archived
+        raise archived_order()
     if row["request_hash"] != req_hash:
         raise idempotency_conflict()
     return model.public(row)
@@ -56,21 +60,23 @@ async def create_collection(
                               code="advance_limit_exceeded")  # fmt: skip
     collection_id = new_id("col")
     payer = msgspec.to_builtins(req.payer)
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            f"""WITH c AS (
-                    INSERT INTO collections (id, merchant_id, merchant_order_id, request_hash,
-                        account_id, amount_fen, currency, payer, payer_account_no,
-                        advance_on_failure)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                    ON CONFLICT (merchant_id, merchant_order_id) DO NOTHING
-                    RETURNING {model.COLUMNS}),
-                q AS (INSERT INTO collection_queue (collection_id) SELECT id FROM c)
-                SELECT * FROM c""",
-            collection_id, merchant_id, req.merchant_order_id, req_hash, account.id,
-            req.amount, req.currency, payer, req.payer.account_no, req.advance_on_failure,
-        )  # fmt: skip
-    if row is None:  # a concurrent request with this merchant_order_id committed first
+    try:
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                f"""WITH c AS (
+                        INSERT INTO collections (id, merchant_id, merchant_order_id,
+                            request_hash, account_id, amount_fen, currency, payer,
+                            payer_account_no, advance_on_failure)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                        RETURNING {model.COLUMNS}),
+                    q AS (INSERT INTO collection_queue (collection_id) SELECT id FROM c)
+                    SELECT * FROM c""",
+                collection_id, merchant_id, req.merchant_order_id, req_hash, account.id,
+                req.amount, req.currency, payer, req.payer.account_no, req.advance_on_failure,
+            )  # fmt: skip
+    except asyncpg.UniqueViolationError:  # a concurrent request with this merchant_order_id
+        row = None  # committed first (its order key, migration 0021)
+    if row is None:
         replayed = await _replay(conn, merchant_id, req.merchant_order_id, req_hash)
         assert replayed is not None
         return 200, replayed

@@ -39,4 +39,4 @@ def public(row: Any) -> dict[str, Any]:
 
 
 # What GET /v1/collections[/{id}] reads (storage/owned.py).
-COLLECTIONS = Owned("collections", COLUMNS, public)
+COLLECTIONS = Owned("collections", COLUMNS, public, order_keys=True)

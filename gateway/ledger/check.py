@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from gateway.ledger.archived import ALL_POSTINGS
 from gateway.ledger.rollup import rollup_sql
 
 # Personal accounts' subtrees (a settlement account has none; its own figures are the
@@ -25,9 +26,9 @@ _CHECKS: tuple[tuple[str, str], ...] = (
     ),
     (
         "cached_balances_equal_postings",
-        """WITH sums AS (
+        f"""WITH sums AS (
                SELECT a.merchant_id, a.kind, coalesce(sum(p.amount_fen), 0) AS total
-               FROM accounts a LEFT JOIN postings p ON p.account = a.code
+               FROM accounts a LEFT JOIN {ALL_POSTINGS} p ON p.account = a.code
                WHERE a.merchant_id IS NOT NULL GROUP BY a.merchant_id, a.kind)
            SELECT count(*) FROM merchant_balances b WHERE
                b.available_fen <> coalesce((SELECT total FROM sums s
@@ -38,6 +39,13 @@ _CHECKS: tuple[tuple[str, str], ...] = (
                    WHERE s.merchant_id = b.merchant_id AND s.kind = 'pending_in'), 0)
             OR b.advance_used_fen <> -coalesce((SELECT total FROM sums s
                    WHERE s.merchant_id = b.merchant_id AND s.kind = 'advance'), 0)""",
+    ),
+    (
+        # Each event is its object's version after one change (the outbox's UNIQUE
+        # (object_id, sequence) cannot span monthly partitions: migration 0021).
+        "events_one_per_sequence",
+        """SELECT count(*) FROM (SELECT 1 FROM outbox_events GROUP BY object_id, sequence
+                                 HAVING count(*) > 1) x""",
     ),
     (
         "prefunded_available_not_negative",
@@ -94,11 +102,11 @@ _CHECKS: tuple[tuple[str, str], ...] = (
     # and the rollup the API computes on read equals the same computation over the postings.
     (
         "account_balances_equal_postings",
-        """WITH sums AS (
+        f"""WITH sums AS (
                SELECT a.account_id,
                       coalesce(sum(p.amount_fen) FILTER (WHERE a.kind = 'available'), 0) AS av,
                       coalesce(sum(p.amount_fen) FILTER (WHERE a.kind = 'frozen'), 0) AS fr
-               FROM accounts a LEFT JOIN postings p ON p.account = a.code
+               FROM accounts a LEFT JOIN {ALL_POSTINGS} p ON p.account = a.code
                WHERE a.account_id IS NOT NULL GROUP BY a.account_id)
            SELECT count(*) FROM account_balances b
            FULL JOIN sums s ON s.account_id = b.account_id

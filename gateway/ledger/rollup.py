@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from gateway.ledger.archived import ALL_POSTINGS
+
 # One node's own figures, for an account `a` (customer_accounts) with its personal balance
 # row `ab` and, for the settlement account, the merchant's row `mb` joined.
 _CACHED = {
@@ -15,7 +17,7 @@ _CACHED = {
 
 
 def _posted(kind: str, merchant_kind: str) -> str:
-    return f"""(SELECT coalesce(sum(p.amount_fen), 0)::bigint FROM postings p
+    return f"""(SELECT coalesce(sum(p.amount_fen), 0)::bigint FROM {ALL_POSTINGS} p
                 WHERE p.account = CASE WHEN a.kind = 'merchant'
                                        THEN a.merchant_id || ':{merchant_kind}'
                                        ELSE a.id || ':{kind}' END)"""

@@ -51,6 +51,7 @@ from protocol.errors import (
     Forbidden,
     InvalidRequest,
     NotFound,
+    archived_order,
     idempotency_conflict,
 )
 from protocol.ids import new_id
@@ -160,14 +161,16 @@ def decide_batch(
     results, increments = d.results, d.increments
     # (merchant, order id) -> (request hash, payout) of what is already there, so a later
     # duplicate in this batch is a replay of an earlier one.
-    known = {key: (h, replay_payouts[pid]) for key, (h, pid) in existing.items()}
+    # A payout of an archived month is not there (None): its order id stays used.
+    known = {key: (h, replay_payouts.get(pid)) for key, (h, pid) in existing.items()}
     for item in items:
         req = item.request
         key = (item.merchant_id, req.merchant_order_id)
-        prior = known.get(key)
-        if prior is not None:
-            prior_hash, prior_payout = prior
-            if prior_hash == item.request_hash:
+        if key in known:
+            prior_hash, prior_payout = known[key]
+            if prior_payout is None:
+                results.append(AcceptResult(409, error=archived_order()))
+            elif prior_hash == item.request_hash:
                 results.append(AcceptResult(200, prior_payout))
             else:
                 results.append(AcceptResult(409, error=idempotency_conflict()))

@@ -57,8 +57,9 @@ _READ = """
            array_agg(max_amount_fen) AS max_amount_fen,
            array_agg(daily_amount_fen) AS daily_amount_fen, array_agg(daily_count) AS daily_count,
            array_agg(review_threshold_fen) AS review_threshold_fen,
-           (SELECT array_agg(ARRAY[p.merchant_id, p.merchant_order_id, p.request_hash, p.id])
-            FROM payouts p WHERE (p.merchant_id, p.merchant_order_id) IN
+           (SELECT array_agg(ARRAY[k.merchant_id, k.merchant_order_id, k.request_hash,
+                                   k.object_id])
+            FROM order_keys k WHERE k.kind = 'payouts' AND (k.merchant_id, k.merchant_order_id) IN
                  (SELECT * FROM unnest($2::text[], $3::text[]))) AS existing,
            (SELECT array_agg(account_no) FROM payee_blocklist
             WHERE account_no = ANY($4::text[])) AS blocked,
@@ -156,8 +157,8 @@ async def read_fresh(
     reads.existing = {
         (r["merchant_id"], r["merchant_order_id"]): (r["request_hash"], r["id"])
         for r in await conn.fetch(
-            """SELECT merchant_id, merchant_order_id, request_hash, id FROM payouts
-               WHERE (merchant_id, merchant_order_id) IN
+            """SELECT merchant_id, merchant_order_id, request_hash, object_id AS id
+               FROM order_keys WHERE kind = 'payouts' AND (merchant_id, merchant_order_id) IN
                      (SELECT * FROM unnest($1::text[], $2::text[]))""",
             [i.merchant_id for i in items],
             [i.request.merchant_order_id for i in items],

@@ -59,4 +59,4 @@ def public(row: Any) -> dict[str, Any]:
 
 
 # What GET /v1/payouts[/{id}] reads (storage/owned.py).
-PAYOUTS = Owned("payouts", COLUMNS, public)
+PAYOUTS = Owned("payouts", COLUMNS, public, order_keys=True)

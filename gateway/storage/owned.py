@@ -22,29 +22,50 @@ class Owned:
     table: str
     columns: str
     public: Callable[[Any], dict[str, Any]]
-
-
-async def _one(
-    conn: asyncpg.Pool | asyncpg.Connection, owned: Owned, merchant_id: str, column: str, value: str
-) -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        f"SELECT {owned.columns} FROM {owned.table} WHERE merchant_id = $1 AND {column} = $2",
-        merchant_id,
-        value,
-    )
-    return owned.public(row) if row else None
+    # A table partitioned by month (migration 0021) keeps its merchant_order_ids in
+    # `order_keys` (kind = the table): a lookup goes there first, then to one partition by id.
+    order_keys: bool = False
 
 
 async def get(
     conn: asyncpg.Pool | asyncpg.Connection, owned: Owned, merchant_id: str, object_id: str
 ) -> dict[str, Any] | None:
-    return await _one(conn, owned, merchant_id, "id", object_id)
+    row = await conn.fetchrow(
+        f"SELECT {owned.columns} FROM {owned.table} WHERE merchant_id = $1 AND id = $2",
+        merchant_id,
+        object_id,
+    )
+    return owned.public(row) if row else None
+
+
+def prefixed(columns: str, alias: str) -> str:
+    """`a, b` -> `t.a, t.b`: a table's column list in a join."""
+    return ", ".join(f"{alias}.{c.strip()}" for c in columns.split(","))
+
+
+async def order_row(
+    conn: asyncpg.Pool | asyncpg.Connection, owned: Owned, merchant_id: str, order_id: str
+) -> asyncpg.Record | None:
+    """The row the merchant made with `order_id`, as stored (the idempotency check reads its
+    request_hash). In a table with order keys, an order id used by an object of an archived
+    month (its partition detached) gives a row whose columns are all NULL."""
+    if not owned.order_keys:
+        sql = (f"SELECT {owned.columns} FROM {owned.table}"
+               " WHERE merchant_id = $1 AND merchant_order_id = $2")  # fmt: skip
+    else:
+        sql = f"""SELECT {prefixed(owned.columns, "t")} FROM order_keys k
+                  LEFT JOIN {owned.table} t ON t.id = k.object_id
+                  WHERE k.merchant_id = $1 AND k.kind = '{owned.table}'
+                    AND k.merchant_order_id = $2"""
+    row: asyncpg.Record | None = await conn.fetchrow(sql, merchant_id, order_id)
+    return row
 
 
 async def by_order_id(
     conn: asyncpg.Pool | asyncpg.Connection, owned: Owned, merchant_id: str, order_id: str
 ) -> dict[str, Any] | None:
-    return await _one(conn, owned, merchant_id, "merchant_order_id", order_id)
+    row = await order_row(conn, owned, merchant_id, order_id)
+    return owned.public(row) if row is not None and row["id"] is not None else None
 
 
 async def list_page(

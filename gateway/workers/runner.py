@@ -27,6 +27,7 @@ from gateway.system_gauges import SystemGauges
 from gateway.workers.clearing import ClearingWorker
 from gateway.workers.dispatch import Dispatcher
 from gateway.workers.notify import Notifier
+from gateway.workers.partitions import PartitionKeeper
 from gateway.workers.poll import StatusPoller
 from gateway.workers.recon_nightly import NightlyRecon
 
@@ -42,6 +43,7 @@ class Workers:
     notifier: Notifier
     clearing: ClearingWorker
     recon: NightlyRecon
+    partitions: PartitionKeeper
     metrics: Metrics
 
 
@@ -93,6 +95,7 @@ async def running_workers(settings: Settings) -> AsyncIterator[Workers]:
             notifier=Notifier(settings, pool, notify_session, clock, metrics),
             clearing=ClearingWorker(settings, pool, B2BBank(bank), clock),
             recon=NightlyRecon(settings, pool, bank, clock),
+            partitions=PartitionKeeper(settings, pool),
             metrics=metrics,
         )
         tasks = [
@@ -103,6 +106,7 @@ async def running_workers(settings: Settings) -> AsyncIterator[Workers]:
             asyncio.create_task(workers.notifier.run(stop), name="notifier"),
             asyncio.create_task(workers.clearing.run(stop), name="clearing"),
             asyncio.create_task(workers.recon.run(stop), name="recon"),
+            asyncio.create_task(workers.partitions.run(stop), name="partitions"),
             # The bank simulator keeps our simulated time (jumps included).
             asyncio.create_task(follow_clock(pool, clock, stop, bank.follow_clock), name="clock"),
         ]

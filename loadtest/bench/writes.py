@@ -23,8 +23,15 @@ import asyncpg
 SETTLE_S = 10.5  # counters unchanged this long: every idle backend has flushed
 SETTLE_MAX_S = 30.0
 
-_TABLES = """SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del
-             FROM pg_stat_user_tables"""
+# A partition's rows count for its table (migration 0021: payouts_p2026_12 -> payouts).
+_TABLES = """SELECT coalesce(p.relname, s.relname) AS relname,
+                    sum(s.n_tup_ins)::bigint AS n_tup_ins, sum(s.n_tup_upd)::bigint AS n_tup_upd,
+                    sum(s.n_tup_hot_upd)::bigint AS n_tup_hot_upd,
+                    sum(s.n_tup_del)::bigint AS n_tup_del
+             FROM pg_stat_user_tables s
+             LEFT JOIN pg_inherits i ON i.inhrelid = s.relid
+             LEFT JOIN pg_class p ON p.oid = i.inhparent
+             GROUP BY 1"""
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,10 +111,12 @@ async def replication_live(servers: Servers) -> None:
 
 
 async def replica_scans(replica: asyncpg.Connection, table: str) -> int:
-    """How often the replica has read `table` (its own counters: a list it served)."""
+    """How often the replica has read `table` (its own counters: a list it served); a
+    partitioned table's reads are its partitions' (migration 0021)."""
     value = await replica.fetchval(
-        """SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_user_tables
-           WHERE relname = $1""",
+        """SELECT sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)) FROM pg_stat_user_tables
+           WHERE relid = $1::regclass
+              OR relid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::regclass)""",
         table,
     )
     return int(value or 0)

@@ -21,6 +21,7 @@ from gateway.collection.orders import CollectionOrders
 from gateway.payouts.bank_orders import BankOrders, Claimed
 from gateway.payouts.orders import PayoutOrders
 from gateway.storage.pools import init_connection
+from protocol.ids import new_id
 from tests.harness import LiveGateway
 from tests.integration.test_accounts import customer, open_account
 from tests.payloads import payout_body
@@ -63,13 +64,13 @@ async def queued_collections(gw: LiveGateway) -> list[str]:
             """WITH c AS (
                    INSERT INTO collections (id, merchant_id, merchant_order_id, request_hash,
                        account_id, amount_fen, currency, payer, payer_account_no)
-                   SELECT 'col_race' || n, $1, 'race-' || n, 'h', $2, 1000, 'CNY',
+                   SELECT ($4::text[])[n], $1, 'race-' || n, 'h', $2, 1000, 'CNY',
                           jsonb_build_object('account_no', '6217' || n, 'account_name', 'Z',
                                              'bank_code', '102100099996'), '6217' || n
                    FROM generate_series(1, $3) n RETURNING id)
                INSERT INTO collection_queue (collection_id) SELECT id FROM c
                RETURNING collection_id""",
-            m["id"], acc, ORDERS,
+            m["id"], acc, ORDERS, [new_id("col") for _ in range(ORDERS)],
         )  # fmt: skip
         return [r["collection_id"] for r in rows]
     finally:
