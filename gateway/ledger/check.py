@@ -166,14 +166,22 @@ _CHECKS: tuple[tuple[str, str], ...] = (
     (
         "collection_advances_equal_fronted_less_repaid",
         """WITH f AS (
-               SELECT merchant_id, payer_account_no,
-                      sum(advanced_fen - repaid_fen) AS owed
-               FROM collections GROUP BY merchant_id, payer_account_no)
+               SELECT merchant_id, payer_account_no, sum(owed) AS owed
+               FROM (SELECT merchant_id, payer_account_no, advanced_fen - repaid_fen AS owed
+                     FROM collections
+                     UNION ALL  -- archived months' collections (migration 0021)
+                     SELECT merchant_id, payer_account_no, owed_fen
+                     FROM archived_collection_advances) c
+               GROUP BY merchant_id, payer_account_no)
            SELECT count(*) FROM f
            FULL JOIN collection_advances a USING (merchant_id, payer_account_no)
            WHERE coalesce(f.owed, 0) <> coalesce(a.outstanding_fen, 0)""",
     ),
 )
+
+
+_ARCHIVE_LOCK = """LOCK TABLE payouts, transfers, collections, journal_entries, postings,
+                   outbox_events, notification_attempts IN ACCESS SHARE MODE"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,8 +193,11 @@ class CheckResult:
 
 async def run_checks(conn: asyncpg.Connection) -> list[CheckResult]:
     results = []
-    # One snapshot for all checks, so concurrent traffic cannot make them disagree.
+    # One snapshot for all checks, so concurrent traffic cannot make them disagree. It is taken
+    # by the first query, after these locks: a month being archived (detach_month holds them
+    # exclusively) is either wholly attached or wholly in the archived totals.
     async with conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.execute(_ARCHIVE_LOCK)
         for name, sql in _CHECKS:
             count = int(await conn.fetchval(sql))
             results.append(CheckResult(name, count == 0, count))

@@ -27,6 +27,7 @@ from gateway.storage.pools import init_connection
 from protocol.ids import floor_id, new_id, new_secret
 from tests.conftest import Storage
 from tests.harness import wait_until, with_database
+from tests.integration.test_collections import collect, final, payer, personal_account
 from tests.integration.test_notifications import EVERY, notify_world, pay
 from tests.payloads import payout_body
 
@@ -74,6 +75,13 @@ async def test_the_worker_makes_months_ahead_once(db: asyncpg.Connection) -> Non
     after = {t: await _attached(db, t) for t in PARTITIONED}
     for t in PARTITIONED:
         assert len(after[t]) == len(before[t]) + 3
+    # A month's postings still need their entry (the key is month to month).
+    with pytest.raises(asyncpg.ForeignKeyViolationError):
+        await db.execute(
+            """INSERT INTO postings (entry_id, account, amount_fen)
+               SELECT $1, code, 1 FROM accounts LIMIT 1""",
+            new_id("je"),
+        )
     # Each month's partition of payouts is that month's range of ids.
     far = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     for _ in range(6):
@@ -322,11 +330,19 @@ async def test_a_payouts_statements_read_one_partition_of_each_table(
 async def test_a_settled_month_detaches_and_the_books_still_balance(settings: Settings) -> None:
     """This month plays an old one (`now_at` two months on): refused while a payout waits for
     review, detached once it is rejected; the ledger check still holds (the month's postings
-    live on as per-account totals), its payouts are gone from the API, their order ids stay
-    used (409), and the detached table keeps the rows."""
+    live on as per-account totals, a fronted collection's debt as its payer's), its payouts
+    are gone from the API, their order ids stay used (409), and the detached table keeps the
+    rows."""
     async with notify_world(settings, time_scale=1) as nw:
         world = nw.world
         _, client = await nw.merchant(review_threshold=1_000_000)
+        # A collection the company fronted (公司垫付) and its payer still owes: not open money.
+        _, lender = await nw.merchant(funding_mode="advance", advance_limit=100_000)
+        who = payer()
+        await world.script("102", who["account_no"], outcome="insufficient_balance")
+        acc = await personal_account(lender)
+        fronted = await collect(lender, acc, 30_000, who, advance_on_failure=True)
+        assert (await final(lender, fronted["id"]))["advanced"] == 30_000
         ids = [await pay(client) for _ in range(3)]
         for pid in ids:
             await world.wait_payout(client, pid)
@@ -356,6 +372,8 @@ async def test_a_settled_month_detaches_and_the_books_still_balance(settings: Se
                 return n
 
             await wait_until(pending, lambda n: n == 0)
+            await wait_until(lambda: db.fetchval("SELECT count(*) FROM notification_queue"),
+                             lambda n: n == 0)  # fmt: skip
             counts = await detach_month(db, month, later)
             assert counts["payouts"] == 5 and counts["journal_entries"] >= 10, counts
             assert counts["postings"] > counts["journal_entries"], counts
@@ -363,6 +381,8 @@ async def test_a_settled_month_detaches_and_the_books_still_balance(settings: Se
             assert await db.fetchval(f"SELECT count(*) FROM {part}") == 5  # the archive
             assert await db.fetchval("SELECT count(*) FROM payouts") == 0
             assert await db.fetchval("SELECT count(*) FROM archived_totals") > 0
+            owed = await db.fetchval("SELECT sum(owed_fen) FROM archived_collection_advances")
+            assert owed == 30_000
         finally:
             await db.close()
         report = await world.gw.ledger_ok()
