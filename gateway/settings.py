@@ -153,7 +153,7 @@ class Settings:
     recon_retry_s: float = 60.0
     # Monthly partitions (migration 0021): the worker makes sure this many months ahead exist,
     # at start and every partition_check_s (wall seconds).
-    partition_months_ahead: int = 3
+    partition_months_ahead: int = 1
     partition_check_s: float = 3600.0
 
     # Defaults for merchants created without these fields (documented in README).

@@ -132,8 +132,11 @@ CREATE TABLE collections (LIKE collections_unpartitioned
 ALTER TABLE journal_entries ADD PRIMARY KEY (id);
 ALTER TABLE outbox_events ADD PRIMARY KEY (id);
 
--- Months from the oldest row there is (ids are made a moment before the row's created_at, so
--- a row may sit in the month before its created_at's: the history partition holds that too).
+-- Months from the oldest row there is to next month (ids are made a moment before the row's
+-- created_at, so a row may sit in the month before its created_at's: a database with rows gets
+-- a history partition below them for that). Few partitions: a statement pruned only when it
+-- runs still opens and locks every partition of its tables (PostgreSQL 15), so empty months
+-- far ahead cost every such statement; the worker makes next month hourly, long before it.
 DO $$
 DECLARE
     oldest timestamptz := least(
@@ -146,7 +149,10 @@ DECLARE
     first_m timestamp := date_trunc('month', oldest AT TIME ZONE 'UTC');
     t record;
 BEGIN
-    PERFORM ensure_partitions(3, oldest);
+    PERFORM ensure_partitions(1, oldest);
+    IF oldest >= now() THEN
+        RETURN;  -- no rows: nothing older than this month
+    END IF;
     FOR t IN SELECT * FROM partitioned_tables ORDER BY rank DESC, name LOOP
         EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (MINVALUE) TO (%L)%s',
             t.name || '_history', t.name, id_floor(t.id_prefix, first_m AT TIME ZONE 'UTC'),

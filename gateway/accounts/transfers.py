@@ -92,8 +92,10 @@ async def transfer_batch(
     try:
         async with conn.transaction():
             return await _transfer(conn, items)
-    except asyncpg.UniqueViolationError as exc:
-        log.info("a concurrent transfer took an order id of the batch, running it again",
+    except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError) as exc:
+        # A concurrent transfer took an order id of the batch, or an archive (detach_month,
+        # which locks the tables at once) made this batch PostgreSQL's deadlock victim.
+        log.info("a transfer batch met a concurrent write, running it again",
                  extra={"size": len(items), "why": repr(exc)})  # fmt: skip
     async with conn.transaction():
         return await _transfer(conn, items)

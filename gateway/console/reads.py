@@ -73,7 +73,9 @@ async def payouts(pool: asyncpg.Pool, f: PayoutFilter) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         f"""SELECT {payout_model.COLUMNS} FROM payouts
             WHERE ($1::text IS NULL OR id = $1)
-              AND ($2::text IS NULL OR merchant_order_id = $2)
+              AND ($2::text IS NULL OR id IN (  -- order ids live in order_keys (migration 0021)
+                  SELECT object_id FROM order_keys WHERE kind = 'payouts'
+                  AND merchant_order_id = $2 AND ($3::text IS NULL OR merchant_id = $3)))
               AND ($3::text IS NULL OR merchant_id = $3)
               AND ($4::text IS NULL OR status = $4)
               AND ($5::text IS NULL OR bank_id = $5)
