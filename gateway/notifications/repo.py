@@ -152,6 +152,7 @@ async def record_attempts(pool: asyncpg.Pool, results: Sequence[AttemptResult]) 
                    delivered_at = CASE WHEN u.delivered THEN u.at ELSE e.delivered_at END,
                    last_error = CASE WHEN u.delivered THEN NULL ELSE u.error END
                FROM u WHERE e.id = u.id AND e.id = ANY($1::text[])
+                   AND e.id >= $10 AND e.id <= $11  -- prunes months in a generic plan too
                    AND e.delivery_status = 'pending'),
            done AS (
                DELETE FROM notification_queue q USING u
@@ -169,6 +170,8 @@ async def record_attempts(pool: asyncpg.Pool, results: Sequence[AttemptResult]) 
         [r.error for r in results],
         [r.delivered for r in results],
         [r.next_attempt_at for r in results],
+        min(r.event_id for r in results),
+        max(r.event_id for r in results),
     )
 
 
