@@ -20,6 +20,7 @@ import pytest
 from gateway.merchants import model as mmodel
 from gateway.merchants import repo as merchants_repo
 from gateway.metrics import Metrics, current_hop
+from gateway.payouts import transitions
 from gateway.settings import Settings
 from gateway.storage.migrate import MIGRATIONS_DIR, migrate
 from gateway.storage.partitions import MonthStillOpen, detach_month, ensure_partitions
@@ -324,6 +325,40 @@ async def test_a_payouts_statements_read_one_partition_of_each_table(
     # Every part of a payout's life ran statements on partitioned tables.
     assert {"accept", "dispatch", "callback", "notify", "api"} <= {h for h, _ in touched.values()}
     assert not offenders, "\n".join(offenders)
+
+
+async def test_payout_locks_prune_months_in_a_generic_plan_too(db: asyncpg.Connection) -> None:
+    """PostgreSQL runs a prepared statement on its generic plan at times (after five custom
+    plans, when that looks no dearer), and a generic plan cannot prune by `id = ANY($1)`: the
+    payout lock statements also bound the ids (`id >= $2 AND id <= $3`), which prune when the
+    plan starts. EXPLAIN EXECUTE of a PREPAREd statement shows the plan that runs."""
+    floor = floor_id("po", datetime.now(UTC).timestamp())
+    ids = [floor[:-1] + "1", floor[:-1] + "2"]  # this month's (ids are letters and digits)
+    array = "'{" + ",".join(ids) + "}'"
+    await db.execute("SET plan_cache_mode = force_generic_plan")
+    try:
+        for name, query in (("lock", transitions._LOCK), ("queued", transitions._LOCK_QUEUED),
+                            ("balances", transitions._LOCK_WITH_BALANCES)):  # fmt: skip
+            await db.execute(f"PREPARE {name} (text[], text, text) AS {query}")
+            raw = await db.fetchval(
+                f"EXPLAIN (FORMAT JSON) EXECUTE {name}({array}, '{ids[0]}', '{ids[1]}')"
+            )
+            read: dict[str, set[str]] = {}
+            _partitions_in(orjson.loads(raw)[0]["Plan"], read)
+            assert read == {"payouts": {datetime.now(UTC).strftime("payouts_p%Y_%m")}}, (
+                name,
+                read,
+            )
+            # Without the bounds the same generic plan reads next month's partition as well.
+            unbounded = query.replace("AND p.id >= $2 AND p.id <= $3", "AND $2::text = $3")
+            await db.execute(f"PREPARE {name}_all (text[], text, text) AS {unbounded}")
+            raw = await db.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE {name}_all({array}, 'x', 'x')")
+            read = {}
+            _partitions_in(orjson.loads(raw)[0]["Plan"], read)
+            assert len(read["payouts"]) > 1, (name, read)
+    finally:
+        await db.execute("DEALLOCATE ALL")
+        await db.execute("RESET plan_cache_mode")
 
 
 # -- archive ------------------------------------------------------------------------------------
