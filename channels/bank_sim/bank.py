@@ -9,7 +9,8 @@ import random
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
 
 from channels.bank_sim.bucket import TokenBucket
 from channels.bank_sim.distributions import delay_ms
@@ -142,7 +143,7 @@ class Bank:
         record = BankRecord(
             ref=request.ref,
             bank_id=self.bank_id,
-            bank_ref=f"{ref_prefix(profile.name)}{business_date:%Y%m%d}{self._sequence:08d}",
+            bank_ref=f"{_ref_head(profile.name, business_date)}{self._sequence:08d}",
             amount_fen=request.amount,
             currency=request.currency,
             payee=request.payee,
@@ -172,3 +173,10 @@ class Bank:
 
 def ref_prefix(name: str) -> str:
     return re.sub(r"[^A-Z0-9]", "", name.upper())[:8] or "BANK"
+
+
+@lru_cache(maxsize=64)
+def _ref_head(name: str, business_date: date) -> str:
+    """What a bank_ref starts with: the bank's prefix and the business date (the same for
+    every payout of a day, so made once)."""
+    return f"{ref_prefix(name)}{business_date:%Y%m%d}"

@@ -11,7 +11,9 @@ Anything else (a completion, a return, the payer's payment, a signed request's n
 and written at the start of the next loop iteration, in one transaction with every other
 change of that iteration, ahead of the callback that reports it (the callback sender runs
 after). A request whose answer needs its mark on disk (a nonce) awaits `written`: the
-requests of one loop iteration share that commit, like a group commit. Even a change lost to
+requests of one loop iteration share that commit, like a group commit. A submission's nonce
+goes in the commit of the records it takes (`write_now`): one commit per batch, and one more
+when its records complete. Even a change lost to
 a crash is re-derived: the fate is on disk with the record, so a restarted bank completes the
 payout the same way (`resume` in lifecycle.py).
 

@@ -7,7 +7,8 @@ clock, so a boot mark either lets through what was signed in the start's own sec
 caller whose clock runs ahead) or refuses honest requests after every restart. The bank gets
 one signed request per batch, query or statement, not per merchant request; the nonces of
 the requests verified in one loop iteration share one commit, which each awaits before going on
-(books.py `written`); a commit is a WAL append without an fsync.
+(books.py `written`), and a submission's goes in the commit of what it records; a commit is a
+WAL append without an fsync.
 """
 
 from __future__ import annotations

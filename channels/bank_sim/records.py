@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
@@ -36,6 +37,13 @@ class IllegalTransition(Exception):
 def iso(at: datetime | None) -> str | None:
     if at is None:
         return None
+    return _iso_utc(at)
+
+
+@lru_cache(maxsize=1024)
+def _iso_utc(at: datetime) -> str:
+    # Remembered: the items of one batch share their accepted_at and, completed together,
+    # their completed_at, and each is rendered in the answer, the books and the callback.
     return at.astimezone(UTC).isoformat()
 
 

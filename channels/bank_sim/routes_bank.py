@@ -8,6 +8,7 @@ import contextlib
 import math
 import socket
 import struct
+from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any, NoReturn
 
@@ -28,8 +29,12 @@ from protocol import signing
 routes = web.RouteTableDef()
 
 
-async def signed_bank(request: web.Request, kind: RouteKind) -> tuple[BankSim, Bank, bytes]:
-    """The bank the path names and the body, once the signature holds; counts the request."""
+async def signed_bank(
+    request: web.Request, kind: RouteKind, *, nonce_written: bool = True
+) -> tuple[BankSim, Bank, bytes]:
+    """The bank the path names and the body, once the signature holds; counts the request.
+    With `nonce_written` False the caller sees its nonce to disk itself (`_refusing`): a
+    submission's goes in the one commit that records what it took."""
     sim = request.app[SIM_KEY]
     bank_id = request.match_info["bank_id"]
     bank = sim.banks.get(bank_id)
@@ -38,8 +43,21 @@ async def signed_bank(request: web.Request, kind: RouteKind) -> tuple[BankSim, B
     sim.http[bank_id].requests[kind] += 1
     body = await request.read()
     verify_gateway_request(request, body, sim.secrets[bank_id], sim.nonces)
-    await sim.books.written()  # its nonce: a replay after a restart is refused too
+    if nonce_written:
+        await sim.books.written()  # its nonce: a replay after a restart is refused too
     return sim, bank, body
+
+
+@contextlib.asynccontextmanager
+async def _refusing(sim: BankSim) -> AsyncIterator[None]:
+    """Around a submission whose nonce is not yet on disk: what it takes is written with its
+    nonce before the answer (`BankSim.accepted`, one commit per batch), and a refusal waits
+    for the nonce's commit before it answers."""
+    try:
+        yield
+    except SimError:
+        await sim.books.written()
+        raise
 
 
 def maintenance_error(bank: Bank) -> SimError:
@@ -92,19 +110,20 @@ def _record_json(sim: BankSim, bank: Bank, submission: Submission) -> dict[str, 
 
 @routes.post("/banks/{bank_id}/payouts")
 async def submit_payout(request: web.Request) -> web.Response:
-    sim, bank, body = await signed_bank(request, "submit")
-    submission_request = decode(body, PayoutSubmission)
-    now = sim.clock.now()
-    try:
-        bank.admit(now)
-        submission = bank.submit(submission_request, now)
-    except InMaintenance:
-        raise maintenance_error(bank) from None
-    except Busy as exc:
-        busy = _retry_after(exc.retry_after_s)
-        raise SimError(503, "bank_busy", str(exc), headers=busy) from None
-    except RefConflict as exc:
-        raise SimError(409, "ref_conflict", str(exc)) from None
+    sim, bank, body = await signed_bank(request, "submit", nonce_written=False)
+    async with _refusing(sim):
+        submission_request = decode(body, PayoutSubmission)
+        now = sim.clock.now()
+        try:
+            bank.admit(now)
+            submission = bank.submit(submission_request, now)
+        except InMaintenance:
+            raise maintenance_error(bank) from None
+        except Busy as exc:
+            busy = _retry_after(exc.retry_after_s)
+            raise SimError(503, "bank_busy", str(exc), headers=busy) from None
+        except RefConflict as exc:
+            raise SimError(409, "ref_conflict", str(exc)) from None
     sim.accepted(bank, [submission])
     await _delay_answer(request, sim, bank, submission.sync_fault, submission.ack_ms)
     # Rendered after the wait: a payout that completed meanwhile is answered as it is now.
@@ -127,19 +146,20 @@ def _batch_json(sim: BankSim, bank: Bank, answer: BatchAnswer) -> dict[str, Any]
 @routes.post("/banks/{bank_id}/payout-batches")
 async def submit_payout_batch(request: web.Request) -> web.Response:
     """批量代付: each item is answered on its own; the answer as a whole meets one sync fault."""
-    sim, bank, body = await signed_bank(request, "submit_batch")
+    sim, bank, body = await signed_bank(request, "submit_batch", nonce_written=False)
     desk = sim.batch_desks[bank.bank_id]
-    try:
-        desk.check_supported()  # a bank without batches has no such endpoint, whatever the body
-        batch = decode(body, PayoutBatch)
-        sim.http[bank.bank_id].batch_items += len(batch.items)
-        answer = desk.submit(batch.items, sim.clock.now())
-    except BatchNotSupported as exc:
-        raise SimError(404, "batch_not_supported", str(exc)) from None
-    except BatchTooLarge as exc:
-        raise SimError(400, "batch_too_large", str(exc)) from None
-    except InMaintenance:
-        raise maintenance_error(bank) from None
+    async with _refusing(sim):
+        try:
+            desk.check_supported()  # a bank without batches has no such endpoint, whatever the body
+            batch = decode(body, PayoutBatch)
+            sim.http[bank.bank_id].batch_items += len(batch.items)
+            answer = desk.submit(batch.items, sim.clock.now())
+        except BatchNotSupported as exc:
+            raise SimError(404, "batch_not_supported", str(exc)) from None
+        except BatchTooLarge as exc:
+            raise SimError(400, "batch_too_large", str(exc)) from None
+        except InMaintenance:
+            raise maintenance_error(bank) from None
     sim.accepted(bank, (item for item in answer.items if isinstance(item, Submission)))
     await _delay_answer(request, sim, bank, answer.sync_fault, answer.ack_ms)
     headers = None if answer.retry_after_s is None else _retry_after(answer.retry_after_s)

@@ -148,8 +148,7 @@ class BankSim:
             if sub.fate is not None:
                 started.append((sub.record, sub.fate))
         self.books.write_now()
-        for record, fate in started:
-            self.lifecycle.start(bank, record, fate)
+        self.lifecycle.start(bank, started)
 
     def set_profile(self, bank: Bank, profile: BankProfile) -> None:
         """Change a bank's profile, in its books first: a restart keeps the change."""
