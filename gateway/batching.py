@@ -37,6 +37,7 @@ class GroupCommitter(Generic[I, R]):
         max_concurrent: int = 2,
         max_queue: int = 50_000,
         retry_singly: bool = True,
+        direct_when_idle: bool = False,
         metrics: Metrics | None = None,
     ) -> None:
         assert max_items >= 1 and max_concurrent >= 1
@@ -45,15 +46,19 @@ class GroupCommitter(Generic[I, R]):
         self._max_items = max_items
         self._max_wait_s = max_wait_s
         self._retry_singly = retry_singly
+        self._direct_when_idle = direct_when_idle
         self._metrics = metrics
+        self._busy = 0  # batches in flight
         self._slots = asyncio.Semaphore(max_concurrent)
         self._queue: asyncio.Queue[tuple[I, asyncio.Future[R]]] = asyncio.Queue(max_queue)
         self._loop_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._flushes: set[asyncio.Task[None]] = set()
         self.batches = 0
         self.items = 0
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()  # kept: get_running_loop costs a getpid call
         self._loop_task = asyncio.create_task(self._run(), name=f"group-commit-{self.name}")
 
     async def stop(self) -> None:
@@ -70,26 +75,49 @@ class GroupCommitter(Generic[I, R]):
                 fut.set_exception(ServiceUnavailable("gateway is shutting down"))
 
     async def submit(self, item: I) -> R:
-        if self._loop_task is None:
+        if self._loop_task is None or self._loop is None:
             raise ServiceUnavailable("gateway is not accepting work")
-        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        if self._direct_when_idle and not self._busy and self._queue.empty():
+            return await self._alone(item)
+        fut: asyncio.Future[R] = self._loop.create_future()
         try:
             self._queue.put_nowait((item, fut))  # the common case: no await, no task switch
         except asyncio.QueueFull:
             await self._queue.put((item, fut))
         return await fut
 
+    async def _alone(self, item: I) -> R:
+        """Nothing in flight, nothing queued: the item is a batch of its own, handled in the
+        submitter's task (no queue, no flush task: what a batch at low load costs)."""
+        await self._slots.acquire()  # free: nothing is in flight
+        self._busy += 1
+        try:
+            self.batches += 1
+            self.items += 1
+            if self._metrics is not None:
+                self._metrics.batch(self.name, 1)
+            (result,) = await self._handler([item])
+        finally:
+            self._busy -= 1
+            self._slots.release()
+        if isinstance(result, Exception):
+            raise result
+        return result
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             first = await self._queue.get()
             await self._slots.acquire()
+            self._busy += 1
             batch = [first]
-            deadline = loop.time() + self._max_wait_s
+            deadline = loop.time() + self._max_wait_s if self._max_wait_s > 0 else 0.0
             while len(batch) < self._max_items:
                 if not self._queue.empty():
                     batch.append(self._queue.get_nowait())
                     continue
+                if not deadline:
+                    break
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
@@ -139,4 +167,5 @@ class GroupCommitter(Generic[I, R]):
                     if not fut.done():
                         fut.set_exception(exc)
         finally:
+            self._busy -= 1
             self._slots.release()

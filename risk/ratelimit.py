@@ -159,8 +159,8 @@ class MerchantAdmission:
         """EVALSHA, or EVAL with the source (which also caches it on that server)."""
         keys, args = self._keys_args(c)
         head = (b"EVAL", self._source.encode()) if with_source else (b"EVALSHA", self._sha)
-        return pack(*head, b"3", *(k.encode() for k in keys),
-                    *(str(a).encode() for a in args))  # fmt: skip
+        return pack(*head, b"3", *[k.encode() for k in keys],
+                    *[b"%d" % a for a in args])  # fmt: skip
 
     def _keys_args(self, c: AdmissionCheck) -> tuple[list[str], list[int]]:
         if not c.merchant_id or "{" in c.merchant_id or "}" in c.merchant_id:
@@ -246,7 +246,7 @@ def _no_script(reply: object) -> bool:
 
 
 def _admission(check: AdmissionCheck, reply: object) -> Admission:
-    replayed, allowed, backlog_ureq, signed = (int(x) for x in reply)  # type: ignore[attr-defined]
+    replayed, allowed, backlog_ureq, signed = map(int, reply)  # type: ignore[call-overload]
     return admission_from_backlog(bool(replayed), bool(allowed), backlog_ureq, check.rps,
                                   check.burst, stale=signed == 1,
                                   in_boot_second=signed == 2)  # fmt: skip

@@ -16,8 +16,7 @@ values in the result.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 
@@ -26,38 +25,80 @@ MAX_CONNECTIONS = 4
 
 def pack(*parts: bytes) -> bytes:
     """One command as a RESP2 array of bulk strings."""
-    out = [b"*%d\r\n" % len(parts)]
-    for p in parts:
-        out.append(b"$%d\r\n%s\r\n" % (len(p), p))
-    return b"".join(out)
+    return b"*%d\r\n" % len(parts) + b"".join([b"$%d\r\n%s\r\n" % (len(p), p) for p in parts])
 
 
-class _Conn:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
+class _Conn(asyncio.Protocol):
+    """One connection as an asyncio protocol: replies are parsed as they arrive and the batch's
+    future is resolved when the last one is in (no StreamReader/StreamWriter in between)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
         self.parser = hiredis.Reader()
         self.answered = False  # Redis sent part of this batch's replies (it is alive)
+        self.lost = False
+        self._want = 0
+        self._out: list[Any] = []
+        self._done: asyncio.Future[list[Any]] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses: no isinstance check.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        done = self._done
+        if done is None or done.done():
+            self.close()  # nothing was asked: the connection is out of step, never reuse it
+            return
+        self.answered = True
+        try:
+            self.parser.feed(data)
+            out = self._out
+            while len(out) < self._want:
+                reply = self.parser.gets()
+                if reply is False:
+                    return
+                out.append(reply)
+        except Exception as exc:  # hiredis.ProtocolError: the stream is unusable
+            done.set_exception(exc)
+            self.close()
+            return
+        self._done = None
+        done.set_result(out)
+
+    def eof_received(self) -> bool:
+        return False  # close the transport: connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        done, self._done = self._done, None
+        if done is not None and not done.done():
+            done.set_exception(ConnectionResetError("redis closed the connection"))
 
     def closed_by_peer(self) -> bool:
-        return self.writer.is_closing() or self.reader.at_eof()
+        return self.lost or self.transport is None or self.transport.is_closing()
+
+    def send(self, packed: bytes, n: int, done: asyncio.Future[list[Any]]) -> None:
+        """Write a batch; `done` gets its `n` replies (or the error that ended it)."""
+        assert self.transport is not None and self._done is None
+        self.answered = False
+        self._want, self._out, self._done = n, [], done
+        self.transport.write(packed)
 
     async def replies(self, n: int) -> list[Any]:
-        out: list[Any] = []
-        while len(out) < n:
-            reply = self.parser.gets()
-            if reply is False:
-                data = await self.reader.read(65536)
-                if not data:
-                    raise ConnectionResetError("redis closed the connection")
-                self.answered = True
-                self.parser.feed(data)
-                continue
-            out.append(reply)
-        return out
+        """The next `n` replies (the connection's setup: AUTH, SELECT)."""
+        done: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._want, self._out, self._done = n, [], done
+        return await done
 
     def close(self) -> None:
-        self.writer.close()
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _expire(done: asyncio.Future[list[Any]]) -> None:
+    if not done.done():
+        done.set_exception(TimeoutError("redis did not answer in time"))
 
 
 class RespPipe:
@@ -93,13 +134,18 @@ class RespPipe:
         return None
 
     async def _send(self, conn: _Conn | None, packed: bytes, n: int) -> list[Any]:
+        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self._timeout_s):
-                if conn is None:
+            if conn is None:
+                async with asyncio.timeout(self._timeout_s):
                     conn = await self._connect()
-                conn.answered = False
-                conn.writer.write(packed)
-                replies = await conn.replies(n)
+            done: asyncio.Future[list[Any]] = loop.create_future()
+            conn.send(packed, n, done)
+            timer = loop.call_later(self._timeout_s, _expire, done)
+            try:
+                replies = await done
+            finally:
+                timer.cancel()
         except BaseException:
             if conn is not None:
                 conn.close()  # its state is unknown: never reuse it
@@ -109,11 +155,12 @@ class RespPipe:
 
     async def _connect(self) -> _Conn:
         kw = self._kw
+        loop = asyncio.get_running_loop()
+        conn: _Conn
         if kw.get("path"):
-            reader, writer = await asyncio.open_unix_connection(kw["path"])
+            _, conn = await loop.create_unix_connection(_Conn, kw["path"])
         else:
-            reader, writer = await asyncio.open_connection(kw["host"], kw["port"])
-        conn = _Conn(reader, writer)
+            _, conn = await loop.create_connection(_Conn, kw["host"], kw["port"])
         try:
             setup = []
             if kw.get("password"):
@@ -124,8 +171,10 @@ class RespPipe:
             if kw.get("db"):
                 setup.append(pack(b"SELECT", str(kw["db"]).encode()))
             if setup:
-                writer.write(b"".join(setup))
-                for reply in await conn.replies(len(setup)):
+                waiting = conn.replies(len(setup))
+                assert conn.transport is not None
+                conn.transport.write(b"".join(setup))
+                for reply in await waiting:
                     if isinstance(reply, hiredis.ReplyError):
                         raise ConnectionRefusedError(f"redis refused the connection: {reply}")
         except BaseException:
@@ -137,5 +186,3 @@ class RespPipe:
         idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
-            with contextlib.suppress(OSError):
-                await conn.writer.wait_closed()

@@ -166,10 +166,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             return verdicts
 
         # Concurrent requests' admission checks go to Redis as one pipeline (one round trip;
-        # on a cluster, side by side to their slots).
+        # on a cluster, side by side to their slots); a check that finds nothing in flight
+        # goes at once from its request's task (no queue, no flush task).
         admissions: GroupCommitter[AdmissionCheck, Admission] = GroupCommitter(
             "admission", admit_counted, max_items=256, max_concurrent=2,
-            retry_singly=False, metrics=metrics,
+            retry_singly=False, direct_when_idle=True, metrics=metrics,
         )  # fmt: skip
         await admissions.start()
         try:

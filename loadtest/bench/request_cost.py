@@ -164,6 +164,9 @@ def on_fresh_systems(
     one), each in `state_dir/<label>` on ports from `ports()`, measured side by side, then
     stopped."""
     env = {"PAYGATE_BANK_PROFILE_PRESET": "instant", "PAYGATE_LOG_LEVEL": "WARNING"}
+    # Absolute: a checkout run from its own directory would put a relative one (the default
+    # `.paygate`) under that checkout, and run.json would never appear where it is awaited.
+    state_dir = state_dir.resolve()
     with ExitStack() as stack:
         infos = {}
         for label, tree in trees.items():

@@ -11,6 +11,7 @@ from redis.crc import key_slot
 
 from gateway.batching import GroupCommitter
 from risk.ratelimit import Admission, AdmissionCheck, MerchantAdmission, boot_key
+from tests.conftest import Storage
 from tests.harness import unique_name, wait_until
 
 WINDOW_S = 300
@@ -181,11 +182,17 @@ async def test_request_signed_before_or_in_the_second_redis_started_is_refused_b
 async def coalesced(
     limiter: MerchantAdmission, checks: list[AdmissionCheck], concurrency: int
 ) -> tuple[list[Admission], int]:
-    """`checks` through the gateway's gathering (GroupCommitter over admit_many), at most
-    `concurrency` in flight at once; the answers in order and the number of pipelines."""
+    """`checks` through the gateway's gathering (GroupCommitter over admit_many, a check that
+    finds nothing in flight sent at once), at most `concurrency` in flight at once; the
+    answers in order and the number of pipelines."""
     gate = asyncio.Semaphore(concurrency)
     committer: GroupCommitter[AdmissionCheck, Admission] = GroupCommitter(
-        "admission", limiter.admit_many, max_items=256, max_concurrent=2, retry_singly=False
+        "admission",
+        limiter.admit_many,
+        max_items=256,
+        max_concurrent=2,
+        retry_singly=False,
+        direct_when_idle=True,
     )
     await committer.start()
 
@@ -238,3 +245,28 @@ async def test_coalesced_checks_load_the_script_again_after_a_flush(
     finally:
         await limiter.aclose()
     assert results[0].allowed and results[0].remaining == 1
+
+
+def test_admission_pipeline_runs_on_uvloop_like_the_gateway(storage: Storage) -> None:
+    """The gateway runs on uvloop, whose transports are not asyncio.Transport subclasses
+    (the tests' loop is asyncio's): one check end to end there, connection made and reused."""
+    import uvloop
+
+    async def main() -> list[Admission]:
+        client = aioredis.Redis.from_url(storage.redis_url)
+        limiter, merchant = MerchantAdmission(client, WINDOW_S), unique_name("m")
+        try:
+            return [
+                (
+                    await limiter.admit_many(
+                        [AdmissionCheck(merchant, fresh_nonce(), 1, 2, now_s())]
+                    )
+                )[0]
+                for _ in range(3)
+            ]
+        finally:
+            await limiter.aclose()
+            await client.aclose()
+
+    first, second, third = uvloop.run(main())
+    assert (first.allowed, second.allowed, third.rate_limited) == (True, True, True)

@@ -21,3 +21,17 @@ def test_ids_sort_like_their_creation_time_and_floor_id_bounds_them() -> None:
     assert max(made) < ids.floor_id("po", time.time() + 0.002)
     times = [i[3:13] for i in made]  # the time part leads, in creation order
     assert times == sorted(times)
+
+
+def test_random_parts_do_not_repeat_across_buffer_refills_and_forks() -> None:
+    made = {ids.new_id("req")[-16:] for _ in range(3 * ids._RANDOM_CHUNK // 10 + 7)}
+    assert len(made) == 3 * ids._RANDOM_CHUNK // 10 + 7
+    ids._random80()  # the buffer now holds bytes a forked child must not reuse
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id's random part, to the parent
+        os.write(write, ids.new_id("req")[-16:].encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    assert child != ids.new_id("req")[-16:]

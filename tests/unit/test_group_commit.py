@@ -1,0 +1,52 @@
+"""GroupCommitter: an item that finds nothing in flight is handled at once, in its own task;
+the rest are gathered into batches behind it, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from gateway.batching import GroupCommitter
+
+
+async def test_an_idle_committer_handles_an_item_alone_and_gathers_the_ones_behind_it() -> None:
+    release = asyncio.Event()
+    batches: list[list[int]] = []
+
+    async def handler(items: Sequence[int]) -> list[int | Exception]:
+        batches.append(list(items))
+        await release.wait()  # the first batch holds its slot until the others are queued
+        return [ValueError(f"odd {i}") if i % 2 else i * 10 for i in items]
+
+    committer: GroupCommitter[int, int] = GroupCommitter(
+        "t", handler, max_items=8, max_concurrent=1, direct_when_idle=True
+    )
+    await committer.start()
+    try:
+        tasks = [asyncio.create_task(committer.submit(i)) for i in range(6)]
+        await asyncio.sleep(0)  # every submit has run: the first is in flight, five queued
+        assert batches == [[0]]
+        release.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        await committer.stop()
+    assert batches == [[0], [1, 2, 3, 4, 5]]
+    assert results[0::2] == [0, 20, 40]
+    assert [str(e) for e in results[1::2]] == ["odd 1", "odd 3", "odd 5"]
+    assert (committer.batches, committer.items) == (2, 6)
+
+
+async def test_without_direct_the_first_item_waits_for_the_gathering_loop() -> None:
+    batches: list[list[int]] = []
+
+    async def handler(items: Sequence[int]) -> list[int | Exception]:
+        batches.append(list(items))
+        return list(items)
+
+    committer: GroupCommitter[int, int] = GroupCommitter("t", handler, max_items=8)
+    await committer.start()
+    try:
+        assert await asyncio.gather(*(committer.submit(i) for i in range(3))) == [0, 1, 2]
+    finally:
+        await committer.stop()
+    assert batches == [[0, 1, 2]]
