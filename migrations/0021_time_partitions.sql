@@ -267,8 +267,10 @@ CREATE TABLE archived_months (
 -- repayment is a later collection's). `now_at` is for tests. Refusals raise
 -- 'object_not_in_prerequisite_state' (55000) saying what is open.
 --
--- It locks the seven tables (ACCESS EXCLUSIVE, in the order the payout paths take them: DETACH
--- needs it anyway) before it checks, so nothing can reopen the month between the check and the
+-- It locks the seven tables (ACCESS EXCLUSIVE, which DETACH needs anyway) in the order every
+-- path takes them — an object, its entries, their postings, then a notification's attempts
+-- before its event (the notifier's record_attempts) — so it waits for them, never deadlocks
+-- with them (a CI run caught attempts after events), before it checks, so nothing can reopen the month between the check and the
 -- detach; the counts are read before (a past month gets no new rows: ids are made now). Money
 -- traffic waits while it runs: run it at a quiet hour (`paygate partitions --detach`, which
 -- gives up after 2 s of waiting for the locks).
@@ -299,8 +301,8 @@ BEGIN
         EXECUTE format('SELECT count(*) FROM %I', part) INTO n;
         counts := counts || jsonb_build_object(t.name, n);
     END LOOP;
-    LOCK TABLE payouts, transfers, collections, journal_entries, postings, outbox_events,
-               notification_attempts IN ACCESS EXCLUSIVE MODE;
+    LOCK TABLE payouts, transfers, collections, journal_entries, postings,
+               notification_attempts, outbox_events IN ACCESS EXCLUSIVE MODE;
     SELECT concat_ws(', ',
         (SELECT count(*) || ' open payouts' FROM payouts
          WHERE id >= id_floor('po', lo) AND id < id_floor('po', hi)

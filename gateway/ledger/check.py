@@ -181,7 +181,7 @@ _CHECKS: tuple[tuple[str, str], ...] = (
 
 
 _ARCHIVE_LOCK = """LOCK TABLE payouts, transfers, collections, journal_entries, postings,
-                   outbox_events, notification_attempts IN ACCESS SHARE MODE"""
+                   notification_attempts, outbox_events IN ACCESS SHARE MODE"""
 
 
 @dataclass(frozen=True, slots=True)

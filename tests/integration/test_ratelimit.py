@@ -216,9 +216,12 @@ async def test_coalesced_checks_admit_exactly_burst_under_64_way_concurrency(
     checks = [AdmissionCheck(merchant, fresh_nonce(), 1, burst, now_s()) for _ in range(3 * burst)]
     results, pipelines = await coalesced(limiter, checks, concurrency=64)
     assert sum(a.allowed for a in results) == burst
-    # First come, first served: the pipeline keeps the order the checks were gathered in.
-    assert [a.allowed for a in results] == [True] * burst + [False] * (2 * burst)
-    assert all(a.rate_limited and a.remaining == 0 for a in results[burst:])
+    # Every refusal is the rate limit's, with nothing left. (Which of 64 checks sent at the same
+    # instant come first is not fixed: a check that found nothing in flight goes alone, and the
+    # batch gathered behind it can reach Redis on the other connection before it.)
+    refused = [a for a in results if not a.allowed]
+    assert len(refused) == 2 * burst
+    assert all(a.rate_limited and a.remaining == 0 for a in refused)
     assert pipelines < len(checks)  # they really were gathered
 
 
