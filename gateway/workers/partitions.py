@@ -21,7 +21,6 @@ class PartitionKeeper:
     def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
         self._s = settings
         self._pool = pool
-        self.made = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         await run_rounds("partitions", self.run_once, 1, self._s.partition_check_s, stop,
@@ -31,6 +30,5 @@ class PartitionKeeper:
         async with self._pool.acquire() as conn:
             made = await ensure_partitions(conn, self._s.partition_months_ahead)
         if made:
-            self.made += made
             log.info("monthly partitions made", extra={"made": made})
         return 0  # a round never calls for another at once
