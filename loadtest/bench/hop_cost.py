@@ -1,6 +1,6 @@
-"""CPU per payout of the processes around the gateway (issue 25): the bank simulator, the
-webhook sink, the gateway, the worker and the load generator, at a fixed payout rate with
-dispatch on (instant banks), for one or more checkouts measured in turns.
+"""CPU per payout of every process of a running system (issue 25): the bank simulator, the
+webhook sink, the gateway, the worker, PostgreSQL, Redis and the load generator, at a fixed
+payout rate with dispatch on (instant banks), for one or more checkouts measured in turns.
 
     python -m loadtest.bench.hop_cost [--rate 250] [--seconds 20] [--rounds 4] \
         before=../main after=.
@@ -9,9 +9,10 @@ Each checkout gets a fresh `paygate up` (its own state directory and ports) and 
 notified at its sink; round k runs every checkout before round k + 1, so a busier minute of a
 shared machine falls on all of them. A round sends `rate` payouts per second for `seconds`
 and waits until the sink has been told of as many (at most 30 s); each process's CPU time
-(user + system, from the OS) over that window is divided by the payouts answered 2xx, the
-generator's by the requests it sent. Prints each round, the medians and the ratios of every
-checkout to the first.
+(user + system, from the OS, as the bench's cost table reads it: `loadtest/bench/cost.py`)
+over that window is divided by the payouts answered 2xx, the generator's by the requests it
+sent; `total` is their sum. Prints each round, the medians and the ratios of every checkout to
+the first.
 """
 
 from __future__ import annotations
@@ -26,15 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import psutil
 
 from gateway.state_lock import wipe
-from loadtest.bench.cost import cpu_seconds
+from loadtest.bench.cost import CostMeter
 from loadtest.bench.run import _run, make_merchants
 from loadtest.generator.spec import MerchantCred
 from loadtest.system.up import running_system
 
-PROCESSES = ("bank-sim", "webhook-sink", "gateway", "worker")
+PROCESSES = ("bank-sim", "webhook-sink", "gateway", "worker", "postgres", "redis")
 DRAIN_S = 30.0
 Costs = dict[str, float]  # process -> µs of CPU per payout
 
@@ -51,11 +51,10 @@ async def _notified(info: dict[str, Any]) -> int:
         return int((await r.json())["received"])
 
 
-async def _round(info: dict[str, Any], procs: dict[str, psutil.Process],
-                 merchants: Sequence[MerchantCred], rate: float, seconds: float,
-                 tag: str) -> Costs:  # fmt: skip
+async def _round(info: dict[str, Any], meter: CostMeter, merchants: Sequence[MerchantCred],
+                 rate: float, seconds: float, tag: str) -> Costs:  # fmt: skip
     notified_before = await _notified(info)
-    before = {n: cpu_seconds(p, with_children=True) for n, p in procs.items()}
+    before = meter.cpu()
     result = await asyncio.to_thread(_run, info, merchants, "payouts", rate, seconds, tag)
     ok = sum(v for k, v in result.by_status.items() if k.startswith("2"))
     deadline = time.monotonic() + DRAIN_S
@@ -63,9 +62,10 @@ async def _round(info: dict[str, Any], procs: dict[str, psutil.Process],
         if await _notified(info) - notified_before >= ok:
             break
         await asyncio.sleep(0.2)
-    costs = {n: (cpu_seconds(p, with_children=True) - before[n]) * 1e6 / max(ok, 1)
-             for n, p in procs.items()}  # fmt: skip
+    after = meter.cpu()
+    costs = {n: (after[n] - before[n]) * 1e6 / max(ok, 1) for n in PROCESSES if n in after}
     costs["generator"] = result.totals.cpu_s * 1e6 / max(result.totals.sent, 1)
+    costs["total"] = sum(costs.values())
     return costs
 
 
@@ -77,14 +77,15 @@ async def _measure(infos: dict[str, dict[str, Any]], rate: float, seconds: float
                    rounds: int) -> dict[str, list[Costs]]:  # fmt: skip
     systems = []
     for label, info in infos.items():
-        procs = {n: psutil.Process(int(info["pids"][n])) for n in PROCESSES}
+        meter = CostMeter(info)
+        await meter.locate()
         merchants = await make_merchants(info, 50)
-        await _round(info, procs, merchants, rate, 3.0, f"w{label}")  # warm-up
-        systems.append((label, info, procs, merchants))
+        await _round(info, meter, merchants, rate, 3.0, f"w{label}")  # warm-up
+        systems.append((label, info, meter, merchants))
     runs: dict[str, list[Costs]] = {label: [] for label in infos}
     for k in range(rounds):
-        for label, info, procs, merchants in systems:
-            costs = await _round(info, procs, merchants, rate, seconds, f"r{k}{label}")
+        for label, info, meter, merchants in systems:
+            costs = await _round(info, meter, merchants, rate, seconds, f"r{k}{label}")
             runs[label].append(costs)
             print(f"round {k + 1} {label}: " + ", ".join(f"{n} {v:.0f}" for n, v in
                                                           costs.items()) + " µs CPU per payout",
@@ -107,11 +108,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     env = {"PAYGATE_BANK_PROFILE_PRESET": "instant", "PAYGATE_LOG_LEVEL": "WARNING"}
     with ExitStack() as stack:
         infos: dict[str, dict[str, Any]] = {}
+        state_dir = args.state_dir.resolve()  # each system runs in its own checkout
         for checkout in args.checkouts:
             label, _, tree = checkout.partition("=")
-            wipe(args.state_dir / label)
+            wipe(state_dir / label)
             infos[label] = stack.enter_context(running_system(
-                args.state_dir / label, port=_free_port(), bank_port=_free_port(),
+                state_dir / label, port=_free_port(), bank_port=_free_port(),
                 sink_port=_free_port(), env=env, cwd=Path(tree or "."),
             ))  # fmt: skip
         runs = asyncio.run(_measure(infos, args.rate, args.seconds, args.rounds))
