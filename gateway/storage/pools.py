@@ -82,9 +82,20 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
 
 
 async def create_pg_pool(
-    settings: Settings, metrics: Metrics | None = None, url: str | None = None
+    settings: Settings,
+    metrics: Metrics | None = None,
+    url: str | None = None,
+    *,
+    generic_plans: bool = False,
 ) -> asyncpg.Pool:
-    """The pool to the primary, or to `url` (the read replica: `create_read_pool`)."""
+    """The pool to the primary, or to `url` (the read replica: `create_read_pool`).
+    `generic_plans`: its connections run prepared statements on their generic plans, planned
+    once (`plan_cache_mode`, a connection parameter: no SET); for statements whose plans do
+    not depend on their values, which tests/integration/test_partitions.py checks for the
+    worker's (each reads no more partitions than when planned for its values)."""
+    server_settings = {"application_name": "paygate"}
+    if generic_plans:
+        server_settings["plan_cache_mode"] = "force_generic_plan"
 
     async def init(conn: asyncpg.Connection) -> None:
         await init_connection(conn)
@@ -96,7 +107,7 @@ async def create_pg_pool(
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         command_timeout=settings.db_command_timeout_s,
-        server_settings={"application_name": "paygate"},
+        server_settings=server_settings,
         init=init,
         reset=_no_reset,
     )

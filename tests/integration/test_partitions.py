@@ -5,7 +5,9 @@ the bank's callback, the notification — reads one partition of each partitione
 PostgreSQL plans it for its values (EXPLAIN with bound parameters is such a custom plan); the
 statements that prune by `id = ANY($1)` also bound their ids, so a generic plan (a prepared
 statement planned once for all values, which PostgreSQL runs at times) prunes too
-(`test_payout_locks_prune_months_in_a_generic_plan_too`)."""
+(`test_payout_locks_prune_months_in_a_generic_plan_too`); and the worker's statements, which
+run on generic plans only (its pool's `plan_cache_mode`), read no more partitions on them than
+when planned for their values."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from gateway.payouts import transitions
 from gateway.settings import Settings
 from gateway.storage.migrate import MIGRATIONS_DIR, migrate
 from gateway.storage.partitions import MonthStillOpen, detach_month, ensure_partitions
-from gateway.storage.pools import init_connection
+from gateway.storage.pools import create_pg_pool, init_connection
 from protocol.ids import floor_id, new_id, new_secret
 from tests.conftest import Storage
 from tests.harness import wait_until, with_database
@@ -233,6 +235,8 @@ Statement = tuple[str, str, tuple[Any, ...]]  # hop (gateway/metrics.py), SQL, a
 # Not on a payout's path: the nightly reconciliation reads a bank's business date across every
 # month (a payout approved weeks after it was made is sent, and dated, then), once a day.
 NOT_HOT = {"recon"}
+# The gateway's hops; the others are the worker's loops, whose pool runs generic plans.
+GATEWAY_HOPS = {"accept", "callback", "transfer", "api", "replica", "metrics", "clock"}
 
 
 @pytest.fixture
@@ -286,6 +290,42 @@ async def _partitions_read(
     return how, out
 
 
+async def _partitions_started(
+    db: asyncpg.Connection, query: str, args: tuple[Any, ...], *, generic: bool
+) -> dict[str, set[str]]:
+    """The partitions the statement's plan opens when it starts with these arguments (EXPLAIN
+    without ANALYZE: what planning or the executor's start pruned is not listed; a partition
+    pruned only while running, by a join, is). `generic`: the prepared statement's generic
+    plan (PREPARE, then EXPLAIN EXECUTE with the arguments as literals under
+    force_generic_plan), else the plan for its values (a custom plan)."""
+    if not generic:
+        tx = db.transaction()
+        await tx.start()
+        try:
+            raw = await db.fetchval(f"EXPLAIN (FORMAT JSON) {query}", *args)
+        finally:
+            await tx.rollback()
+    else:
+        stmt = await db.prepare(query)
+        types = [await db.fetchval("SELECT format_type($1::oid, NULL)", t.oid)
+                 for t in stmt.get_parameters()]  # fmt: skip
+        literals = [await db.fetchval(f"SELECT quote_nullable(($1::{t})::text)", a) + f"::{t}"
+                    for t, a in zip(types, args, strict=True)]  # fmt: skip
+        execute = "EXECUTE generic_check" + (f" ({', '.join(literals)})" if literals else "")
+        await db.execute(f"PREPARE generic_check ({', '.join(types)}) AS {query}")
+        tx = db.transaction()
+        await tx.start()
+        try:
+            await db.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            raw = await db.fetchval(f"EXPLAIN (FORMAT JSON) {execute}")
+        finally:
+            await tx.rollback()
+            await db.execute("DEALLOCATE generic_check")  # not transactional
+    out: dict[str, set[str]] = {}
+    _partitions_in(orjson.loads(raw)[0]["Plan"], out)
+    return out
+
+
 async def test_a_payouts_statements_read_one_partition_of_each_table(
     settings: Settings, statements: list[Statement]
 ) -> None:
@@ -311,6 +351,7 @@ async def test_a_payouts_statements_read_one_partition_of_each_table(
     await init_connection(db)
     offenders: list[str] = []
     explained: dict[str, dict[str, int]] = {}
+    generic = 0
     try:
         for query, (hop, args) in touched.items():
             how, read = await _partitions_read(db, query, args)
@@ -319,12 +360,38 @@ async def test_a_payouts_statements_read_one_partition_of_each_table(
             for table, parts in read.items():
                 if len(parts) > 1:
                     offenders.append(f"{how}: {table} {sorted(parts)} <- {query[:300]}")
+            if hop in GATEWAY_HOPS:
+                continue
+            # The worker's pool runs generic plans: each must open no more partitions than
+            # the plan for the statement's values.
+            generic += 1
+            custom = await _partitions_started(db, query, args, generic=False)
+            for table, parts in (await _partitions_started(db, query, args, generic=True)).items():
+                planned = sorted(custom.get(table, ()))
+                if len(parts) > len(planned):
+                    offenders.append(
+                        f"generic plan: {table} {sorted(parts)}, custom {planned} <- {query[:300]}"
+                    )
     finally:
         await db.close()
-    print(f"statements on partitioned tables: {len(touched)}; explained: {explained}")
+    print(f"statements on partitioned tables: {len(touched)}; explained: {explained}; "
+          f"the worker's also on generic plans: {generic}")  # fmt: skip
     # Every part of a payout's life ran statements on partitioned tables.
     assert {"accept", "dispatch", "callback", "notify", "api"} <= {h for h, _ in touched.values()}
+    assert generic >= 4  # dispatch's lock and write, the bank's ack, the notification's record
     assert not offenders, "\n".join(offenders)
+
+
+async def test_the_workers_pool_runs_generic_plans(settings: Settings) -> None:
+    """The worker's pool (`worker_generic_plans`, on by default) plans its statements once;
+    the gateway's keeps PostgreSQL's choice."""
+    assert settings.worker_generic_plans
+    for generic, mode in ((True, "force_generic_plan"), (False, "auto")):
+        pool = await create_pg_pool(settings, generic_plans=generic)
+        try:
+            assert await pool.fetchval("SHOW plan_cache_mode") == mode
+        finally:
+            await pool.close()
 
 
 async def test_payout_locks_prune_months_in_a_generic_plan_too(db: asyncpg.Connection) -> None:
