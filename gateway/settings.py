@@ -96,11 +96,12 @@ class Settings:
     # always. On a quiet 2-core machine the fast path was slower for one process spread over
     # many merchants and no faster for one hot merchant across two (README, "One hot merchant").
     accept_fast: bool = False
-    # The worker's statements run on their prepared statements' generic plans
-    # (`plan_cache_mode = force_generic_plan` on its pool, gateway/storage/pools.py): PostgreSQL
-    # 18 otherwise planned many of them for their values on every run (2-5 % of its CPU per
-    # payout, README "Where PostgreSQL's CPU goes per payout"). 0: PostgreSQL's own choice.
-    worker_generic_plans: bool = True
+    # The payout path's statements run on their prepared statements' generic plans
+    # (`plan_cache_mode = force_generic_plan`, gateway/storage/pools.py): the worker's pool and
+    # the gateway's pool for accepts and bank callbacks; PostgreSQL 18 otherwise planned many of
+    # them for their values on every run (README "Where PostgreSQL's CPU goes per payout").
+    # 0: PostgreSQL's own choice. The API's and the console's reads keep it either way.
+    generic_plans: bool = True
 
     # Risk: fail closed when Redis is down unless told otherwise (SPEC 8).
     rate_limit_fail_open: bool = False
@@ -191,7 +192,7 @@ class Settings:
             accept_batch_wait_ms=_env_float("ACCEPT_BATCH_WAIT_MS", 3.0),
             accept_concurrency=_env_int("ACCEPT_CONCURRENCY", 1),
             accept_fast=_env_bool("ACCEPT_FAST", False),
-            worker_generic_plans=_env_bool("WORKER_GENERIC_PLANS", True),
+            generic_plans=_env_bool("GENERIC_PLANS", True),
             rate_limit_fail_open=_env_bool("RATE_LIMIT_FAIL_OPEN", False),
             payee_velocity_per_hour=_env_int("PAYEE_VELOCITY_PER_HOUR", 1000),
             advance_pool_cap_fen=_env_int("ADVANCE_POOL_CAP_FEN", 10_000_000_000_00),

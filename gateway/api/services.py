@@ -76,12 +76,19 @@ class Services:
 
 SERVICES = web.AppKey("services", Services)
 TRANSFER_BATCH_MAX = 256  # transfers decided in one transaction
+CALLBACK_BATCHES = 2  # bank callback batches applied at once
 
 
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     metrics = Metrics("gateway")
     pool = await create_pg_pool(settings, metrics)
+    # Accepts and bank callbacks: their own connections, on generic plans (Settings
+    # .generic_plans), one for each batch their group commits may have in flight.
+    hot_pool = await create_pg_pool(
+        settings, metrics, generic_plans=settings.generic_plans,
+        max_size=settings.accept_concurrency + CALLBACK_BATCHES,
+    )  # fmt: skip
     read_pool = await create_read_pool(settings, metrics)
     redis = create_redis(settings)
     reads = ReadRouter(pool, read_pool, redis, settings.database_read_max_lag_s, metrics)
@@ -107,7 +114,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         async def accept_handler(items: Sequence[AcceptItem]) -> list[AcceptResult]:
             in_hop("accept")
             now = clock.now()
-            async with pool.acquire() as conn:
+            async with hot_pool.acquire() as conn:
                 if settings.accept_fast:
                     done = await accept_fast(conn, items, now, risk_rules)
                     if done is not None:
@@ -127,7 +134,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         async def events_handler(groups: Sequence[Sequence[PayoutEvent]]) -> list[list[Applied]]:
             in_hop("callback")
             flat = [e for g in groups for e in g]
-            async with pool.acquire() as conn:
+            async with hot_pool.acquire() as conn:
                 applied = await apply_events(conn, flat)
             out, i = [], 0
             for g in groups:
@@ -136,7 +143,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             return out
 
         payout_events: GroupCommitter[Sequence[PayoutEvent], list[Applied]] = GroupCommitter(
-            "callbacks", events_handler, max_items=128, max_concurrent=2, metrics=metrics
+            "callbacks",
+            events_handler,
+            max_items=128,
+            max_concurrent=CALLBACK_BATCHES,
+            metrics=metrics,
         )
         await payout_events.start()
 
@@ -210,5 +221,6 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await redis.aclose()
         if read_pool is not None:
             await read_pool.close()
+        await hot_pool.close()
         await pool.close()
         await metrics.stop()

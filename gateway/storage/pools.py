@@ -87,12 +87,14 @@ async def create_pg_pool(
     url: str | None = None,
     *,
     generic_plans: bool = False,
+    max_size: int | None = None,
 ) -> asyncpg.Pool:
     """The pool to the primary, or to `url` (the read replica: `create_read_pool`).
     `generic_plans`: its connections run prepared statements on their generic plans, planned
     once (`plan_cache_mode`, a connection parameter: no SET); for statements whose plans do
     not depend on their values, which tests/integration/test_partitions.py checks for the
-    worker's (each reads no more partitions than when planned for its values)."""
+    payout path's (each reads no more partitions than when planned for its values).
+    `max_size`: at most this many connections (else `db_pool_max`)."""
     server_settings = {"application_name": "paygate"}
     if generic_plans:
         server_settings["plan_cache_mode"] = "force_generic_plan"
@@ -104,8 +106,8 @@ async def create_pg_pool(
 
     pool = await asyncpg.create_pool(
         url or settings.database_url,
-        min_size=settings.db_pool_min,
-        max_size=settings.db_pool_max,
+        min_size=min(settings.db_pool_min, max_size or settings.db_pool_max),
+        max_size=max_size or settings.db_pool_max,
         command_timeout=settings.db_command_timeout_s,
         server_settings=server_settings,
         init=init,

@@ -65,7 +65,7 @@ async def running_workers(settings: Settings) -> AsyncIterator[Workers]:
     if not settings.bank_sim_url:
         raise ValueError("workers need the bank simulator's URL (PAYGATE_BANK_SIM_URL)")
     metrics = Metrics("worker")
-    pool = await create_pg_pool(settings, metrics, generic_plans=settings.worker_generic_plans)
+    pool = await create_pg_pool(settings, metrics, generic_plans=settings.generic_plans)
     redis = create_redis(settings)
     connector = aiohttp.TCPConnector(limit=settings.bank_concurrency)
     session = aiohttp.ClientSession(connector=connector)

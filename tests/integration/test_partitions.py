@@ -5,9 +5,10 @@ the bank's callback, the notification — reads one partition of each partitione
 PostgreSQL plans it for its values (EXPLAIN with bound parameters is such a custom plan); the
 statements that prune by `id = ANY($1)` also bound their ids, so a generic plan (a prepared
 statement planned once for all values, which PostgreSQL runs at times) prunes too
-(`test_payout_locks_prune_months_in_a_generic_plan_too`); and the worker's statements, which
-run on generic plans only (its pool's `plan_cache_mode`), read no more partitions on them than
-when planned for their values."""
+(`test_payout_locks_prune_months_in_a_generic_plan_too`); and the payout path's statements
+(the worker's, the gateway's accepts and bank callbacks), which run on generic plans only
+(their pools' `plan_cache_mode`), read no more partitions on them than when planned for their
+values."""
 
 from __future__ import annotations
 
@@ -235,8 +236,9 @@ Statement = tuple[str, str, tuple[Any, ...]]  # hop (gateway/metrics.py), SQL, a
 # Not on a payout's path: the nightly reconciliation reads a bank's business date across every
 # month (a payout approved weeks after it was made is sent, and dated, then), once a day.
 NOT_HOT = {"recon"}
-# The gateway's hops; the others are the worker's loops, whose pool runs generic plans.
-GATEWAY_HOPS = {"accept", "callback", "transfer", "api", "replica", "metrics", "clock"}
+# Hops on PostgreSQL's own plan choice; the others (the worker's loops, the gateway's accepts
+# and bank callbacks) run on generic plans (Settings.generic_plans).
+OWN_CHOICE_HOPS = {"transfer", "api", "replica", "metrics", "clock"}
 
 
 @pytest.fixture
@@ -352,6 +354,7 @@ async def test_a_payouts_statements_read_one_partition_of_each_table(
     offenders: list[str] = []
     explained: dict[str, dict[str, int]] = {}
     generic = 0
+    checked: set[str] = set()
     try:
         for query, (hop, args) in touched.items():
             how, read = await _partitions_read(db, query, args)
@@ -360,11 +363,12 @@ async def test_a_payouts_statements_read_one_partition_of_each_table(
             for table, parts in read.items():
                 if len(parts) > 1:
                     offenders.append(f"{how}: {table} {sorted(parts)} <- {query[:300]}")
-            if hop in GATEWAY_HOPS:
+            if hop in OWN_CHOICE_HOPS:
                 continue
-            # The worker's pool runs generic plans: each must open no more partitions than
-            # the plan for the statement's values.
+            # A generic plan must open no more partitions than the plan for the statement's
+            # values.
             generic += 1
+            checked.add(hop)
             custom = await _partitions_started(db, query, args, generic=False)
             for table, parts in (await _partitions_started(db, query, args, generic=True)).items():
                 planned = sorted(custom.get(table, ()))
@@ -375,21 +379,24 @@ async def test_a_payouts_statements_read_one_partition_of_each_table(
     finally:
         await db.close()
     print(f"statements on partitioned tables: {len(touched)}; explained: {explained}; "
-          f"the worker's also on generic plans: {generic}")  # fmt: skip
+          f"also on generic plans: {generic}")  # fmt: skip
     # Every part of a payout's life ran statements on partitioned tables.
     assert {"accept", "dispatch", "callback", "notify", "api"} <= {h for h, _ in touched.values()}
-    assert generic >= 4  # dispatch's lock and write, the bank's ack, the notification's record
+    # accept's read and write, the callback's lock and write, dispatch's, the bank's ack, the
+    # notification's record
+    assert {"accept", "callback", "dispatch", "notify"} <= checked
     assert not offenders, "\n".join(offenders)
 
 
-async def test_the_workers_pool_runs_generic_plans(settings: Settings) -> None:
-    """The worker's pool (`worker_generic_plans`, on by default) plans its statements once;
-    the gateway's keeps PostgreSQL's choice."""
-    assert settings.worker_generic_plans
+async def test_the_payout_paths_pools_run_generic_plans(settings: Settings) -> None:
+    """The worker's pool and the gateway's for accepts and callbacks (`generic_plans`, on by
+    default) plan their statements once; the gateway's other pool keeps PostgreSQL's choice."""
+    assert settings.generic_plans
     for generic, mode in ((True, "force_generic_plan"), (False, "auto")):
-        pool = await create_pg_pool(settings, generic_plans=generic)
+        pool = await create_pg_pool(settings, generic_plans=generic, max_size=1)
         try:
             assert await pool.fetchval("SHOW plan_cache_mode") == mode
+            assert pool.get_max_size() == 1
         finally:
             await pool.close()
 
