@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,6 +19,7 @@ import redis.asyncio as aioredis
 
 from gateway.api.app import build_app
 from gateway.client import AdminClient, MerchantClient
+from gateway.ports import free_port
 from gateway.server import start_site
 from gateway.settings import Settings
 from gateway.storage.pools import init_connection
@@ -99,21 +98,14 @@ async def past_boot_second(url: str) -> None:
     await wait_until(lambda: redis_time_s(url), lambda s: s > boot_s)
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (for a server that must be told its port up front)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def free_ports(n: int) -> list[int]:
     """`n` different free ports (each `free_port()` alone may hand out one port twice)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in socks]
+    ports: list[int] = []
+    while len(ports) < n:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 def wait_until_sync(

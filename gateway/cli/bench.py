@@ -10,7 +10,8 @@ from typing import Any
 
 import orjson
 
-from gateway.cli.common import free_port, run_stamp
+from gateway.cli.common import run_stamp
+from gateway.ports import free_port
 from gateway.settings import Settings
 
 

@@ -1,4 +1,4 @@
-"""What several `paygate` commands share: SIGTERM as Ctrl-C, report stamps, free ports."""
+"""What several `paygate` commands share: SIGTERM as Ctrl-C, report stamps."""
 
 from __future__ import annotations
 
@@ -9,15 +9,6 @@ from typing import Any
 
 def run_stamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def terminate_as_interrupt() -> None:

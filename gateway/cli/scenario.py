@@ -10,7 +10,8 @@ from pathlib import Path
 
 import orjson
 
-from gateway.cli.common import free_port, run_stamp, terminate_as_interrupt
+from gateway.cli.common import run_stamp, terminate_as_interrupt
+from gateway.ports import free_port
 from gateway.settings import Settings
 
 

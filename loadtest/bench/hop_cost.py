@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -28,6 +27,7 @@ from typing import Any
 
 import aiohttp
 
+from gateway.ports import free_port
 from gateway.state_lock import wipe
 from loadtest.bench.cost import CostMeter
 from loadtest.bench.run import _run, make_merchants
@@ -37,12 +37,6 @@ from loadtest.system.up import running_system
 PROCESSES = ("bank-sim", "webhook-sink", "gateway", "worker", "postgres", "redis")
 DRAIN_S = 30.0
 Costs = dict[str, float]  # process -> µs of CPU per payout
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _notified(info: dict[str, Any]) -> int:
@@ -113,8 +107,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             label, _, tree = checkout.partition("=")
             wipe(state_dir / label)
             infos[label] = stack.enter_context(running_system(
-                state_dir / label, port=_free_port(), bank_port=_free_port(),
-                sink_port=_free_port(), env=env, cwd=Path(tree or "."),
+                state_dir / label, port=free_port(), bank_port=free_port(),
+                sink_port=free_port(), env=env, cwd=Path(tree or "."),
             ))  # fmt: skip
         runs = asyncio.run(_measure(infos, args.rate, args.seconds, args.rounds))
     first = next(iter(runs))
