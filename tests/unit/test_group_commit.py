@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Sequence
 
 from gateway.batching import GroupCommitter
+from tests.harness import wait_until
 
 
 async def test_an_idle_committer_handles_an_item_alone_and_gathers_the_ones_behind_it() -> None:
@@ -24,8 +25,13 @@ async def test_an_idle_committer_handles_an_item_alone_and_gathers_the_ones_behi
     await committer.start()
     try:
         tasks = [asyncio.create_task(committer.submit(i)) for i in range(6)]
-        await asyncio.sleep(0)  # every submit has run: the first is in flight, five queued
-        assert batches == [[0]]
+
+        async def state() -> tuple[list[list[int]], int]:
+            return [list(b) for b in batches], committer._queue.qsize()
+
+        # Every submit has run: the first is in flight, alone; of the five behind it the
+        # gathering loop holds one (waiting for the slot) and four are queued.
+        await wait_until(state, lambda s: s == ([[0]], 4))
         release.set()
         results = await asyncio.gather(*tasks, return_exceptions=True)
     finally:
