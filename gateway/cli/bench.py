@@ -23,6 +23,7 @@ def cmd_bench(
 
     from gateway.state_lock import wipe
     from loadtest.bench.accept_only import accept_table, run_accept_only
+    from loadtest.bench.machine_speed import machine_speed, speed_summary
     from loadtest.bench.run import BenchPlan, run_bench, say, table
     from loadtest.reports.run_reports import write_bench_report
     from loadtest.system.up import running_system
@@ -33,6 +34,8 @@ def cmd_bench(
     # A fresh system each run (its embedded database too): numbers must not depend on history.
     wipe(state_dir)
     env = {"PAYGATE_BANK_PROFILE_PRESET": "instant", "PAYGATE_LOG_LEVEL": "WARNING"}
+    say("timing this machine's speed (loadtest/bench/machine_speed.py) ...")
+    speed_at_start = machine_speed()
     say(f"starting paygate ({'quick' if quick else 'full'} run, {workers} gateway process(es), "
         f"{generators} load generator process(es)) ...")  # fmt: skip
     with running_system(state_dir, port=free_port(), bank_port=free_port(),
@@ -40,6 +43,7 @@ def cmd_bench(
                         up_args=("--workers", str(workers))) as info:  # fmt: skip
         out = asyncio.run(run_accept_only(info, plan) if only == "accept"
                           else run_bench(info, plan))  # fmt: skip
+    out["machine"] = speed_summary(speed_at_start, machine_speed())
     text = accept_table(out) if only == "accept" else table(out)
     print(text)
     stamp = run_stamp()

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any
 
 from loadtest.bench.ledger_check import ledger_check, ledger_line
+from loadtest.bench.machine_speed import speed_line
 from loadtest.bench.run import (
     BenchPlan,
     _pause_dispatch,
@@ -67,6 +68,7 @@ def accept_table(out: dict[str, Any]) -> str:
          f"{p['accept_hot_saturation']['by_status']}"),
         ("RATIO hot / spread", str(out["ratios"]["hot_over_spread"])),
         ("ledger check (end of run)", ledger_line(out["ledger"])),
+        speed_line(out.get("machine")),
     ]  # fmt: skip
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)

@@ -33,6 +33,7 @@ from gateway.client import AdminClient
 from loadtest.bench.capacity import CapacityPlan, find_capacity, generator_cpu_s
 from loadtest.bench.cost import CostMeter, cost_lines
 from loadtest.bench.ledger_check import ledger_check, ledger_line
+from loadtest.bench.machine_speed import speed_line
 from loadtest.bench.storage import storage_ceiling
 from loadtest.bench.transfers import (
     describe,
@@ -364,6 +365,7 @@ def table(out: dict[str, Any]) -> str:
         ("RATIO p99@50% / p50@10%", str(r["p99_at_50pct_over_p50_at_10pct"])),
         ("RATIO transfers hot / spread", str(r["transfers_hot_over_spread"])),
         ("ledger check (end of run)", ledger_line(out["ledger"])),
+        speed_line(out.get("machine")),
     ]  # fmt: skip
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)
