@@ -3,10 +3,7 @@
 Natural batching: a flush starts as soon as one of `max_concurrent` slots is free and takes
 whatever is queued, up to `max_items`; optionally it first waits up to `max_wait_s` for more.
 At low load a request is handled alone with no added delay; under load batches grow by
-themselves. With `direct_when_idle`, an item that finds nothing in flight and nothing queued
-leads a batch in its own task (no queue, no flush task) after one turn of the event loop, and
-the items submitted in that turn join it (requests read in the same turn: one round trip).
-Each item still gets its own result. If a whole batch fails (a bug, a lost
+themselves. Each item still gets its own result. If a whole batch fails (a bug, a lost
 connection), its items are retried one by one so one bad item cannot sink the others — or,
 with `retry_singly=False` (a batch that fails only as a whole, like a Redis pipeline), every
 item gets the batch's exception. A handler may also answer an item with an exception (calls
@@ -57,7 +54,6 @@ class GroupCommitter(Generic[I, R]):
         self._loop_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flushes: set[asyncio.Task[None]] = set()
-        self._gathering: list[tuple[I, asyncio.Future[R]]] | None = None  # a leader's batch
         self.batches = 0
         self.items = 0
 
@@ -81,13 +77,8 @@ class GroupCommitter(Generic[I, R]):
     async def submit(self, item: I) -> R:
         if self._loop_task is None or self._loop is None:
             raise ServiceUnavailable("gateway is not accepting work")
-        if self._direct_when_idle:
-            if self._gathering is not None and len(self._gathering) < self._max_items:
-                joined: asyncio.Future[R] = self._loop.create_future()
-                self._gathering.append((item, joined))
-                return await joined
-            if not self._busy and self._queue.empty() and self._gathering is None:
-                return await self._lead(item)
+        if self._direct_when_idle and not self._busy and self._queue.empty():
+            return await self._alone(item)
         fut: asyncio.Future[R] = self._loop.create_future()
         try:
             self._queue.put_nowait((item, fut))  # the common case: no await, no task switch
@@ -95,44 +86,23 @@ class GroupCommitter(Generic[I, R]):
             await self._queue.put((item, fut))
         return await fut
 
-    async def _lead(self, item: I) -> R:
-        """Nothing in flight, nothing queued: the item leads a batch handled in its own task
-        (no queue, no flush task: what a batch at low load costs). It first lets the event
-        loop finish the turn it is in, so items submitted in that turn (requests whose data
-        arrived together) join it, at no more delay than that turn."""
-        assert self._loop is not None
-        own: asyncio.Future[R] = self._loop.create_future()
-        batch = [(item, own)]
-        self._gathering = batch
-        try:
-            await asyncio.sleep(0)  # one turn of the loop: the others ready now run first
-        except asyncio.CancelledError:
-            self._requeue(batch[1:])
-            raise
-        finally:
-            self._gathering = None
-        try:
-            await self._slots.acquire()  # free, unless a queued batch took it meanwhile
-        except asyncio.CancelledError:
-            self._requeue(batch[1:])
-            raise
+    async def _alone(self, item: I) -> R:
+        """Nothing in flight, nothing queued: the item is a batch of its own, handled in the
+        submitter's task (no queue, no flush task: what a batch at low load costs)."""
+        await self._slots.acquire()  # free: nothing is in flight
         self._busy += 1
         try:
-            await self._flush(batch)  # gives the slot back
-        except asyncio.CancelledError:
-            for _, fut in batch[1:]:
-                if not fut.done():
-                    fut.set_exception(ServiceUnavailable("gateway is shutting down"))
-            raise
-        return own.result()
-
-    def _requeue(self, items: list[tuple[I, asyncio.Future[R]]]) -> None:
-        """A cancelled leader's followers still go, through the queue."""
-        for entry in items:
-            try:
-                self._queue.put_nowait(entry)
-            except asyncio.QueueFull:
-                entry[1].set_exception(ServiceUnavailable("too much queued"))
+            self.batches += 1
+            self.items += 1
+            if self._metrics is not None:
+                self._metrics.batch(self.name, 1)
+            (result,) = await self._handler([item])
+        finally:
+            self._busy -= 1
+            self._slots.release()
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

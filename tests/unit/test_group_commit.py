@@ -4,14 +4,13 @@ the rest are gathered into batches behind it, in order."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 
 from gateway.batching import GroupCommitter
 from tests.harness import wait_until
 
 
-async def test_an_idle_committer_gathers_one_loop_turn_and_queues_the_rest_behind_it() -> None:
+async def test_an_idle_committer_handles_an_item_alone_and_gathers_the_ones_behind_it() -> None:
     release = asyncio.Event()
     batches: list[list[int]] = []
 
@@ -25,55 +24,22 @@ async def test_an_idle_committer_gathers_one_loop_turn_and_queues_the_rest_behin
     )
     await committer.start()
     try:
-        # Submitted in one turn of the loop: the first leads, the other two join it.
-        first = [asyncio.create_task(committer.submit(i)) for i in range(3)]
+        tasks = [asyncio.create_task(committer.submit(i)) for i in range(6)]
 
         async def state() -> tuple[list[list[int]], int]:
             return [list(b) for b in batches], committer._queue.qsize()
 
-        await wait_until(state, lambda s: s == ([[0, 1, 2]], 0))
-        # Submitted while that batch is in flight: queued behind it (the gathering loop holds
-        # one, waiting for the slot; two wait in the queue).
-        later = [asyncio.create_task(committer.submit(i)) for i in range(3, 6)]
-        await wait_until(state, lambda s: s == ([[0, 1, 2]], 2))
+        # Every submit has run: the first is in flight, alone; of the five behind it the
+        # gathering loop holds one (waiting for the slot) and four are queued.
+        await wait_until(state, lambda s: s == ([[0]], 4))
         release.set()
-        results = await asyncio.gather(*first, *later, return_exceptions=True)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await committer.stop()
-    assert batches == [[0, 1, 2], [3, 4, 5]]
+    assert batches == [[0], [1, 2, 3, 4, 5]]
     assert results[0::2] == [0, 20, 40]
     assert [str(e) for e in results[1::2]] == ["odd 1", "odd 3", "odd 5"]
     assert (committer.batches, committer.items) == (2, 6)
-
-
-async def test_a_leader_cancelled_while_gathering_leaves_its_followers_queued() -> None:
-    batches: list[list[int]] = []
-
-    async def handler(items: Sequence[int]) -> list[int | Exception]:
-        batches.append(list(items))
-        return [i * 10 for i in items]
-
-    committer: GroupCommitter[int, int] = GroupCommitter(
-        "t", handler, max_items=8, max_concurrent=1, direct_when_idle=True
-    )
-    await committer.start()
-    try:
-        leader = asyncio.create_task(committer.submit(0))
-        followers = [asyncio.create_task(committer.submit(i)) for i in (1, 2)]
-
-        async def cancel_leader() -> None:  # runs after the two joined, before the leader goes
-            assert committer._gathering is not None and len(committer._gathering) == 3
-            leader.cancel()
-
-        canceller = asyncio.create_task(cancel_leader())
-        assert await asyncio.gather(*followers) == [10, 20]
-        await canceller
-        with contextlib.suppress(asyncio.CancelledError):
-            await leader
-        assert leader.cancelled()
-    finally:
-        await committer.stop()
-    assert batches == [[1, 2]]
 
 
 async def test_without_direct_the_first_item_waits_for_the_gathering_loop() -> None:
