@@ -25,6 +25,9 @@ from gateway.storage.pools import cluster_url
 
 # The order the table lists them in.
 PROCESSES = ("gateway", "worker", "bank-sim", "webhook-sink", "postgres", "redis", "up")
+# The gateway's own processes and stores; the rest stand in for the world around it (banks,
+# merchants' servers, their load) or run the measurement.
+PRODUCT = ("gateway", "worker", "postgres", "redis")
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +217,7 @@ def cost_summary(
     if generator_cpu_s is not None:
         cpu_ms["load generator"] = round(generator_cpu_s * 1000 * per_k, 1)
     cpu_ms["total"] = round(sum(cpu_ms.values()), 1)
+    product = round(sum(cpu_ms.get(name, 0.0) for name in PRODUCT), 1)
 
     def delta(key: str) -> float:
         return after.counts.get(key, 0.0) - before.counts.get(key, 0.0)
@@ -233,6 +237,7 @@ def cost_summary(
         "payouts": payouts,
         "seconds": round(after.at_s - before.at_s, 2),
         "cpu_ms_per_1000_payouts": cpu_ms,
+        "product_cpu_ms_per_1000_payouts": product,
         "requests_per_payout": requests,
         "sql_statements_per_payout": {k: v for k, v in sql.items() if v},
         "redis_commands_per_payout": redis,
@@ -248,6 +253,10 @@ def cost_lines(cost: dict[str, Any]) -> list[tuple[str, str]]:
     for name, ms in cost["cpu_ms_per_1000_payouts"].items():
         label = "TOTAL" if name == "total" else name
         rows.append((f"cost per 1,000 payouts  {label}", f"{ms:,.0f} CPU ms{at}"))
+    own = cost.get("product_cpu_ms_per_1000_payouts")
+    if own is not None:
+        rows.append(("  of which the gateway's own", f"{own:,.0f} CPU ms ({', '.join(PRODUCT)};"
+                     " not the simulated banks, the merchants' sink or the load)"))  # fmt: skip
     req = " · ".join(f"{k.split(' ')[0]} {v:g}" for k, v in cost["requests_per_payout"].items())
     rows.append(("  HTTP requests per payout", req))
     sql = " · ".join(f"{k} {v:g}" for k, v in cost["sql_statements_per_payout"].items())
