@@ -129,6 +129,11 @@ class Settings:
     submit_timeout_s: float = 2.0
     query_timeout_s: float = 2.0
     unknown_first_query_ms: float = 200.0
+    # A bank's "accepted, processing" is written this long after it came (or at the order's
+    # first poll time, the channel's expected_ms, if sooner), and only for the orders still
+    # `sending` then: a fast bank's callback has usually finished the order by then, and the
+    # ack's own row versions are never written. 0: at once.
+    ack_record_delay_ms: float = 1000.0
     poll_batch_max: int = 256
     poll_max_interval_s: float = 30.0
     # "The bank never received it" (failed `bank_no_record`, hold released) only after the
@@ -203,6 +208,7 @@ class Settings:
             callback_url=_env_str("CALLBACK_URL", ""),
             bank_profile_preset=_env_str("BANK_PROFILE_PRESET", "default"),
             submit_timeout_s=_env_float("SUBMIT_TIMEOUT_S", 2.0),
+            ack_record_delay_ms=_env_float("ACK_RECORD_DELAY_MS", 1000.0),
             dispatch_batch_max=_env_int("DISPATCH_BATCH_MAX", 256),
             query_timeout_s=_env_float("QUERY_TIMEOUT_S", 2.0),
             poll_max_interval_s=_env_float("POLL_MAX_INTERVAL_S", 30.0),

@@ -79,6 +79,11 @@ class CollectionOrders:
                 log.error("a bank's word does not match the locked collection", extra={
                     "collection_id": a.collection_id})  # fmt: skip
 
+    async def ack_targets(
+        self, pool: asyncpg.Pool, ids: Sequence[str]
+    ) -> tuple[set[str], set[str]]:
+        return await queue.ack_targets(pool, ids, QUEUE)
+
     async def lease_polls(
         self, pool: asyncpg.Pool, now: datetime, limit: int, lease_until: datetime
     ) -> list[Pending]:

@@ -117,6 +117,13 @@ class BankOrders(Protocol):
         is still one of `only_in` (a callback may have finished an order meanwhile)."""
         ...
 
+    async def ack_targets(
+        self, pool: asyncpg.Pool, ids: Sequence[str]
+    ) -> tuple[set[str], set[str]]:
+        """Of `ids` (read without locks): those still `sending`, and those without a bank
+        date yet."""
+        ...
+
     async def lease_polls(
         self, pool: asyncpg.Pool, now: datetime, limit: int, lease_until: datetime
     ) -> list[Pending]:

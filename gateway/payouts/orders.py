@@ -80,6 +80,11 @@ class PayoutOrders:
                 log.error("a bank's word does not match the locked payout", extra={
                     "payout_id": a.payout_id})  # fmt: skip
 
+    async def ack_targets(
+        self, pool: asyncpg.Pool, ids: Sequence[str]
+    ) -> tuple[set[str], set[str]]:
+        return await queue.ack_targets(pool, ids, "payout_queue")
+
     async def lease_polls(
         self, pool: asyncpg.Pool, now: datetime, limit: int, lease_until: datetime
     ) -> list[Pending]:

@@ -137,6 +137,24 @@ async def due(
     return rows
 
 
+async def ack_targets(
+    pool: asyncpg.Pool, ids: Sequence[str], table: str = "payout_queue"
+) -> tuple[set[str], set[str]]:
+    """Of the orders `ids` (read without locks): those still `sending` in `table`, and those
+    without a bank date yet."""
+    key, orders = _KEYS[table], _ORDERS[table]
+    rows = await pool.fetch(
+        f"""SELECT o.id, q.state = 'sending' AS sending, o.bank_date IS NULL AS undated
+            FROM {orders} o LEFT JOIN {table} q ON q.{key} = o.id
+            WHERE o.id = ANY($1::text[])
+                AND o.id >= $2 AND o.id <= $3  -- prunes months in a generic plan too""",
+        list(ids),
+        min(ids),
+        max(ids),
+    )
+    return {r["id"] for r in rows if r["sending"]}, {r["id"] for r in rows if r["undated"]}
+
+
 async def dispatch_paused(conn: asyncpg.Pool | asyncpg.Connection) -> dict[str, Any]:
     row = await conn.fetchrow("SELECT paused, updated_at FROM dispatch_control WHERE id = 1")
     assert row is not None

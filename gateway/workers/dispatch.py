@@ -13,7 +13,10 @@ One round, for up to `dispatch_batch_max` orders, any number of workers side by 
    second submission;
 5. submit over HTTP, no transaction open: per channel in batches of its `submit_batch_max`
    (批量代付, each item answered on its own), or one by one where the bank takes singles;
-6. one transaction: acked -> wait for the callback (poll after the channel's expected time);
+6. one transaction: acked -> wait for the callback (poll after the channel's expected time;
+   an ack that says "processing" is written `ack_record_delay_ms` later, or at that poll time
+   if sooner, and only for the orders still `sending` then: a fast bank's callback usually
+   makes it moot);
    refused (busy, maintenance, unreachable) -> back to the queue, maybe another channel;
    unknown (timeout, reset, an answer that is not this order's: channels/answers.py) ->
    query, never resend; a final answer is applied at once. Each answer reaches its order by
@@ -71,6 +74,11 @@ class Dispatcher:
         self._singles_until: dict[str, float] = {}
         self._health = channel_repo.HealthRecorder(pool)
         self.submitted = 0
+        # Acks that said "processing", to be written once due (monotonic time, id, its
+        # bookkeeping, the bank's word) if the order is still `sending` then.
+        self._acks: list[tuple[float, str, DispatchChange, BankWord]] = []
+        self.acks_written = 0
+        self.acks_moot = 0  # the order had left `sending` (a callback finished it, say)
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
@@ -78,10 +86,35 @@ class Dispatcher:
                              self._s.dispatch_batch_max, idle_s(self._s, self._orders), stop,
                              self._pool)  # fmt: skip
         finally:
+            await self.record_acks(everything=True)
             await self._health.flush()
+
+    async def record_acks(self, everything: bool = False) -> int:
+        """Write the held acks that are due (or all of them), for the orders still `sending`;
+        returns how many were written. A crash loses only held acks: those orders stay
+        `sending` and are queried at their poll time, never sent again."""
+        if not self._acks:
+            return 0
+        now = time.monotonic()
+        due = self._acks if everything else [a for a in self._acks if a[0] <= now]
+        if not due:
+            return 0
+        self._acks = [] if everything else [a for a in self._acks if a[0] > now]
+        sending, undated = await self._orders.ack_targets(self._pool, [a[1] for a in due])
+        # A moot ack still tells the bank's business date to an order that has none (one a
+        # word without it finished), for reconciliation; else it changes nothing.
+        dated = [a for a in due if a[1] not in sending and a[1] in undated and a[3].bank_date]
+        acks = [a for a in due if a[1] in sending]
+        self.acks_moot += len(due) - len(acks)
+        if acks or dated:
+            await self._orders.record(self._pool, [a[3] for a in acks + dated],
+                                      {a[1]: a[2] for a in acks}, only_in=("sending",))  # fmt: skip
+            self.acks_written += len(acks)
+        return len(acks)
 
     async def run_once(self) -> int:
         """One round; returns how many orders it claimed."""
+        await self.record_acks()
         now = datetime.now(UTC)
         claimed = await self._orders.due(self._pool, now, self._s.dispatch_batch_max)
         if not claimed:
@@ -172,6 +205,7 @@ class Dispatcher:
         changes: dict[str, DispatchChange] = {}
         words: list[BankWord] = []
         health: dict[str, Counter[str]] = defaultdict(Counter)
+        held_at, hold_s = time.monotonic(), self._s.ack_record_delay_ms / 1000
         for (p, channel_id), res in done:
             if res.code != "bank_busy":  # capacity, not health: the quota handles it
                 health[channel_id]["fail" if res.transport_failure else "ok"] += 1
@@ -179,13 +213,19 @@ class Dispatcher:
             if res.outcome is SubmitOutcome.ACKED:
                 assert rec is not None
                 expected_s = self._clock.wall_delay_s(channels[channel_id].expected_ms / 1000)
-                changes[p.id] = DispatchChange(
+                change = DispatchChange(
                     state="acked", bank_ref=rec.bank_ref, submitted_at=now,
                     poll_at=now + timedelta(seconds=expected_s),
                 )  # fmt: skip
-                words.append(BankWord(p.id, rec.status, channel_id, rec.bank_ref,
-                                      rec.failure_code, rec.failure_message,
-                                      rec.business_date, rec.amount))  # fmt: skip
+                said = BankWord(p.id, rec.status, channel_id, rec.bank_ref, rec.failure_code,
+                                rec.failure_message, rec.business_date, rec.amount)  # fmt: skip
+                if rec.status == "processing" and self._s.ack_record_delay_ms > 0:
+                    # Written by its first poll time at the latest: a silent order is still
+                    # queried when it would have been.
+                    self._acks.append((held_at + min(hold_s, expected_s), p.id, change, said))
+                else:
+                    changes[p.id] = change
+                    words.append(said)
             elif res.outcome is SubmitOutcome.REFUSED:
                 backoff = res.retry_after_s or min(0.1 * 2**p.attempts, REFUSED_BACKOFF_MAX_S)
                 again = now + timedelta(seconds=backoff)

@@ -318,3 +318,81 @@ async def test_paused_dispatch_keeps_payouts_queued_until_resumed(world: BankWor
     assert (await world.wait_payout(client, po["id"]))["status"] == "succeeded"
     bad = await world.gw.admin.patch("/admin/dispatch", {"paused": "yes"})
     assert bad.status == 400 and bad.error_code == "invalid_request"
+
+
+async def test_a_fast_banks_acks_are_never_written_once_its_callbacks_finished_the_payouts(
+    world: BankWorld,
+) -> None:
+    # The bank answers "processing" and calls back 50 ms later: every payout is final before
+    # its held ack is due (1 s), so the dispatcher finds it gone from `sending` and writes none
+    # of those acks.
+    await world.profile("102", callback_delay={"median_ms": 50, "p99_ms": 50})
+    _, client = await merchant(world)
+    dispatcher = world.workers.dispatcher
+    written = dispatcher.acks_written
+    ids = [(await pay(client, payee(f"1021000999{n:02d}")))["id"] for n in range(5)]
+    for pid in ids:
+        done = await world.wait_payout(client, pid)
+        assert done["status"] == "succeeded" and done["bank_ref"]
+    await dispatcher.record_acks(everything=True)
+    assert dispatcher.acks_written == written
+    assert dispatcher.acks_moot >= len(ids)
+    assert (await world.gw.ledger_ok())["ok"]
+
+
+async def test_a_slow_banks_ack_is_written_once_held_and_the_payout_then_waits_acked(
+    world: BankWorld,
+) -> None:
+    await world.profile("102", callback_delay={"median_ms": 600_000, "p99_ms": 600_000})
+    await world.channel("102", expected_ms=600_000)  # no query of its own for ten minutes
+    _, client = await merchant(world)
+    dispatcher = world.workers.dispatcher
+    written = dispatcher.acks_written
+    pid = (await pay(client, payee("102100099990")))["id"]
+    conn = await world.gw.db()
+    try:
+
+        async def queued() -> tuple[str | None, str | None]:
+            row = await conn.fetchrow(
+                """SELECT q.state, p.bank_ref FROM payout_queue q
+                   JOIN payouts p ON p.id = q.payout_id WHERE q.payout_id = $1""",
+                pid,
+            )
+            return (row["state"], row["bank_ref"]) if row else (None, None)
+
+        _, bank_ref = await wait_until(queued, lambda s: s[0] == "acked")
+    finally:
+        await conn.close()
+    assert bank_ref and bank_ref == (await world.record(pid))["bank_ref"]
+    assert dispatcher.acks_written == written + 1
+    assert (await world.wait_payout(client, pid, {"processing"}))["bank_ref"] == bank_ref
+
+
+async def test_a_moot_ack_still_tells_its_bank_date_to_a_payout_finished_without_one(
+    world: BankWorld,
+) -> None:
+    # Held for 1 s (the channel's first poll is ten minutes away); meanwhile a word without a
+    # business date (here an operator-forged `failed`) finishes the payout. The ack is moot,
+    # but its bank date is what reconciliation files the payout under.
+    await world.profile("102", callback_delay={"median_ms": 600_000, "p99_ms": 600_000})
+    await world.channel("102", expected_ms=600_000)
+    _, client = await merchant(world)
+    dispatcher = world.workers.dispatcher
+    written, moot = dispatcher.acks_written, dispatcher.acks_moot
+    pid = (await pay(client, payee("102100099991")))["id"]
+    await world.wait_payout(client, pid, {"processing"})
+    forged = await world.callback("102", [{
+        "event_id": f"forged-{pid}", "ref": pid, "status": "failed", "amount": AMOUNT,
+        "failure_code": "bank_failed", "failure_message": "forged"}])  # fmt: skip
+    assert forged.status == 200 and forged.json()["results"][0]["result"] == "applied"
+    conn = await world.gw.db()
+    try:
+
+        async def bank_date() -> Any:
+            return await conn.fetchval("SELECT bank_date FROM payouts WHERE id = $1", pid)
+
+        day = await wait_until(bank_date, lambda d: d is not None)
+    finally:
+        await conn.close()
+    assert day.isoformat() == (await world.record(pid))["business_date"]
+    assert (dispatcher.acks_written, dispatcher.acks_moot) == (written, moot + 1)
