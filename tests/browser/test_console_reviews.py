@@ -64,10 +64,9 @@ async def test_sign_in_and_the_overview_moves_while_payouts_flow(
     await page.evaluate("window.__notReloaded = true")
     _, client = await world.gw.merchant(100_000_000)
 
-    async def flow() -> None:
+    async def flow() -> None:  # one payout at a time, the next once this one is final
         while True:
-            await pay(client, 1_000)
-            await asyncio.sleep(0.05)  # the load's pace, not synchronisation
+            await world.wait_payout(client, (await pay(client, 1_000))["id"])
 
     sender = asyncio.create_task(flow())
     try:
