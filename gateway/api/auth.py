@@ -6,6 +6,7 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -54,20 +55,20 @@ class NonceStore:
         return bool(stored)
 
 
-async def verify_signature(
-    request: web.Request,
-    secret_for: Callable[[str], Awaitable[str | None]],
-    window_s: int,
-) -> tuple[str, str, int]:
-    """Check a signed request's headers, window and signature; returns (key, nonce, timestamp).
+class SignedHeaders(NamedTuple):
+    key: str
+    timestamp: str
+    nonce: str
+    signature: str
 
-    The nonce is not consumed here: the caller does that (with the rate limit, for merchants).
-    """
-    h = request.headers
-    key = h.get(signing.H_KEY, "")
-    ts = h.get(signing.H_TIMESTAMP, "")
-    nonce = h.get(signing.H_NONCE, "")
-    signature = h.get(signing.H_SIGNATURE, "")
+
+def signed_headers(get: Callable[[str], str | None], window_s: int) -> SignedHeaders:
+    """A signed request's four headers, each well formed, and its timestamp inside the window
+    (`get` looks a header up by its name as the spec spells it)."""
+    key = get(signing.H_KEY) or ""
+    ts = get(signing.H_TIMESTAMP) or ""
+    nonce = get(signing.H_NONCE) or ""
+    signature = get(signing.H_SIGNATURE) or ""
     if not key or len(key) > 64:
         raise Unauthorized(f"missing or malformed {signing.H_KEY}")
     if not signing.TIMESTAMP_RE.match(ts):
@@ -78,14 +79,34 @@ async def verify_signature(
         raise Unauthorized(f"missing or malformed {signing.H_SIGNATURE}")
     if abs(time.time() - int(ts)) > window_s:
         raise Unauthorized("timestamp outside the allowed window", code="stale_request")
-    secret = await secret_for(key)
-    body = await read_body(request)
-    # Sign against a dummy secret for unknown keys so timing does not reveal which exist.
-    # The path and query exactly as sent (not re-encoded), like the body.
-    expected = signing.sign(secret or "-", ts, nonce, request.method, request.raw_path, body)
-    if not signing.signature_matches(expected, signature) or secret is None:
+    return SignedHeaders(key, ts, nonce, signature)
+
+
+def check_signature(
+    signed: SignedHeaders, secret: str | None, method: str, target: str, body: bytes
+) -> None:
+    """The signature over the request as sent (`target`: the path and query, not re-encoded);
+    an unknown key (`secret` None) is checked against a dummy secret, so that timing does not
+    reveal which keys exist."""
+    expected = signing.sign(secret or "-", signed.timestamp, signed.nonce, method, target, body)
+    if not signing.signature_matches(expected, signed.signature) or secret is None:
         raise Unauthorized("signature does not match")
-    return key, nonce, int(ts)
+
+
+async def verify_signature(
+    request: web.Request,
+    secret_for: Callable[[str], Awaitable[str | None]],
+    window_s: int,
+) -> tuple[str, str, int]:
+    """Check a signed request's headers, window and signature; returns (key, nonce, timestamp).
+
+    The nonce is not consumed here: the caller does that (with the rate limit, for merchants).
+    """
+    signed = signed_headers(request.headers.get, window_s)
+    secret = await secret_for(signed.key)
+    body = await read_body(request)
+    check_signature(signed, secret, request.method, request.raw_path, body)
+    return signed.key, signed.nonce, int(signed.timestamp)
 
 
 async def verify_signed(

@@ -15,17 +15,18 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
+from urllib.parse import unquote
 
 import orjson
-from aiohttp import web
 
-from gateway.api.auth import verify_signature
-from gateway.api.jsonio import decode, json_response, read_body
-from gateway.api.middleware import make_error_middleware
-from gateway.server import run, serve_until_stopped
+from gateway.api.auth import check_signature, signed_headers
+from gateway.api.jsonio import decode
+from gateway.api.middleware import error_body
+from gateway.http1_server import Http1Server, Request, Response
+from gateway.server import run, settle_heap, stop_event
 from loadtest.sink.state import (
     SIGNATURE_WINDOW_S,
     Answer,
@@ -35,7 +36,15 @@ from loadtest.sink.state import (
     Registration,
     SinkState,
 )
-from protocol.errors import ApiError, InvalidRequest, NotFound, ServiceUnavailable, Unauthorized
+from protocol.errors import (
+    ApiError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+)
+from protocol.ids import new_id
 
 log = logging.getLogger("paygate.webhook_sink")
 
@@ -43,161 +52,207 @@ MAX_BODY_BYTES: Final = 1024 * 1024
 # How often a held request checks whether its client has hung up.
 HOLD_POLL_S: Final = 0.1
 MERCHANT_ID_RE: Final = re.compile(r"^[\x21-\x7e]{1,64}$")
+REQUEST_ID_RE: Final = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
 
 # The answer to a delivery the merchant takes (nearly every one under load): made once.
-OK_BODY: Final = orjson.dumps({"ok": True})
+OK: Final = Response(200, orjson.dumps({"ok": True}))
 
-STATE_KEY = web.AppKey("sink_state", SinkState)
-CLOSING_KEY = web.AppKey("sink_closing", asyncio.Event)
-
-routes = web.RouteTableDef()
+Answered = Response | Awaitable[Response]
 
 
-def build_sink_app(secrets: Mapping[str, str] | None = None) -> web.Application:
-    """The sink, knowing `secrets` (merchant id -> secret); more via `PUT /merchants/{id}`."""
-    app = web.Application(
-        middlewares=[make_error_middleware(MAX_BODY_BYTES)], client_max_size=MAX_BODY_BYTES
-    )
-    state = SinkState()
-    for merchant_id, secret in (secrets or {}).items():
-        if not MERCHANT_ID_RE.match(merchant_id) or not secret:
-            raise ValueError(f"bad merchant id or empty secret for {merchant_id!r}")
-        state.register(merchant_id, secret)
-    closing = asyncio.Event()
-    app[STATE_KEY] = state
-    app[CLOSING_KEY] = closing
+def json_answer(data: Any, status: int = 200) -> Response:
+    return Response(status, orjson.dumps(data))
 
-    async def on_shutdown(app: web.Application) -> None:
-        closing.set()  # release held requests before the server waits for handlers
 
-    app.on_shutdown.append(on_shutdown)
-    app.add_routes(routes)
-    return app
+class Sink:
+    """The sink's routes over the lean HTTP server (gateway/http1_server.py): a verified
+    notification the merchant takes is answered synchronously, with no task per request."""
+
+    def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
+        self.state = SinkState()
+        for merchant_id, secret in (secrets or {}).items():
+            if not MERCHANT_ID_RE.match(merchant_id) or not secret:
+                raise ValueError(f"bad merchant id or empty secret for {merchant_id!r}")
+            self.state.register(merchant_id, secret)
+        self.closing = asyncio.Event()  # releases held requests at shutdown
+        self.server = Http1Server(self.handle, self.error_answer, max_body_bytes=MAX_BODY_BYTES)
+
+    async def start(self, host: str, port: int) -> int:
+        return await self.server.start(host, port)
+
+    async def close(self) -> None:
+        self.closing.set()  # release held requests before the server waits for handlers
+        await self.server.close()
+
+    def handle(self, request: Request) -> Answered:
+        parts = request.path.split("/")
+        match parts[1:]:
+            case ["notify", merchant_id]:
+                return self._route(request, {"POST": self.notify}, unquote(merchant_id))
+            case ["merchants", merchant_id]:
+                return self._route(request, {"PUT": self.put_merchant}, unquote(merchant_id))
+            case ["merchants", merchant_id, "behaviour"]:
+                methods = {"GET": self.get_behaviour, "PUT": self.put_behaviour}
+                return self._route(request, methods, unquote(merchant_id))
+            case ["merchants", merchant_id, "received"]:
+                return self._route(request, {"GET": self.get_received}, unquote(merchant_id))
+            case ["stats"]:
+                return self._route(request, {"GET": self.stats}, "")
+            case ["healthz"]:
+                return self._route(request, {"GET": self.healthz}, "")
+        raise NotFound("Not Found")
+
+    @staticmethod
+    def _route(request: Request, methods: Mapping[str, Callable[[Request, str], Answered]],
+               merchant_id: str) -> Answered:  # fmt: skip
+        method = methods.get("GET" if request.method == "HEAD" else request.method)
+        if method is None:
+            raise _NotAllowed(", ".join(methods))
+        return method(request, merchant_id)
+
+    def error_answer(self, request: Request | None, exc: Exception) -> Response:
+        """The SPEC 11 error body, naming a request id (the client's when it sent a sane one)."""
+        given = request.headers.get("x-request-id") if request is not None else None
+        request_id = given if given and REQUEST_ID_RE.match(given) else new_id("req")
+        headers = [("X-Request-Id", request_id)]
+        if isinstance(exc, ApiError):
+            headers += exc.headers().items()
+            if isinstance(exc, _NotAllowed):
+                headers.append(("Allow", exc.allow))
+            body = error_body(exc.code, exc.message, request_id, exc.field)
+            return Response(exc.status, orjson.dumps(body), tuple(headers))
+        where = {"request_id": request_id}
+        if request is not None:
+            where |= {"path": request.path, "method": request.method}
+        log.error("unhandled error", extra=where, exc_info=exc)
+        body = error_body("internal_error", "internal error", request_id)
+        return Response(500, orjson.dumps(body), tuple(headers))
+
+    def notify(self, request: Request, merchant_id: str) -> Answered:
+        inbox = self.state.inboxes.get(merchant_id)
+        if inbox is None:
+            self.state.unknown_merchant_rejected += 1
+            raise Unauthorized(f"no merchant {merchant_id!r} registered at this sink")
+        try:
+            headers = request.headers
+            signed = signed_headers(lambda name: headers.get(name.lower()), SIGNATURE_WINDOW_S)
+            # Only this endpoint's merchant may sign for it.
+            secret = inbox.secret if signed.key == merchant_id else None
+            check_signature(signed, secret, request.method, request.target, request.body)
+            if not self.state.nonces.first_use(signed.key, signed.nonce):
+                raise Unauthorized("nonce already used", code="replayed_request")
+            event = decode(request.body, Event)
+        except ApiError as exc:
+            inbox.reject(exc.code)
+            log.info("notification rejected", extra={"merchant_id": merchant_id, "code": exc.code})
+            raise
+        _, answer = inbox.accept(event)
+        if answer.status == 200 and answer.delay_ms == 0:
+            return OK
+        return self._answer(request, answer)
+
+    async def _answer(self, request: Request, answer: Answer) -> Response:
+        if answer.status is None:
+            await self._hold(request, None)
+            raise ServiceUnavailable("held until the client left or the sink stopped", code="hung")
+        if answer.delay_ms > 0 and not await self._hold(request, answer.delay_ms / 1000):
+            raise ServiceUnavailable("the sink stopped during the delay", code="shutting_down")
+        if answer.status == 200:
+            return OK
+        return json_answer({"ok": False, "status": answer.status}, answer.status)
+
+    async def _hold(self, request: Request, delay_s: float | None) -> bool:
+        """Wait `delay_s` (None: for ever); True when it ran out, False when cut short because
+        the sink is shutting down or the client has hung up (so nothing waits on a dead
+        connection)."""
+        deadline_s = None if delay_s is None else time.monotonic() + delay_s
+        while not self.closing.is_set():
+            if request.gone():
+                return False
+            slice_s = HOLD_POLL_S
+            if deadline_s is not None:
+                left_s = deadline_s - time.monotonic()
+                if left_s <= 0:
+                    return True
+                slice_s = min(slice_s, left_s)
+            try:
+                async with asyncio.timeout(slice_s):
+                    await self.closing.wait()
+            except TimeoutError:
+                pass
+        return False
+
+    def put_merchant(self, request: Request, merchant_id: str) -> Response:
+        """Register a merchant's secret (or rotate it)."""
+        _check_merchant_id(merchant_id)
+        registration = decode(request.body, Registration)
+        inbox = self.state.register(merchant_id, registration.secret)
+        return json_answer({"id": merchant_id, "behaviour": inbox.behaviour_json()})
+
+    def get_behaviour(self, request: Request, merchant_id: str) -> Response:
+        return json_answer(self._known_inbox(merchant_id).behaviour_json())
+
+    def put_behaviour(self, request: Request, merchant_id: str) -> Response:
+        """Replace the behaviour (omitted fields take their defaults); applies to the next
+        arrival."""
+        _check_merchant_id(merchant_id)
+        behaviour = decode(request.body, Behaviour)
+        inbox = self.state.inbox(merchant_id)
+        inbox.set_behaviour(behaviour)
+        return json_answer(inbox.behaviour_json())
+
+    def get_received(self, request: Request, merchant_id: str) -> Response:
+        return json_answer(self._known_inbox(merchant_id).received_json())
+
+    def stats(self, request: Request, merchant_id: str) -> Response:
+        """Every merchant's figures; `?totals=1` only the sums (cheap under load)."""
+        if request.query.get("totals") == "1":
+            return json_answer(self.state.totals_json())
+        return json_answer(self.state.stats_json())
+
+    def healthz(self, request: Request, merchant_id: str) -> Response:
+        return json_answer({"status": "ok", "service": "webhook-sink"})
+
+    def _known_inbox(self, merchant_id: str) -> MerchantInbox:
+        _check_merchant_id(merchant_id)
+        inbox = self.state.inboxes.get(merchant_id)
+        if inbox is None:
+            raise NotFound(f"no merchant {merchant_id!r} at this sink", code="unknown_merchant")
+        return inbox
+
+
+class _NotAllowed(MethodNotAllowed):
+    def __init__(self, allow: str) -> None:
+        super().__init__("Method Not Allowed")
+        self.allow = allow
+
+
+def _check_merchant_id(merchant_id: str) -> None:
+    if not MERCHANT_ID_RE.match(merchant_id):
+        raise InvalidRequest("merchant id must be 1-64 printable ASCII characters")
+
+
+async def start_sink(
+    host: str, port: int, secrets: Mapping[str, str] | None = None
+) -> tuple[Sink, int]:
+    """A listening sink knowing `secrets` (merchant id -> secret; more via
+    `PUT /merchants/{id}`) and its port; `await sink.close()` stops it."""
+    sink = Sink(secrets)
+    return sink, await sink.start(host, port)
 
 
 async def serve_sink(host: str, port: int, secrets: Mapping[str, str] | None = None) -> None:
     """Run the sink until SIGINT/SIGTERM (or the supervising parent is gone)."""
-    await serve_until_stopped(build_sink_app(secrets), host, port, name="webhook-sink")
-
-
-def _merchant_id(request: web.Request) -> str:
-    merchant_id = request.match_info["merchant_id"]
-    if not MERCHANT_ID_RE.match(merchant_id):
-        raise InvalidRequest("merchant id must be 1-64 printable ASCII characters")
-    return merchant_id
-
-
-def _known_inbox(request: web.Request) -> MerchantInbox:
-    merchant_id = _merchant_id(request)
-    inbox = request.app[STATE_KEY].inboxes.get(merchant_id)
-    if inbox is None:
-        raise NotFound(f"no merchant {merchant_id!r} at this sink", code="unknown_merchant")
-    return inbox
-
-
-@routes.post("/notify/{merchant_id}")
-async def notify(request: web.Request) -> web.Response:
-    state = request.app[STATE_KEY]
-    merchant_id = request.match_info["merchant_id"]
-    inbox = state.inboxes.get(merchant_id)
-    if inbox is None:
-        state.unknown_merchant_rejected += 1
-        raise Unauthorized(f"no merchant {merchant_id!r} registered at this sink")
-
-    async def secret_for(key: str) -> str | None:
-        # Only this endpoint's merchant may sign for it.
-        return inbox.secret if key == merchant_id else None
-
+    stop = stop_event()
+    sink, bound = await start_sink(host, port, secrets)
+    settle_heap()
+    log.info("webhook-sink listening", extra={"url": f"http://{host}:{bound}"})
     try:
-        key, nonce, _ = await verify_signature(request, secret_for, SIGNATURE_WINDOW_S)
-        if not state.nonces.first_use(key, nonce):
-            raise Unauthorized("nonce already used", code="replayed_request")
-        event = decode(await read_body(request), Event)
-    except ApiError as exc:
-        inbox.reject(exc.code)
-        log.info("notification rejected", extra={"merchant_id": merchant_id, "code": exc.code})
-        raise
-    _, answer = inbox.accept(event)
-    if answer.status == 200 and answer.delay_ms == 0:
-        return web.Response(body=OK_BODY, content_type="application/json")
-    return await _answer(request, answer)
-
-
-async def _answer(request: web.Request, answer: Answer) -> web.Response:
-    closing = request.app[CLOSING_KEY]
-    if answer.status is None:
-        await _hold(request, closing, None)
-        raise ServiceUnavailable("held until the client left or the sink stopped", code="hung")
-    if answer.delay_ms > 0 and not await _hold(request, closing, answer.delay_ms / 1000):
-        raise ServiceUnavailable("the sink stopped during the delay", code="shutting_down")
-    if answer.status == 200:
-        return web.Response(body=OK_BODY, content_type="application/json")
-    return json_response({"ok": False, "status": answer.status}, answer.status)
-
-
-async def _hold(request: web.Request, closing: asyncio.Event, delay_s: float | None) -> bool:
-    """Wait `delay_s` (None: for ever); True when it ran out, False when cut short because the
-    sink is shutting down or the client has hung up (so nothing waits on a dead connection)."""
-    deadline_s = None if delay_s is None else time.monotonic() + delay_s
-    while not closing.is_set():
-        transport = request.transport
-        if transport is None or transport.is_closing():
-            return False
-        slice_s = HOLD_POLL_S
-        if deadline_s is not None:
-            left_s = deadline_s - time.monotonic()
-            if left_s <= 0:
-                return True
-            slice_s = min(slice_s, left_s)
-        try:
-            async with asyncio.timeout(slice_s):
-                await closing.wait()
-        except TimeoutError:
-            pass
-    return False
-
-
-@routes.put("/merchants/{merchant_id}")
-async def put_merchant(request: web.Request) -> web.Response:
-    """Register a merchant's secret (or rotate it)."""
-    merchant_id = _merchant_id(request)
-    registration = decode(await read_body(request), Registration)
-    inbox = request.app[STATE_KEY].register(merchant_id, registration.secret)
-    return json_response({"id": merchant_id, "behaviour": inbox.behaviour_json()})
-
-
-@routes.get("/merchants/{merchant_id}/behaviour")
-async def get_behaviour(request: web.Request) -> web.Response:
-    return json_response(_known_inbox(request).behaviour_json())
-
-
-@routes.put("/merchants/{merchant_id}/behaviour")
-async def put_behaviour(request: web.Request) -> web.Response:
-    """Replace the behaviour (omitted fields take their defaults); applies to the next arrival."""
-    merchant_id = _merchant_id(request)
-    behaviour = decode(await read_body(request), Behaviour)
-    inbox = request.app[STATE_KEY].inbox(merchant_id)
-    inbox.set_behaviour(behaviour)
-    return json_response(inbox.behaviour_json())
-
-
-@routes.get("/merchants/{merchant_id}/received")
-async def get_received(request: web.Request) -> web.Response:
-    return json_response(_known_inbox(request).received_json())
-
-
-@routes.get("/stats")
-async def stats(request: web.Request) -> web.Response:
-    """Every merchant's figures; `?totals=1` only the sums (cheap under load)."""
-    state = request.app[STATE_KEY]
-    if request.query.get("totals") == "1":
-        return json_response(state.totals_json())
-    return json_response(state.stats_json())
-
-
-@routes.get("/healthz")
-async def healthz(request: web.Request) -> web.Response:
-    return json_response({"status": "ok", "service": "webhook-sink"})
+        await stop.wait()
+        log.info("webhook-sink stopping")
+    finally:
+        await sink.close()
+    log.info("webhook-sink stopped")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

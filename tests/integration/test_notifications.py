@@ -17,9 +17,8 @@ from gateway.client import MerchantClient
 from gateway.notifications.event_types import DEFAULT_NOTIFY_EVENTS
 from gateway.payouts.state import Event
 from gateway.payouts.transitions import PayoutEvent, apply_events_in_tx
-from gateway.server import start_site
 from gateway.settings import Settings
-from loadtest.sink.webhook import build_sink_app
+from loadtest.sink.webhook import start_sink
 from tests.banks import BankWorld, bank_world
 from tests.harness import LiveGateway, wait_until
 from tests.payloads import payout_body
@@ -65,13 +64,13 @@ class NotifyWorld:
 async def notify_world(
     settings: Settings, time_scale: float, notify_timeout_s: float = 0.3
 ) -> AsyncIterator[NotifyWorld]:
-    runner, port = await start_site(build_sink_app(), "127.0.0.1", 0)
+    sink_server, port = await start_sink("127.0.0.1", 0)
     try:
         s = settings.with_(time_scale=time_scale, notify_timeout_s=notify_timeout_s)
         async with bank_world(s) as world, aiohttp.ClientSession() as http:
             yield NotifyWorld(world, f"http://127.0.0.1:{port}", http)
     finally:
-        await runner.cleanup()
+        await sink_server.close()
 
 
 async def events_of(client: MerchantClient, object_id: str) -> list[dict[str, Any]]:

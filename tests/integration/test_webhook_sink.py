@@ -13,8 +13,7 @@ import aiohttp
 import orjson
 import pytest
 
-from gateway.server import start_site
-from loadtest.sink.webhook import build_sink_app
+from loadtest.sink.webhook import start_sink
 from protocol import signing
 from tests.harness import Reply, raw_request, wait_until
 
@@ -105,12 +104,12 @@ class LiveSink:
 
 @pytest.fixture
 async def sink() -> AsyncIterator[LiveSink]:
-    runner, port = await start_site(build_sink_app({A: SECRET_A, B: SECRET_B}), "127.0.0.1", 0)
+    sink_server, port = await start_sink("127.0.0.1", 0, {A: SECRET_A, B: SECRET_B})
     try:
         async with aiohttp.ClientSession() as http:
             yield LiveSink(f"http://127.0.0.1:{port}", http)
     finally:
-        await runner.cleanup()
+        await sink_server.close()
 
 
 async def test_signed_notification_is_answered_ok_and_recorded(sink: LiveSink) -> None:
@@ -257,7 +256,7 @@ async def test_hanging_merchant_does_not_delay_another(sink: LiveSink) -> None:
 
 
 async def test_shutdown_releases_held_requests() -> None:
-    runner, port = await start_site(build_sink_app({A: SECRET_A}), "127.0.0.1", 0)
+    sink_server, port = await start_sink("127.0.0.1", 0, {A: SECRET_A})
     stopped = False
     try:
         async with aiohttp.ClientSession() as http:
@@ -266,7 +265,7 @@ async def test_shutdown_releases_held_requests() -> None:
             hanging = asyncio.create_task(live.notify(A, timeout_s=30))
             await wait_until(lambda: live.received(A), lambda r: len(r["data"]) == 1)
             started = time.monotonic()
-            await runner.cleanup()
+            await sink_server.close()
             stopped = True
             assert time.monotonic() - started < 2.0
             # The held request ends: answered 503 at shutdown, or its connection closed.
@@ -278,7 +277,7 @@ async def test_shutdown_releases_held_requests() -> None:
                 assert reply.status == 503
     finally:
         if not stopped:
-            await runner.cleanup()
+            await sink_server.close()
 
 
 async def test_merchant_registered_at_runtime_gets_its_notifications(sink: LiveSink) -> None:

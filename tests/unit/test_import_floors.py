@@ -20,8 +20,8 @@ circle between them either.
 |       |                                                             | below)            |
 | 1     | gateway.storage, gateway.contract (the request bodies),     | floor 0, and each |
 |       | settings, metrics, logs, fingerprint, batching, http1,      | other             |
-|       | server, ports, supervisor, state_lock, client (process and  |                   |
-|       | wire plumbing that knows no domain)                         |                   |
+|       | http1_server, server, ports, supervisor, state_lock, client |                   |
+|       | (process and wire plumbing that knows no domain)            |                   |
 | 0     | protocol (signing, keys, the simulated clock, ids, errors)  | nothing of ours   |
 
 Below the gateway, tighter still: `channels` and `risk` import only `protocol` and
@@ -50,6 +50,7 @@ FLOORS: dict[str, int] = {
     "gateway.fingerprint": 1,
     "gateway.batching": 1,
     "gateway.http1": 1,
+    "gateway.http1_server": 1,
     "gateway.server": 1,
     "gateway.ports": 1,
     "gateway.supervisor": 1,

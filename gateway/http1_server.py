@@ -1,0 +1,278 @@
+"""A lean HTTP/1.1 server: keep-alive connections on asyncio protocols, requests with a
+Content-Length body (or none), answered in order, one at a time per connection. It is the
+counterpart of the lean client (http1.py): a handler that can answer at once is called
+synchronously, with no task, stream or response object per request, so a process that takes
+one small request per payout (the demo merchants' webhook sink) spends its CPU on the request
+and not on the framework.
+
+    async def handle(request: Request) -> Response | Awaitable[Response]: ...
+    server = Http1Server(handle, error_answer, max_body_bytes=1 << 20)
+    port = await server.start("127.0.0.1", 0)
+    ...
+    await server.close()
+
+What it refuses, through `error_answer` (then the connection closes): a malformed head, a
+head over MAX_HEAD_BYTES, a body over `max_body_bytes` (413), a chunked body, a version other
+than HTTP/1.0 and 1.1. It does not do TLS, `Expect: 100-continue`, or compression.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import NamedTuple, cast
+from urllib.parse import parse_qsl
+
+from protocol.errors import ApiError, InvalidRequest, PayloadTooLarge
+
+log = logging.getLogger("paygate.http1_server")
+
+MAX_HEAD_BYTES = 64 * 1024  # request line and headers
+CLOSE_GRACE_S = 5.0  # how long `close` waits for handlers still running
+
+
+class Response(NamedTuple):
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = "application/json"
+
+
+class Request:
+    """One request as sent: `target` is the path and query undecoded, `headers` maps
+    lower-cased names to values (a repeated header keeps its last value)."""
+
+    __slots__ = ("_conn", "body", "headers", "method", "path", "target")
+
+    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes,
+                 conn: _Connection) -> None:  # fmt: skip
+        self.method = method
+        self.target = target
+        self.path = target.partition("?")[0]
+        self.headers = headers
+        self.body = body
+        self._conn = conn
+
+    @property
+    def query(self) -> dict[str, str]:
+        return dict(parse_qsl(self.target.partition("?")[2]))
+
+    def gone(self) -> bool:
+        """The client hung up (or the connection is closing): nobody waits for the answer."""
+        return self._conn.lost or self._conn.transport.is_closing()
+
+
+Handler = Callable[[Request], "Response | Awaitable[Response]"]
+# The answer to a request the server refused (request None) or a handler raised on.
+ErrorAnswer = Callable[[Request | None, Exception], Response]
+
+_REASONS: dict[int, bytes] = {}
+
+
+def _status_line(status: int) -> bytes:
+    line = _REASONS.get(status)
+    if line is None:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Unknown"
+        line = _REASONS[status] = f"HTTP/1.1 {status} {reason}\r\n".encode("latin-1")
+    return line
+
+
+def encode(response: Response, *, head_only: bool, close: bool) -> bytes:
+    parts = [_status_line(response.status),
+             f"Content-Type: {response.content_type}\r\nContent-Length: {len(response.body)}\r\n"
+             .encode("latin-1")]  # fmt: skip
+    for name, value in response.headers:
+        parts.append(f"{name}: {value}\r\n".encode("latin-1"))
+    parts.append(b"Connection: close\r\n\r\n" if close else b"\r\n")
+    if not head_only:
+        parts.append(response.body)
+    return b"".join(parts)
+
+
+class _Connection(asyncio.Protocol):
+    """Parses requests off one connection and writes their answers in order."""
+
+    def __init__(self, server: Http1Server) -> None:
+        self._server = server
+        self._buffer = bytearray()
+        self._running: asyncio.Task[Response] | None = None  # a handler not yet answered
+        self._close_after = False
+        self._paused = False
+        self.lost = False
+        self.transport: asyncio.Transport  # set by connection_made
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self._server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self._server.connections.discard(self)
+        self._server.changed()
+
+    @property
+    def busy(self) -> bool:
+        return self._running is not None
+
+    def close_when_idle(self) -> None:
+        """Close now if no handler is running, else once it has answered."""
+        self._close_after = True
+        if not self.busy:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if self._running is None:
+            self._serve()
+        elif not self._paused and len(self._buffer) > MAX_HEAD_BYTES + self._server.max_body_bytes:
+            self._paused = True  # pipelined past any sane size: wait for the answer
+            self.transport.pause_reading()
+
+    def _serve(self) -> None:
+        """Answer the complete requests in the buffer until one needs to wait."""
+        while not self.lost and not self.transport.is_closing():
+            try:
+                parsed = self._parse()
+            except ApiError as exc:
+                self._refuse(exc)
+                return
+            if parsed is None:
+                return
+            request, keep_alive = parsed
+            close = not keep_alive or self._close_after
+            head_only = request.method == "HEAD"
+            try:
+                answer = self._server.handler(request)
+            except Exception as exc:
+                answer = self._server.error_answer(request, exc)
+            if inspect.isawaitable(answer):
+                task = asyncio.ensure_future(answer)
+                self._running = task
+                done = functools.partial(self._answered, request=request, head_only=head_only,
+                                         close=close)  # fmt: skip
+                task.add_done_callback(done)
+                return
+            self._write(answer, head_only, close)
+
+    def _answered(self, task: asyncio.Task[Response], *, request: Request, head_only: bool,
+                  close: bool) -> None:  # fmt: skip
+        self._running = None
+        self._server.changed()
+        if self.lost:
+            return
+        if task.cancelled():
+            self.transport.close()
+            return
+        exc = task.exception()
+        if exc is None:
+            answer = task.result()
+        elif isinstance(exc, Exception):
+            answer = self._server.error_answer(request, exc)
+        else:  # KeyboardInterrupt, SystemExit: not ours to answer
+            self.transport.close()
+            return
+        self._write(answer, head_only, close or self._close_after)
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()
+        self._serve()
+
+    def _write(self, response: Response, head_only: bool, close: bool) -> None:
+        self.transport.write(encode(response, head_only=head_only, close=close))
+        if close:
+            self.transport.close()
+
+    def _refuse(self, exc: ApiError) -> None:
+        self._buffer.clear()
+        self._write(self._server.error_answer(None, exc), head_only=False, close=True)
+
+    def _parse(self) -> tuple[Request, bool] | None:
+        """The next complete request and whether the connection stays open after it."""
+        buffer = self._buffer
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buffer) > MAX_HEAD_BYTES:
+                raise InvalidRequest("request head over 64 KiB")
+            return None
+        lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
+        try:
+            method, target, version = lines[0].split(" ")
+        except ValueError:
+            raise InvalidRequest("malformed request line") from None
+        if version not in ("HTTP/1.1", "HTTP/1.0") or not target.startswith("/"):
+            raise InvalidRequest("not an HTTP/1.x request line with an absolute path")
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            if not colon or not name or name != name.strip():
+                raise InvalidRequest("malformed header line")
+            headers[name.lower()] = value.strip()
+        if "transfer-encoding" in headers:
+            raise InvalidRequest("a chunked body is not supported here: send Content-Length")
+        length_text = headers.get("content-length", "0")
+        if not length_text.isdigit():
+            raise InvalidRequest("malformed Content-Length")
+        length = int(length_text)
+        if length > self._server.max_body_bytes:
+            raise PayloadTooLarge(f"body over {self._server.max_body_bytes} bytes")
+        start = end + 4
+        if len(buffer) < start + length:
+            return None
+        body = bytes(buffer[start : start + length])
+        del buffer[: start + length]
+        connection = headers.get("connection", "").lower()
+        keep_alive = "close" not in connection and (
+            version == "HTTP/1.1" or "keep-alive" in connection
+        )
+        return Request(method, target, headers, body, self), keep_alive
+
+
+class Http1Server:
+    """Listens on one port; `close` stops listening, closes idle connections, waits up to
+    CLOSE_GRACE_S for the handlers still running, and then drops what is left."""
+
+    def __init__(self, handler: Handler, error_answer: ErrorAnswer, *,
+                 max_body_bytes: int) -> None:  # fmt: skip
+        self.handler = handler
+        self.error_answer = error_answer
+        self.max_body_bytes = max_body_bytes
+        self.connections: set[_Connection] = set()
+        self._server: asyncio.Server | None = None
+        self._changed = asyncio.Event()
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen; returns the bound port (`port` 0: any free one)."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Connection(self), host, port,
+                                                backlog=4096)  # fmt: skip
+        bound: int = self._server.sockets[0].getsockname()[1]
+        return bound
+
+    def changed(self) -> None:
+        self._changed.set()
+
+    async def close(self, grace_s: float = CLOSE_GRACE_S) -> None:
+        if self._server is None:
+            return
+        self._server.close()
+        for conn in list(self.connections):
+            conn.close_when_idle()
+        try:
+            async with asyncio.timeout(grace_s):
+                while any(c.busy for c in self.connections):
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            busy = sum(c.busy for c in self.connections)
+            log.warning("handlers still running at close", extra={"connections": busy})
+        for conn in list(self.connections):
+            conn.transport.abort()
+        await self._server.wait_closed()
+        self._server = None
