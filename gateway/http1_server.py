@@ -14,6 +14,12 @@ and not on the framework.
 What it refuses, through `error_answer` (then the connection closes): a malformed head, a
 head over MAX_HEAD_BYTES, a body over `max_body_bytes` (413), a chunked body, a version other
 than HTTP/1.0 and 1.1. It does not do TLS, `Expect: 100-continue`, or compression.
+
+In front of a full server (`handoff`: a protocol factory, e.g. aiohttp's `web.Server`), it
+answers only the requests `wants(method, target)` picks, and hands the connection, with every
+byte not yet answered, to a new protocol from `handoff` at the first request it does not want
+or cannot read (a chunked body, `Expect`, a malformed head): from then on the full server owns
+that connection. So the gateway answers `POST /v1/payouts` here and everything else as before.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import NamedTuple, cast
+from typing import Final, Literal, NamedTuple, cast
 from urllib.parse import parse_qsl
 
 from protocol.errors import ApiError, InvalidRequest, PayloadTooLarge
@@ -69,6 +75,8 @@ class Request:
 Handler = Callable[[Request], "Response | Awaitable[Response]"]
 # The answer to a request the server refused (request None) or a handler raised on.
 ErrorAnswer = Callable[[Request | None, Exception], Response]
+Wants = Callable[[str, str], bool]  # (method, target) -> answered here
+HANDOFF: Final = "handoff"  # _parse: this request goes to the full server
 
 _REASONS: dict[int, bytes] = {}
 
@@ -105,6 +113,7 @@ class _Connection(asyncio.Protocol):
         self._running: asyncio.Task[Response] | None = None  # a handler not yet answered
         self._close_after = False
         self._paused = False
+        self._refused: Request | None = None  # a request refused by its head alone
         self.lost = False
         self.transport: asyncio.Transport  # set by connection_made
 
@@ -145,7 +154,11 @@ class _Connection(asyncio.Protocol):
                 return
             if parsed is None:
                 return
+            if parsed == HANDOFF:
+                self._hand_off()
+                return
             request, keep_alive = parsed
+            self._server.requests += 1
             close = not keep_alive or self._close_after
             head_only = request.method == "HEAD"
             try:
@@ -189,39 +202,60 @@ class _Connection(asyncio.Protocol):
         if close:
             self.transport.close()
 
+    def _hand_off(self) -> None:
+        """From now on the full server's protocol owns this connection and its unread bytes."""
+        assert self._server.handoff is not None and self._running is None
+        protocol = self._server.handoff()
+        self._server.connections.discard(self)
+        self._server.handed_off += 1
+        self.transport.set_protocol(protocol)
+        protocol.connection_made(self.transport)
+        data, self._buffer = bytes(self._buffer), bytearray()
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()
+        if data:
+            cast(asyncio.Protocol, protocol).data_received(data)
+
     def _refuse(self, exc: ApiError) -> None:
         self._buffer.clear()
-        self._write(self._server.error_answer(None, exc), head_only=False, close=True)
+        answer = self._server.error_answer(self._refused, exc)
+        self._write(answer, head_only=False, close=True)
 
-    def _parse(self) -> tuple[Request, bool] | None:
-        """The next complete request and whether the connection stays open after it."""
+    def _parse(self) -> tuple[Request, bool] | Literal["handoff"] | None:
+        """The next complete request and whether the connection stays open after it; HANDOFF
+        for one the full server is to answer; None while it is incomplete."""
         buffer = self._buffer
         end = buffer.find(b"\r\n\r\n")
         if end < 0:
             if len(buffer) > MAX_HEAD_BYTES:
-                raise InvalidRequest("request head over 64 KiB")
+                return self._cannot("request head over 64 KiB")
             return None
         lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
         try:
             method, target, version = lines[0].split(" ")
         except ValueError:
-            raise InvalidRequest("malformed request line") from None
+            return self._cannot("malformed request line")
         if version not in ("HTTP/1.1", "HTTP/1.0") or not target.startswith("/"):
-            raise InvalidRequest("not an HTTP/1.x request line with an absolute path")
+            return self._cannot("not an HTTP/1.x request line with an absolute path")
+        server = self._server
+        if server.wants is not None and not server.wants(method, target):
+            return HANDOFF
         headers: dict[str, str] = {}
         for line in lines[1:]:
             name, colon, value = line.partition(":")
             if not colon or not name or name != name.strip():
-                raise InvalidRequest("malformed header line")
+                return self._cannot("malformed header line")
             headers[name.lower()] = value.strip()
-        if "transfer-encoding" in headers:
-            raise InvalidRequest("a chunked body is not supported here: send Content-Length")
+        if "transfer-encoding" in headers or "expect" in headers:
+            return self._cannot("a chunked body or Expect is not supported here")
         length_text = headers.get("content-length", "0")
         if not length_text.isdigit():
-            raise InvalidRequest("malformed Content-Length")
+            return self._cannot("malformed Content-Length")
         length = int(length_text)
-        if length > self._server.max_body_bytes:
-            raise PayloadTooLarge(f"body over {self._server.max_body_bytes} bytes")
+        if length > server.max_body_bytes:  # refused unread, the request named in the answer
+            self._refused = Request(method, target, headers, b"", self)
+            raise PayloadTooLarge(f"body over {server.max_body_bytes} bytes")
         start = end + 4
         if len(buffer) < start + length:
             return None
@@ -233,25 +267,38 @@ class _Connection(asyncio.Protocol):
         )
         return Request(method, target, headers, body, self), keep_alive
 
+    def _cannot(self, why: str) -> Literal["handoff"]:
+        """A request this server does not read: the full server's, if there is one."""
+        if self._server.handoff is not None:
+            return HANDOFF
+        raise InvalidRequest(why)
+
 
 class Http1Server:
     """Listens on one port; `close` stops listening, closes idle connections, waits up to
     CLOSE_GRACE_S for the handlers still running, and then drops what is left."""
 
-    def __init__(self, handler: Handler, error_answer: ErrorAnswer, *,
-                 max_body_bytes: int) -> None:  # fmt: skip
+    def __init__(self, handler: Handler, error_answer: ErrorAnswer, *, max_body_bytes: int,
+                 wants: Wants | None = None,
+                 handoff: Callable[[], asyncio.BaseProtocol] | None = None) -> None:  # fmt: skip
+        assert (wants is None) == (handoff is None), "wants and handoff go together"
         self.handler = handler
         self.error_answer = error_answer
         self.max_body_bytes = max_body_bytes
+        self.wants = wants
+        self.handoff = handoff
+        self.requests = 0  # requests read and given to the handler
+        self.handed_off = 0  # connections given to the full server
         self.connections: set[_Connection] = set()
         self._server: asyncio.Server | None = None
         self._changed = asyncio.Event()
 
-    async def start(self, host: str, port: int) -> int:
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
         """Listen; returns the bound port (`port` 0: any free one)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Connection(self), host, port,
-                                                backlog=4096)  # fmt: skip
+        self._server = await loop.create_server(
+            lambda: _Connection(self), host, port, backlog=4096, reuse_port=reuse_port or None
+        )
         bound: int = self._server.sockets[0].getsockname()[1]
         return bound
 

@@ -1,4 +1,5 @@
-"""Running an aiohttp app on a port until told to stop (shared by gateway and bank simulator)."""
+"""Running an aiohttp app on a port until told to stop (shared by gateway and bank simulator),
+with the lean server ahead of it for what the app answers there (LeanSite)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from aiohttp import web
+
+from gateway.http1_server import Http1Server, Request, Response
 
 log = logging.getLogger("paygate.server")
 # aiohttp's default (8 KiB) answers a longer URL itself, in plain text: with room for a
@@ -17,13 +21,64 @@ log = logging.getLogger("paygate.server")
 MAX_REQUEST_LINE_BYTES = 16 * 1024
 
 
+class LeanFront(Protocol):
+    """What an app answers on the lean server ahead of aiohttp (gateway/http1_server.py)."""
+
+    max_body_bytes: int
+
+    def wants(self, method: str, target: str) -> bool: ...
+    def handle(self, request: Request) -> Response | Awaitable[Response]: ...
+    def error_answer(self, request: Request | None, exc: Exception) -> Response: ...
+
+
+LEAN_FRONT_KEY = web.AppKey("lean_front", LeanFront)
+
+
+class LeanSite(web.TCPSite):
+    """A TCP site whose connections meet the lean server first: it answers what the app's
+    LeanFront wants and hands each connection to aiohttp at the first request it does not.
+    Stopping it stops the lean server (its running handlers answer first), before aiohttp's
+    own shutdown and the app's clean-up."""
+
+    def __init__(self, runner: web.AppRunner, front: LeanFront, host: str, port: int,
+                 *, reuse_port: bool) -> None:  # fmt: skip
+        super().__init__(runner, host, port, reuse_port=reuse_port or None, backlog=4096)
+        server = runner.server
+        assert server is not None, "the runner is set up first"
+        self._lean = Http1Server(front.handle, front.error_answer,
+                                 max_body_bytes=front.max_body_bytes, wants=front.wants,
+                                 handoff=server)  # fmt: skip
+        self._host_port = (host, port)
+        self._reuse = reuse_port
+        self.bound = 0
+
+    @property
+    def lean(self) -> Http1Server:
+        return self._lean
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)  # registers the site with its runner
+        host, port = self._host_port
+        self.bound = await self._lean.start(host, port, reuse_port=self._reuse)
+
+    async def stop(self) -> None:
+        await self._lean.close()
+        await super().stop()
+
+
 async def start_site(
     app: web.Application, host: str, port: int, *, reuse_port: bool = False
 ) -> tuple[web.AppRunner, int]:
-    """Start `app`; returns the runner (call `cleanup()` to stop) and the bound port."""
+    """Start `app` (on a LeanSite when it has a LEAN_FRONT_KEY); returns the runner (call
+    `cleanup()` to stop) and the bound port."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
                            max_line_size=MAX_REQUEST_LINE_BYTES)  # fmt: skip
     await runner.setup()
+    front = app.get(LEAN_FRONT_KEY)
+    if front is not None:
+        lean = LeanSite(runner, front, host, port, reuse_port=reuse_port)
+        await lean.start()
+        return runner, lean.bound
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=4096)
     await site.start()
     bound = port

@@ -102,6 +102,9 @@ class Settings:
     # them for their values on every run (README "Where PostgreSQL's CPU goes per payout").
     # 0: PostgreSQL's own choice. The API's and the console's reads keep it either way.
     generic_plans: bool = True
+    # `POST /v1/payouts` is answered on the lean HTTP server ahead of aiohttp (api/lean_front.py);
+    # 0: every request through aiohttp, for comparison.
+    lean_front: bool = True
 
     # Risk: fail closed when Redis is down unless told otherwise (SPEC 8).
     rate_limit_fail_open: bool = False
@@ -198,6 +201,7 @@ class Settings:
             accept_concurrency=_env_int("ACCEPT_CONCURRENCY", 1),
             accept_fast=_env_bool("ACCEPT_FAST", False),
             generic_plans=_env_bool("GENERIC_PLANS", True),
+            lean_front=_env_bool("LEAN_FRONT", True),
             rate_limit_fail_open=_env_bool("RATE_LIMIT_FAIL_OPEN", False),
             payee_velocity_per_hour=_env_int("PAYEE_VELOCITY_PER_HOUR", 1000),
             advance_pool_cap_fen=_env_int("ADVANCE_POOL_CAP_FEN", 10_000_000_000_00),

@@ -27,8 +27,10 @@ from gateway.api import (
     routes_transfers,
 )
 from gateway.api.front import Front
+from gateway.api.lean_front import LeanRoutes
 from gateway.api.services import SERVICES, open_services
 from gateway.console.app import build_console
+from gateway.server import LEAN_FRONT_KEY
 from gateway.settings import Settings
 from gateway.storage.pools import postgres_down
 
@@ -55,6 +57,8 @@ def build_app(settings: Settings) -> web.Application:
                 front.services = None
 
     app.cleanup_ctx.append(lifecycle)
+    if settings.lean_front:
+        app[LEAN_FRONT_KEY] = LeanRoutes(front, settings.max_body_bytes)
     app.add_routes(routes_service.routes)
     app.add_routes(openapi.routes)
     app.add_routes(routes_admin.routes)

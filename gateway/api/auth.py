@@ -130,23 +130,38 @@ async def authenticate_merchant(
     fail_open: bool,
     answer_headers: dict[str, str],
 ) -> Merchant:
+    """`authenticate_signed` for an aiohttp request; the merchant is kept on the request."""
+    merchant = await authenticate_signed(
+        request.headers.get, request.method, request.raw_path, await read_body(request),
+        merchants, admissions, window_s, fail_open, answer_headers,
+    )  # fmt: skip
+    request[MERCHANT_KEY] = merchant
+    return merchant
+
+
+async def authenticate_signed(
+    header: Callable[[str], str | None],
+    method: str,
+    target: str,
+    body: bytes,
+    merchants: MerchantCache,
+    admissions: GroupCommitter[AdmissionCheck, Admission],
+    window_s: int,
+    fail_open: bool,
+    answer_headers: dict[str, str],
+) -> Merchant:
     """Signature, then the nonce and the rate limit in one Redis script call (SPEC 8), sent
     in one pipeline with the concurrent requests' calls. The rate-limit headers go into
-    `answer_headers`, for the answer whatever it is (a refusal here included)."""
-    found: dict[str, Merchant] = {}
-
-    async def secret_for(key: str) -> str | None:
-        merchant = await merchants.get(key)
-        if merchant is None:
-            return None
-        found[key] = merchant
-        return merchant.secret
-
-    key, nonce, signed_at_s = await verify_signature(request, secret_for, window_s)
-    merchant = found[key]
+    `answer_headers`, for the answer whatever it is (a refusal here included). `header` looks
+    a header up by its name as the spec spells it; `target` is the path and query as sent."""
+    signed = signed_headers(header, window_s)
+    merchant = await merchants.get(signed.key)
+    check_signature(signed, None if merchant is None else merchant.secret, method, target, body)
+    assert merchant is not None  # an unknown key fails its signature check
     try:
         verdict = await admissions.submit(AdmissionCheck(
-            merchant.id, nonce, merchant.rate_limit_rps, merchant.rate_limit_burst, signed_at_s
+            merchant.id, signed.nonce, merchant.rate_limit_rps, merchant.rate_limit_burst,
+            int(signed.timestamp),
         ))  # fmt: skip
     except REDIS_UNAVAILABLE as exc:
         if not fail_open:
@@ -174,7 +189,6 @@ async def authenticate_merchant(
             raise RateLimited("rate limit exceeded", retry_after_s=verdict.retry_after_s)
     if not merchant.active:
         raise Forbidden("merchant is suspended", code="merchant_suspended")
-    request[MERCHANT_KEY] = merchant
     return merchant
 
 

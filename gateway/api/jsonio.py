@@ -56,9 +56,13 @@ async def read_body(request: web.Request) -> bytes:
 
 
 async def read_json(request: web.Request, type_: type[T]) -> T:
-    body = await read_body(request)
-    ctype = request.content_type
-    if body and ctype not in ("application/json", "application/octet-stream", ""):
+    return decode_typed(await read_body(request), request.content_type, type_)
+
+
+def decode_typed(body: bytes, content_type: str, type_: type[T]) -> T:
+    """`decode`, for a body sent as JSON (`content_type`: the media type alone, lower case;
+    none, or octet-stream, is taken as JSON too)."""
+    if body and content_type not in ("application/json", "application/octet-stream", ""):
         raise UnsupportedMediaType("Content-Type must be application/json")
     return decode(body, type_)
 

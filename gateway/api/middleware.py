@@ -39,8 +39,11 @@ def error_body(
 
 
 def request_id_of(request: web.Request) -> str:
+    return request_id_from(request.headers.get("X-Request-Id"))
+
+
+def request_id_from(given: str | None) -> str:
     """The client's `X-Request-Id` when it is a sane one, else a new id."""
-    given = request.headers.get("X-Request-Id")
     return given if given and _REQUEST_ID_RE.match(given) else new_id("req")
 
 
@@ -63,11 +66,6 @@ async def error_response(
 ) -> web.Response:
     """The SPEC 11 error answer for whatever a request raised; re-raises an `HTTPException`
     under 400 (a redirect is not an error)."""
-    if isinstance(exc, ApiError):
-        headers = {**extra_headers, **exc.headers()}
-        return json_response(
-            error_body(exc.code, exc.message, request_id, exc.field), exc.status, headers
-        )
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc
@@ -80,40 +78,24 @@ async def error_response(
         # The client went away mid-request (e.g. its timeout): nobody to answer, not a bug.
         log.info("client disconnected", extra={"request_id": request_id, "path": request.path})
         return json_response(error_body("invalid_request", "client disconnected", request_id), 400)
-    where = {"request_id": request_id, "path": request.path, "method": request.method}
+    if on_storage_down is not None and not isinstance(exc, ApiError) and storage_down(exc):
+        await on_storage_down(request, exc)
+    status, body, headers = error_answer(exc, request_id, request.method, request.path)
+    return json_response(body, status, {**extra_headers, **headers})
+
+
+def error_answer(
+    exc: Exception, request_id: str, method: str, path: str
+) -> tuple[int, dict[str, dict[str, str | None]], dict[str, str]]:
+    """(status, SPEC 11 body, headers) for an `ApiError`, a store that is down (503: retry
+    later, not our bug; SPEC 14) or anything else (500: our bug, logged)."""
+    if isinstance(exc, ApiError):
+        return exc.status, error_body(exc.code, exc.message, request_id, exc.field), exc.headers()
+    where = {"request_id": request_id, "path": path, "method": method}
     if storage_down(exc):
-        # A store is down or restarting (SPEC 14): retry later, not our bug.
         log.warning("storage unavailable", extra=where | {"error": repr(exc)},
                     exc_info=isinstance(exc, asyncpg.InternalClientError))  # fmt: skip
-        if on_storage_down is not None:
-            await on_storage_down(request, exc)
-        return json_response(
-            error_body("service_unavailable", "storage unavailable; retry", request_id),
-            503,
-            {"Retry-After": "1"},
-        )
+        body = error_body("service_unavailable", "storage unavailable; retry", request_id)
+        return 503, body, {"Retry-After": "1"}
     log.error("unhandled error", extra=where, exc_info=exc)
-    return json_response(error_body("internal_error", "internal error", request_id), 500)
-
-
-def make_error_middleware(
-    max_body_bytes: int, on_storage_down: StorageDown | None = None
-) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """The body cap and the error body, alone (the webhook sink's middleware; the gateway's
-    does the same and more in its one middleware, gateway/api/front.py). A request id is made
-    only for an error answer, which names it: the sink's 2xx carries none (its CPU per
-    notification is in the benchmark's cost table)."""
-
-    @web.middleware
-    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            refuse_before_handler(request, max_body_bytes)
-            return await handler(request)
-        except Exception as exc:
-            request_id = request_id_of(request)
-            request[REQUEST_ID_KEY] = request_id
-            response = await error_response(request, exc, request_id, {}, on_storage_down)
-            response.headers["X-Request-Id"] = request_id
-            return response
-
-    return errors
+    return 500, error_body("internal_error", "internal error", request_id), {}

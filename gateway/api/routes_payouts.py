@@ -95,7 +95,8 @@ def _check_currency(req: PayoutRequest) -> None:
         raise InvalidRequest(f"currency {req.currency} is not enabled", field="currency")
 
 
-async def _accept(services: Services, merchant_id: str, req: PayoutRequest) -> AcceptResult:
+async def accept_payout(services: Services, merchant_id: str, req: PayoutRequest) -> AcceptResult:
+    """One payout through the accepts' group commit (also the lean front's, lean_front.py)."""
     _check_currency(req)
     return await services.accepts.submit(AcceptItem(merchant_id, req, request_hash(req)))
 
@@ -104,7 +105,7 @@ async def _accept(services: Services, merchant_id: str, req: PayoutRequest) -> A
 async def create_payout(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     req = await read_json(request, PayoutRequest)
-    result = await _accept(services, current_merchant(request).id, req)
+    result = await accept_payout(services, current_merchant(request).id, req)
     if result.error is not None:
         raise result.error
     return json_response(result.payout, result.http_status)

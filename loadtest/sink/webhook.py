@@ -24,7 +24,7 @@ import orjson
 
 from gateway.api.auth import check_signature, signed_headers
 from gateway.api.jsonio import decode
-from gateway.api.middleware import error_body
+from gateway.api.middleware import error_body, request_id_from
 from gateway.http1_server import Http1Server, Request, Response
 from gateway.server import run, settle_heap, stop_event
 from loadtest.sink.state import (
@@ -44,7 +44,6 @@ from protocol.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
-from protocol.ids import new_id
 
 log = logging.getLogger("paygate.webhook_sink")
 
@@ -52,7 +51,6 @@ MAX_BODY_BYTES: Final = 1024 * 1024
 # How often a held request checks whether its client has hung up.
 HOLD_POLL_S: Final = 0.1
 MERCHANT_ID_RE: Final = re.compile(r"^[\x21-\x7e]{1,64}$")
-REQUEST_ID_RE: Final = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
 
 # The answer to a delivery the merchant takes (nearly every one under load): made once.
 OK: Final = Response(200, orjson.dumps({"ok": True}))
@@ -113,7 +111,7 @@ class Sink:
     def error_answer(self, request: Request | None, exc: Exception) -> Response:
         """The SPEC 11 error body, naming a request id (the client's when it sent a sane one)."""
         given = request.headers.get("x-request-id") if request is not None else None
-        request_id = given if given and REQUEST_ID_RE.match(given) else new_id("req")
+        request_id = request_id_from(given)
         headers = [("X-Request-Id", request_id)]
         if isinstance(exc, ApiError):
             headers += exc.headers().items()
