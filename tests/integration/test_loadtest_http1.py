@@ -168,6 +168,31 @@ async def test_request_past_its_timeout_is_a_timeout_and_its_connection_dropped(
     assert client.opened == 2  # the timed-out connection was not reused
 
 
+async def test_timeout_while_waiting_for_a_connection_and_on_a_kept_alive_one(
+    server: Server,
+) -> None:
+    async with Http1Client(server.url, connections=1, timeout_s=10) as client:
+        assert (await client.request("POST", "/echo", {}, b"warm")).body == b"warm"
+        held = asyncio.create_task(client.request("GET", "/gated", {}))  # takes the one slot
+        await wait_until(lambda: _in_flight(server), lambda n: n == 1)
+        client.timeout_s = 0.3  # shorter than the slot stays taken
+        with pytest.raises(TimeoutError):
+            await client.request("POST", "/echo", {}, b"waits")
+        server.gate.set()
+        assert (await held).status == 200
+        assert client.opened == 1  # one kept-alive connection so far, idle again
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError):
+            await client.request("GET", "/slow", {})
+        assert asyncio.get_running_loop().time() - started >= 0.3
+        assert (await client.request("POST", "/echo", {}, b"after")).body == b"after"
+        assert client.opened == 2  # the timed-out connection was not reused
+
+
+async def _in_flight(server: Server) -> int:
+    return server.in_flight
+
+
 async def test_refused_connection_is_a_connect_error() -> None:
     runner, port = await start_site(web.Application(), "127.0.0.1", 0)
     await runner.cleanup()  # nothing listens on `port` any more
