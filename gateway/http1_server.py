@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
@@ -39,6 +38,7 @@ log = logging.getLogger("paygate.http1_server")
 
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers
 CLOSE_GRACE_S = 5.0  # how long `close` waits for handlers still running
+KEEPALIVE_S = 75.0  # a connection with no handler running and no bytes for this long is closed
 
 
 class Response(NamedTuple):
@@ -115,6 +115,7 @@ class _Connection(asyncio.Protocol):
         self._paused = False
         self._refused: Request | None = None  # a request refused by its head alone
         self.lost = False
+        self.last_data_s = server.loop.time()  # when bytes last came (KEEPALIVE_S)
         self.transport: asyncio.Transport  # set by connection_made
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -137,6 +138,7 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
     def data_received(self, data: bytes) -> None:
+        self.last_data_s = self._server.loop.time()
         self._buffer += data
         if self._running is None:
             self._serve()
@@ -165,14 +167,15 @@ class _Connection(asyncio.Protocol):
                 answer = self._server.handler(request)
             except Exception as exc:
                 answer = self._server.error_answer(request, exc)
-            if inspect.isawaitable(answer):
-                task = asyncio.ensure_future(answer)
-                self._running = task
-                done = functools.partial(self._answered, request=request, head_only=head_only,
-                                         close=close)  # fmt: skip
-                task.add_done_callback(done)
-                return
-            self._write(answer, head_only, close)
+            if isinstance(answer, Response):
+                self._write(answer, head_only, close)
+                continue
+            task = asyncio.ensure_future(answer)
+            self._running = task
+            done = functools.partial(self._answered, request=request, head_only=head_only,
+                                     close=close)  # fmt: skip
+            task.add_done_callback(done)
+            return
 
     def _answered(self, task: asyncio.Task[Response], *, request: Request, head_only: bool,
                   close: bool) -> None:  # fmt: skip
@@ -275,12 +278,14 @@ class _Connection(asyncio.Protocol):
 
 
 class Http1Server:
-    """Listens on one port; `close` stops listening, closes idle connections, waits up to
-    CLOSE_GRACE_S for the handlers still running, and then drops what is left."""
+    """Listens on one port; closes connections quiet for `keepalive_s`; `close` stops
+    listening, closes idle connections, waits up to CLOSE_GRACE_S for the handlers still
+    running, and then drops what is left. Made inside the running loop."""
 
     def __init__(self, handler: Handler, error_answer: ErrorAnswer, *, max_body_bytes: int,
                  wants: Wants | None = None,
-                 handoff: Callable[[], asyncio.BaseProtocol] | None = None) -> None:  # fmt: skip
+                 handoff: Callable[[], asyncio.BaseProtocol] | None = None,
+                 keepalive_s: float = KEEPALIVE_S) -> None:  # fmt: skip
         assert (wants is None) == (handoff is None), "wants and handoff go together"
         self.handler = handler
         self.error_answer = error_answer
@@ -290,17 +295,30 @@ class Http1Server:
         self.requests = 0  # requests read and given to the handler
         self.handed_off = 0  # connections given to the full server
         self.connections: set[_Connection] = set()
+        self.keepalive_s = keepalive_s
+        self.loop = asyncio.get_running_loop()
         self._server: asyncio.Server | None = None
+        self._sweep: asyncio.TimerHandle | None = None
         self._changed = asyncio.Event()
 
     async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
         """Listen; returns the bound port (`port` 0: any free one)."""
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
+        self._server = await self.loop.create_server(
             lambda: _Connection(self), host, port, backlog=4096, reuse_port=reuse_port or None
         )
+        self._sweep = self.loop.call_later(self.keepalive_s / 4, self._close_idle)
         bound: int = self._server.sockets[0].getsockname()[1]
         return bound
+
+    def _close_idle(self) -> None:
+        """Close the connections quiet for `keepalive_s` with no handler running (a client
+        that keeps connections open and idle, or stops halfway through a head); a sweep every
+        quarter of it, rather than a timer per request."""
+        quiet_since = self.loop.time() - self.keepalive_s
+        for conn in list(self.connections):
+            if not conn.busy and conn.last_data_s < quiet_since:
+                conn.transport.close()
+        self._sweep = self.loop.call_later(self.keepalive_s / 4, self._close_idle)
 
     def changed(self) -> None:
         self._changed.set()
@@ -308,6 +326,8 @@ class Http1Server:
     async def close(self, grace_s: float = CLOSE_GRACE_S) -> None:
         if self._server is None:
             return
+        if self._sweep is not None:
+            self._sweep.cancel()
         self._server.close()
         for conn in list(self.connections):
             conn.close_when_idle()

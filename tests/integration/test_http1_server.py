@@ -211,3 +211,26 @@ async def test_close_lets_a_running_handler_answer_and_closes_idle_connections()
     idle_writer.close()
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", port)
+
+
+async def test_a_quiet_connection_is_closed_but_not_one_whose_handler_runs() -> None:
+    app = App()
+    server = Http1Server(app.handle, app.error_answer, max_body_bytes=MAX_BODY, keepalive_s=0.2)
+    port = await server.start("127.0.0.1", 0)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(post("/echo", b"q"))
+        assert (await _answer(reader)).endswith(b"POST /echo q")
+        busy = asyncio.create_task(exchange(port, post("/slow", b"")))
+        await wait_until(lambda: _held(app), lambda n: n == 1)
+        started = asyncio.get_running_loop().time()
+        assert await asyncio.wait_for(reader.read(1), 5.0) == b""  # quiet: closed by the sweep
+        assert asyncio.get_running_loop().time() - started < 2.0
+        writer.close()
+        assert not busy.done()  # the held request's connection stays open, quiet as it is
+        app.release.set()
+        (answer,), _ = await asyncio.wait_for(busy, 5.0)
+        assert answer.endswith(b"slow done")
+    finally:
+        app.release.set()
+        await server.close(grace_s=2.0)
