@@ -27,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from email.utils import formatdate
 from http import HTTPStatus
 from typing import Final, Literal, NamedTuple, cast
 from urllib.parse import parse_qsl
@@ -78,22 +80,18 @@ ErrorAnswer = Callable[[Request | None, Exception], Response]
 Wants = Callable[[str, str], bool]  # (method, target) -> answered here
 HANDOFF: Final = "handoff"  # _parse: this request goes to the full server
 
-_REASONS: dict[int, bytes] = {}
 
-
+@functools.cache
 def _status_line(status: int) -> bytes:
-    line = _REASONS.get(status)
-    if line is None:
-        try:
-            reason = HTTPStatus(status).phrase
-        except ValueError:
-            reason = "Unknown"
-        line = _REASONS[status] = f"HTTP/1.1 {status} {reason}\r\n".encode("latin-1")
-    return line
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Unknown"
+    return f"HTTP/1.1 {status} {reason}\r\n".encode("latin-1")
 
 
-def encode(response: Response, *, head_only: bool, close: bool) -> bytes:
-    parts = [_status_line(response.status),
+def encode(response: Response, *, head_only: bool, close: bool, date_line: bytes) -> bytes:
+    parts = [_status_line(response.status), date_line,
              f"Content-Type: {response.content_type}\r\nContent-Length: {len(response.body)}\r\n"
              .encode("latin-1")]  # fmt: skip
     for name, value in response.headers:
@@ -201,7 +199,9 @@ class _Connection(asyncio.Protocol):
         self._serve()
 
     def _write(self, response: Response, head_only: bool, close: bool) -> None:
-        self.transport.write(encode(response, head_only=head_only, close=close))
+        date_line = self._server.date_line()
+        self.transport.write(encode(response, head_only=head_only, close=close,
+                                    date_line=date_line))  # fmt: skip
         if close:
             self.transport.close()
 
@@ -299,6 +299,8 @@ class Http1Server:
         self.loop = asyncio.get_running_loop()
         self._server: asyncio.Server | None = None
         self._sweep: asyncio.TimerHandle | None = None
+        self._date_s = 0
+        self._date_line = b""
         self._changed = asyncio.Event()
 
     async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
@@ -322,6 +324,15 @@ class Http1Server:
 
     def changed(self) -> None:
         self._changed.set()
+
+    def date_line(self) -> bytes:
+        """The `Date` header (RFC 9110: an origin server with a clock sends it), made once a
+        second."""
+        now_s = int(time.time())
+        if now_s != self._date_s:
+            self._date_s = now_s
+            self._date_line = f"Date: {formatdate(now_s, usegmt=True)}\r\n".encode("latin-1")
+        return self._date_line
 
     async def close(self, grace_s: float = CLOSE_GRACE_S) -> None:
         if self._server is None:

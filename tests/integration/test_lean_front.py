@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -119,6 +120,17 @@ async def test_the_lean_and_the_aiohttp_front_answer_alike(settings: Settings) -
     assert lean_seen["nonce twice"][1] == ("replayed_request", None)
     assert "retry-after" in lean_seen["limited 2"][2]
     assert {"x-ratelimit-limit", "x-request-id"} <= lean_seen["created"][2]
+
+
+async def test_lean_answers_carry_a_date_header(gateway: LiveGateway) -> None:
+    m, _ = await gateway.merchant()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(gateway.url + NOOP, data=b"{}", headers=signed(m, b"{}", NOOP)) as resp,
+    ):
+        assert resp.status == 200
+        stamp = parsedate_to_datetime(resp.headers["Date"])
+    assert abs(stamp.timestamp() - time.time()) < 5
 
 
 async def test_other_requests_and_unreadable_payouts_go_to_aiohttp_on_the_same_connection(
