@@ -69,6 +69,10 @@ class Request:
     def query(self) -> dict[str, str]:
         return dict(parse_qsl(self.target.partition("?")[2]))
 
+    def header(self, name: str) -> str | None:
+        """A header by its name in any case (`headers` holds them lower-cased)."""
+        return self.headers.get(name.lower())
+
     def gone(self) -> bool:
         """The client hung up (or the connection is closing): nobody waits for the answer."""
         return self._conn.lost or self._conn.transport.is_closing()
@@ -214,9 +218,6 @@ class _Connection(asyncio.Protocol):
         self.transport.set_protocol(protocol)
         protocol.connection_made(self.transport)
         data, self._buffer = bytes(self._buffer), bytearray()
-        if self._paused:
-            self._paused = False
-            self.transport.resume_reading()
         if data:
             cast(asyncio.Protocol, protocol).data_received(data)
 

@@ -25,7 +25,7 @@ from typing import Final
 import orjson
 
 from gateway.api.auth import authenticate_signed
-from gateway.api.front import Front
+from gateway.api.front import UNMATCHED, Front
 from gateway.api.jsonio import decode_typed
 from gateway.api.middleware import error_answer, request_id_from
 from gateway.api.routes_payouts import accept_payout
@@ -38,9 +38,6 @@ PAYOUTS: Final = "/v1/payouts"
 NOOP: Final = "/v1/noop"
 ROUTES: Final = frozenset({PAYOUTS, NOOP})
 OK_BODY: Final = orjson.dumps({"ok": True})
-UNREAD: Final = (
-    "unmatched"  # the metrics' route label of a request refused before its head was read
-)
 
 
 class LeanRoutes:
@@ -67,7 +64,7 @@ class LeanRoutes:
         try:
             settings = services.settings
             merchant = await authenticate_signed(
-                lambda name: headers.get(name.lower()), "POST", route, request.body,
+                request.header, "POST", route, request.body,
                 services.merchants, services.admissions, settings.signature_window_s,
                 settings.rate_limit_fail_open, answer_headers,
             )  # fmt: skip
@@ -100,7 +97,7 @@ class LeanRoutes:
         (it catches everything it raises; this is the server's last resort)."""
         given = None if request is None else request.headers.get("x-request-id")
         request_id = request_id_from(given)
-        route = UNREAD if request is None else request.target
+        route = UNMATCHED if request is None else request.target  # None: its head was unread
         status, error, extra = error_answer(exc, request_id, "POST", route)
         services = self._front.services
         if services is not None:

@@ -132,8 +132,7 @@ class Sink:
             self.state.unknown_merchant_rejected += 1
             raise Unauthorized(f"no merchant {merchant_id!r} registered at this sink")
         try:
-            headers = request.headers
-            signed = signed_headers(lambda name: headers.get(name.lower()), SIGNATURE_WINDOW_S)
+            signed = signed_headers(request.header, SIGNATURE_WINDOW_S)
             # Only this endpoint's merchant may sign for it.
             secret = inbox.secret if signed.key == merchant_id else None
             check_signature(signed, secret, request.method, request.target, request.body)
