@@ -106,15 +106,21 @@ async def lease_due(
             chosen.append(r["id"])
     if not chosen:
         return []
+    # The rows locked in `l` are leased by their tuple ids (a TID scan: one heap fetch each;
+    # no other transaction can move a row this one holds locked). Joined back by event id
+    # instead, the statement's generic plan (planned for a queue of a few rows, a batch of
+    # ten) ran a nested loop whose every turn searched the index for every id of the batch
+    # again: n * n index searches, ~2.6 ms for 60 rows on PostgreSQL 15, 1.4 ms on 18,
+    # against 0.7 and 0.6 ms by tuple id (README, "Batched statements on generic plans").
     rows = await pool.fetch(
         f"""WITH l AS (
-                SELECT event_id FROM notification_queue
+                SELECT ctid AS tid FROM notification_queue
                 WHERE event_id = ANY($1::text[]) AND next_attempt_at <= $2
                     AND (leased_until IS NULL OR leased_until <= $2)
                 ORDER BY event_id FOR UPDATE SKIP LOCKED),
             leased AS (
                 UPDATE notification_queue q SET leased_until = $3
-                FROM l WHERE q.event_id = l.event_id AND q.event_id = ANY($1::text[])
+                WHERE q.ctid = ANY (ARRAY(SELECT tid FROM l))
                 RETURNING q.event_id)
             SELECT {EVENT_COLUMNS}, m.notify_url, m.secret
             FROM leased JOIN outbox_events e ON e.id = leased.event_id

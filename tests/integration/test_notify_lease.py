@@ -25,7 +25,8 @@ def pool(one_connection_pool: asyncpg.Pool) -> asyncpg.Pool:
     return one_connection_pool
 
 
-async def _queued_event(pool: asyncpg.Pool) -> str:
+async def _queued_event(pool: asyncpg.Pool, events: int = 1) -> str:
+    """A merchant with `events` queued events (of as many payouts); the first one's id."""
     m = mmodel.Merchant(
         id=new_id("m"), name="lease", secret=new_secret(), status="active",
         funding_mode="prefunded", currency="CNY", advance_limit_fen=0, fee_fixed_fen=0,
@@ -36,8 +37,9 @@ async def _queued_event(pool: asyncpg.Pool) -> str:
     async with pool.acquire() as conn, conn.transaction():
         await merchants_repo.insert(conn, m)
         await insert_events(conn, [OutboxEvent(m.id, "payout.succeeded", new_id("po"), 3,
-                                               {"status": "succeeded"})])  # fmt: skip
-    event_id: str = await pool.fetchval("SELECT event_id FROM notification_queue")
+                                               {"status": "succeeded"})
+                                   for _ in range(events)])  # fmt: skip
+    event_id: str = await pool.fetchval("SELECT min(event_id) FROM notification_queue")
     return event_id
 
 
@@ -100,3 +102,31 @@ async def test_a_failed_attempt_waits_for_its_retry_and_a_delivery_leaves_the_qu
     status = await pool.fetchval("SELECT delivery_status FROM outbox_events WHERE id = $1",
                                  event_id)  # fmt: skip
     assert status == "delivered"
+
+
+async def test_a_batch_leases_exactly_the_rows_it_locked(
+    pool: asyncpg.Pool, db: asyncpg.Connection
+) -> None:
+    """The lease writes the rows its statement locked (by tuple id), no others: of 30 due
+    events, a batch of 20 leases 20 and leaves the other ten as they were; of those ten, one
+    held by another transaction is skipped and stays unleased, and is due once let go."""
+    await _queued_event(pool, events=30)
+    ids = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM notification_queue")}
+    now = datetime.now(UTC) + timedelta(seconds=1)
+
+    async def leased_now() -> set[str]:
+        rows = await pool.fetch(
+            "SELECT event_id, leased_until FROM notification_queue WHERE leased_until IS NOT NULL"
+        )
+        assert all(r["leased_until"] == now + LEASE for r in rows)
+        return {r["event_id"] for r in rows}
+
+    first = {d.id for d in await repo.lease_due(pool, now, now + LEASE, 20, {}, 100)}
+    assert len(first) == 20 and first <= ids and await leased_now() == first
+    held = min(ids - first)
+    async with db.transaction():
+        await db.execute("SELECT 1 FROM notification_queue WHERE event_id = $1 FOR UPDATE", held)
+        second = {d.id for d in await repo.lease_due(pool, now, now + LEASE, 20, {}, 100)}
+    assert second == ids - first - {held} and await leased_now() == ids - {held}
+    last = await repo.lease_due(pool, now, now + LEASE, 20, {}, 100)
+    assert [d.id for d in last] == [held]
