@@ -25,6 +25,13 @@ _CHECKS: tuple[tuple[str, str], ...] = (
            WHERE NOT EXISTS (SELECT 1 FROM postings p WHERE p.entry_id = e.id)""",
     ),
     (
+        # Checked as each statement writes postings (migration 0022), proven here too.
+        "postings_name_accounts_and_entries",
+        """SELECT count(*) FROM postings p
+           WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.code = p.account)
+              OR NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.id = p.entry_id)""",
+    ),
+    (
         "cached_balances_equal_postings",
         f"""WITH sums AS (
                SELECT a.merchant_id, a.kind, coalesce(sum(p.amount_fen), 0) AS total
