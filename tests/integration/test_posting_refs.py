@@ -4,6 +4,8 @@ are never deleted, nor an account's code changed."""
 
 from __future__ import annotations
 
+import re
+
 import asyncpg
 import pytest
 
@@ -89,3 +91,24 @@ async def test_the_ledger_check_finds_a_posting_naming_nothing(db: asyncpg.Conne
         await db.execute("SET LOCAL session_replication_role = replica")
         await db.execute(WRITE, [entry], [entry, entry], [ACCOUNT, "platform:gone"], [-1, 1])
     assert await named_nothing() == 1
+
+
+async def test_each_lookup_stays_one_probe_per_value(db: asyncpg.Connection) -> None:
+    """The check's two queries, planned over 2,000 postings against a journal and accounts
+    that look small (a fresh database, the state in which PostgreSQL likes to hash a whole
+    table once per statement): each account and entry is looked up on its own, never by a
+    hashed read of the whole table (migration 0022, the `OFFSET 0`)."""
+    source = await db.fetchval("SELECT prosrc FROM pg_proc WHERE proname = 'postings_refer'")
+    queries = re.findall(r"(SELECT n\.\w+) INTO missing (FROM .*?LIMIT 1);", source, re.S)
+    assert len(queries) == 2, source
+    await db.execute("CREATE TEMP TABLE new_postings AS SELECT * FROM postings LIMIT 0")
+    await db.execute(
+        """INSERT INTO new_postings (id, entry_id, account, amount_fen, created_at)
+           SELECT i, 'je_' || i, 'platform:fee_income', 1, now()
+           FROM generate_series(1, 2000) i"""
+    )
+    await db.execute("ANALYZE new_postings; ANALYZE journal_entries; ANALYZE accounts")
+    for select, rest in queries:
+        plan = "\n".join(r[0] for r in await db.fetch(f"EXPLAIN {select} {rest}"))
+        # A subplan run per value (`= n.account`, `= n.entry_id`), not a hashed one.
+        assert "SubPlan" in plan and "hashed" not in plan and "= n." in plan, plan
