@@ -39,6 +39,23 @@ async def test_a_statement_with_its_entries_and_known_accounts_is_written(
     assert await _postings(db, entries) == 60
 
 
+async def test_an_account_made_in_the_same_statement_may_be_named(db: asyncpg.Connection) -> None:
+    """The ledger makes a bank's reserve account in the statement that first posts to it
+    (journal.py): the check runs after the whole statement, so it sees that account."""
+    entry, account = new_id("je"), f"platform:reserve:{new_id('t')}"
+    await db.execute(
+        """WITH made AS (
+               INSERT INTO accounts (code, kind, currency) VALUES ($3, 'reserve', 'CNY')
+               RETURNING 1),
+           entries AS (
+               INSERT INTO journal_entries (id, kind) VALUES ($1, 'test') RETURNING 1)
+           INSERT INTO postings (entry_id, account, amount_fen)
+           VALUES ($1, $2, -7), ($1, $3, 7)""",
+        entry, ACCOUNT, account,
+    )  # fmt: skip
+    assert await _postings(db, [entry]) == 2
+
+
 @pytest.mark.parametrize("missing", ["account", "entry"])
 async def test_one_posting_naming_nothing_undoes_the_whole_statement(
     db: asyncpg.Connection, missing: str
