@@ -129,7 +129,11 @@ async def test_migration_converts_rows_of_several_months(
             await migrate(db, migrations_before_partitions)
             await _old_rows(db)
             applied = await migrate(db)
-            assert applied == ["0021_time_partitions.sql", "0022_posting_refs.sql"]
+            assert applied == [
+                "0021_time_partitions.sql",
+                "0022_posting_refs.sql",
+                "0023_statistics_targets.sql",
+            ]
             # 0022: no month of postings keeps a key to its entries' month (checked per
             # statement instead, see test_posting_refs.py).
             keys = await db.fetchval(
@@ -149,6 +153,13 @@ async def test_migration_converts_rows_of_several_months(
             # Every month from the oldest row's to next month exists.
             months = await _attached(db, "payouts")
             assert "payouts_history" in months and "payouts_p2026_10" in months
+            # 0023: the months the conversion made take the small statistics target too.
+            small = await db.fetchval(
+                """SELECT count(*) FROM pg_attribute WHERE attname = 'merchant_id'
+                   AND attstattarget = 10 AND attrelid = ANY (ARRAY['payouts_history',
+                       'payouts_p2026_10', 'outbox_events_history']::regclass[])"""
+            )
+            assert small == 3
             assert datetime.now(UTC).strftime("payouts_p%Y_%m") in months
             # The idempotency keys came along: a second insert of an order id fails.
             keys = await db.fetch("SELECT kind, merchant_order_id, object_id FROM order_keys")
