@@ -133,6 +133,7 @@ async def test_migration_converts_rows_of_several_months(
                 "0021_time_partitions.sql",
                 "0022_posting_refs.sql",
                 "0023_statistics_targets.sql",
+                "0024_analyze_when_doubled.sql",
             ]
             # 0022: no month of postings keeps a key to its entries' month (checked per
             # statement instead, see test_posting_refs.py).
@@ -153,7 +154,11 @@ async def test_migration_converts_rows_of_several_months(
             # Every month from the oldest row's to next month exists.
             months = await _attached(db, "payouts")
             assert "payouts_history" in months and "payouts_p2026_10" in months
-            # 0023: the months the conversion made take the small statistics target too.
+            # 0023, 0024: the months the conversion made take the small statistics target too,
+            # and are analyzed once doubled.
+            assert "autovacuum_analyze_scale_factor=1" in await db.fetchval(
+                "SELECT reloptions FROM pg_class WHERE relname = 'payouts_history'"
+            )
             small = await db.fetchval(
                 """SELECT count(*) FROM pg_attribute WHERE attname = 'merchant_id'
                    AND attstattarget = 10 AND attrelid = ANY (ARRAY['payouts_history',

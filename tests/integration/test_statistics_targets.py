@@ -1,6 +1,7 @@
 """The tables every payout appends to are analyzed from small samples (migration 0023): every
 column's statistics target is 10, none for a jsonb document, on each month's partition too,
-the months ensure_partitions makes later included; and an ANALYZE keeps that small."""
+the months ensure_partitions makes later included; and an ANALYZE keeps that small. And
+autovacuum analyzes them when they have doubled (migration 0024), each month too."""
 
 from __future__ import annotations
 
@@ -60,3 +61,21 @@ async def test_an_analyze_keeps_ten_buckets_and_skips_the_documents(
     assert len(stats["id"]["bounds"]) == 11  # ten buckets (the default target makes 100)
     assert stats["id"]["n_distinct"] == -1  # still known unique
     assert stats["merchant_id"]["n_distinct"] == 7
+
+
+async def test_each_month_is_analyzed_once_doubled(db: asyncpg.Connection) -> None:
+    assert await ensure_partitions(db, 3) > 0
+    tables = [t for t in APPENDED if await _months(db, t)]
+    assert len(tables) == 7
+    leaves = ["order_keys", "payee_velocity"]
+    for table in tables:
+        leaves += await _months(db, table)
+    rows = await db.fetch(
+        "SELECT relname, reloptions FROM pg_class WHERE relname = ANY($1::text[])", leaves
+    )
+    options = {r["relname"]: r["reloptions"] or [] for r in rows}
+    assert set(options) == set(leaves)
+    for leaf, opts in options.items():
+        assert "autovacuum_analyze_scale_factor=1" in opts, (leaf, opts)
+    # The months keep their own storage options beside it.
+    assert "fillfactor=60" in options[next(m for m in leaves if m.startswith("payouts_p"))]
