@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -99,6 +100,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--state-dir", type=Path, default=Path(".paygate/bench/hop-cost"))
     parser.add_argument("checkouts", nargs="+", metavar="LABEL=DIR")
     args = parser.parse_args(argv)
+    shared = [n for n in ("PAYGATE_DATABASE_URL", "PAYGATE_REDIS_URL") if os.environ.get(n)]
+    if shared and len(args.checkouts) > 1:
+        # Every system would write the same database (and count each other's CPU).
+        parser.error(
+            f"{' and '.join(shared)} set: the checkouts would share one store; unset "
+            "it, and each system starts its own embedded PostgreSQL and Redis"
+        )
     env = {"PAYGATE_BANK_PROFILE_PRESET": "instant", "PAYGATE_LOG_LEVEL": "WARNING"}
     with ExitStack() as stack:
         infos: dict[str, dict[str, Any]] = {}
