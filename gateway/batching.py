@@ -1,7 +1,8 @@
 """Group commit (SPEC 13): gather concurrent requests and handle them in one transaction.
 
 Natural batching: a flush starts as soon as one of `max_concurrent` slots is free and takes
-whatever is queued, up to `max_items`; optionally it first waits up to `max_wait_s` for more.
+whatever is queued, up to `max_items`; optionally it first waits `max_wait_s` for more (one
+timer; not when enough are queued already).
 At low load a request is handled alone with no added delay; under load batches grow by
 themselves. Each item still gets its own result. If a whole batch fails (a bug, a lost
 connection), its items are retried one by one so one bad item cannot sink the others — or,
@@ -105,26 +106,17 @@ class GroupCommitter(Generic[I, R]):
         return result
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             first = await self._queue.get()
             await self._slots.acquire()
             self._busy += 1
             batch = [first]
-            deadline = loop.time() + self._max_wait_s if self._max_wait_s > 0 else 0.0
-            while len(batch) < self._max_items:
-                if not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                    continue
-                if not deadline:
-                    break
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except TimeoutError:
-                    break
+            if self._max_wait_s > 0 and self._queue.qsize() < self._max_items - 1:
+                # One timer for the whole wait, however many items come meanwhile (a
+                # `wait_for` on the queue per item cost a task each, and a cancellation).
+                await asyncio.sleep(self._max_wait_s)
+            while len(batch) < self._max_items and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             task = asyncio.create_task(self._flush(batch))
             self._flushes.add(task)
             task.add_done_callback(self._flushes.discard)

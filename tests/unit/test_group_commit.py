@@ -56,3 +56,34 @@ async def test_without_direct_the_first_item_waits_for_the_gathering_loop() -> N
     finally:
         await committer.stop()
     assert batches == [[0, 1, 2]]
+
+
+async def test_a_wait_gathers_what_comes_during_it_and_a_full_queue_does_not_wait() -> None:
+    batches: list[list[int]] = []
+
+    async def handler(items: Sequence[int]) -> list[int | Exception]:
+        batches.append(list(items))
+        return list(items)
+
+    # A wait far longer than the test: a batch flushed before it is over did not wait.
+    committer: GroupCommitter[int, int] = GroupCommitter("t", handler, max_items=3,
+                                                         max_wait_s=0.5)  # fmt: skip
+    await committer.start()
+    try:
+        first = asyncio.create_task(committer.submit(0))
+
+        async def queued() -> int:
+            return committer._queue.qsize()
+
+        await wait_until(queued, lambda n: n == 0)  # the gathering loop took 0 and waits
+        second = asyncio.create_task(committer.submit(1))  # comes during the wait
+        assert await asyncio.gather(first, second) == [0, 1]
+        assert batches == [[0, 1]]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        # Enough queued to fill a batch: flushed at once, the rest in the next batch.
+        assert await asyncio.gather(*(committer.submit(i) for i in range(2, 6))) == [2, 3, 4, 5]
+        assert batches == [[0, 1], [2, 3, 4], [5]]
+        assert loop.time() - started < 0.5 + 0.4  # the first of the two did not wait
+    finally:
+        await committer.stop()
