@@ -108,13 +108,19 @@ class GroupCommitter(Generic[I, R]):
     async def _run(self) -> None:
         while True:
             first = await self._queue.get()
-            await self._slots.acquire()
-            self._busy += 1
             batch = [first]
-            if self._max_wait_s > 0 and self._queue.qsize() < self._max_items - 1:
-                # One timer for the whole wait, however many items come meanwhile (a
-                # `wait_for` on the queue per item cost a task each, and a cancellation).
-                await asyncio.sleep(self._max_wait_s)
+            try:
+                await self._slots.acquire()
+                self._busy += 1
+                if self._max_wait_s > 0 and self._queue.qsize() < self._max_items - 1:
+                    # One timer for the whole wait, however many items come meanwhile (a
+                    # `wait_for` on the queue per item cost a task each, and a cancellation).
+                    await asyncio.sleep(self._max_wait_s)
+            except asyncio.CancelledError:  # stopped: `stop` refuses the queued ones
+                _, fut = first
+                if not fut.done():
+                    fut.set_exception(ServiceUnavailable("gateway is shutting down"))
+                raise
             while len(batch) < self._max_items and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             task = asyncio.create_task(self._flush(batch))

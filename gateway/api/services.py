@@ -178,7 +178,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
 
         # Concurrent requests' admission checks go to Redis as one pipeline (one round trip;
         # on a cluster, side by side to their slots); a check that finds nothing in flight
-        # goes at once from its request's task (no queue, no flush task).
+        # goes at once from its request's task (no queue, no flush task), unless
+        # PAYGATE_ADMISSION_BATCH_WAIT_MS makes every check wait for company.
         wait_s = settings.admission_batch_wait_ms / 1000
         admissions: GroupCommitter[AdmissionCheck, Admission] = GroupCommitter(
             "admission", admit_counted, max_items=256, max_wait_s=wait_s, max_concurrent=2,

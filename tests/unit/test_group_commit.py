@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import pytest
+
 from gateway.batching import GroupCommitter
+from protocol.errors import ServiceUnavailable
 from tests.harness import wait_until
 
 
@@ -65,17 +68,17 @@ async def test_a_wait_gathers_what_comes_during_it_and_a_full_queue_does_not_wai
         batches.append(list(items))
         return list(items)
 
-    # A wait far longer than the test: a batch flushed before it is over did not wait.
+    # A wait long enough to tell a batch that waited from one that did not.
     committer: GroupCommitter[int, int] = GroupCommitter("t", handler, max_items=3,
                                                          max_wait_s=0.5)  # fmt: skip
     await committer.start()
     try:
         first = asyncio.create_task(committer.submit(0))
 
-        async def queued() -> int:
-            return committer._queue.qsize()
+        async def gathering() -> tuple[int, int]:
+            return committer._busy, committer._queue.qsize()
 
-        await wait_until(queued, lambda n: n == 0)  # the gathering loop took 0 and waits
+        await wait_until(gathering, lambda s: s == (1, 0))  # the loop took 0 and waits
         second = asyncio.create_task(committer.submit(1))  # comes during the wait
         assert await asyncio.gather(first, second) == [0, 1]
         assert batches == [[0, 1]]
@@ -87,3 +90,21 @@ async def test_a_wait_gathers_what_comes_during_it_and_a_full_queue_does_not_wai
         assert loop.time() - started < 0.5 + 0.4  # the first of the two did not wait
     finally:
         await committer.stop()
+
+
+async def test_stopping_during_the_wait_refuses_the_item_it_holds() -> None:
+    async def handler(items: Sequence[int]) -> list[int | Exception]:
+        return list(items)
+
+    committer: GroupCommitter[int, int] = GroupCommitter("t", handler, max_items=8,
+                                                         max_wait_s=30.0)  # fmt: skip
+    await committer.start()
+    held = asyncio.create_task(committer.submit(0))
+
+    async def gathering() -> tuple[int, int]:
+        return committer._busy, committer._queue.qsize()
+
+    await wait_until(gathering, lambda s: s == (1, 0))  # taken, waiting for company
+    await committer.stop()
+    with pytest.raises(ServiceUnavailable):
+        await asyncio.wait_for(held, 5)  # refused, not left waiting forever
