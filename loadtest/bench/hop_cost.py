@@ -4,6 +4,11 @@ payout rate with dispatch on (instant banks), for one or more checkouts measured
 
     python -m loadtest.bench.hop_cost [--rate 250] [--seconds 20] [--rounds 4] \
         before=../main after=.
+    python -m loadtest.bench.hop_cost --env waits:PAYGATE_ADMISSION_BATCH_WAIT_MS=1 \
+        main=. waits=.
+
+`--env LABEL:NAME=VALUE` (repeatable) starts that checkout's system with one more setting, so
+one checkout can be measured against itself with a knob turned.
 
 Each checkout gets a fresh `paygate up` (its own state directory and ports) and 50 merchants
 notified at its sink; round k runs every checkout before round k + 1, so a busier minute of a
@@ -88,6 +93,20 @@ async def _measure(infos: dict[str, dict[str, Any]], rate: float, seconds: float
     return runs
 
 
+def extra_env(specs: Sequence[str], labels: Sequence[str]) -> dict[str, dict[str, str]]:
+    """`--env` values (`LABEL:NAME=VALUE`) by label; ValueError names a malformed one."""
+    extra: dict[str, dict[str, str]] = {label: {} for label in labels}
+    for spec in specs:
+        label, _, assignment = spec.partition(":")
+        name, eq, value = assignment.partition("=")
+        if label not in extra:
+            raise ValueError(f"--env {spec!r}: no checkout labelled {label!r}")
+        if not eq or not name.startswith("PAYGATE_"):
+            raise ValueError(f"--env {spec!r}: want LABEL:PAYGATE_NAME=VALUE")
+        extra[label][name] = value
+    return extra
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m loadtest.bench.hop_cost",
@@ -98,8 +117,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="per round")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--state-dir", type=Path, default=Path(".paygate/bench/hop-cost"))
+    parser.add_argument("--env", action="append", default=[], metavar="LABEL:NAME=VALUE",
+                        help="one more setting for that checkout's system")  # fmt: skip
     parser.add_argument("checkouts", nargs="+", metavar="LABEL=DIR")
     args = parser.parse_args(argv)
+    labels = [c.partition("=")[0] for c in args.checkouts]
+    if len(set(labels)) != len(labels):
+        parser.error("each checkout needs a label of its own")
+    try:
+        extra = extra_env(args.env, labels)
+    except ValueError as exc:
+        parser.error(str(exc))
     shared = [n for n in ("PAYGATE_DATABASE_URL", "PAYGATE_REDIS_URL") if os.environ.get(n)]
     if shared and len(args.checkouts) > 1:
         # Every system would write the same database (and count each other's CPU).
@@ -116,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             wipe(state_dir / label)
             infos[label] = stack.enter_context(running_system(
                 state_dir / label, port=free_port(), bank_port=free_port(),
-                sink_port=free_port(), env=env, cwd=Path(tree or "."),
+                sink_port=free_port(), env=env | extra[label], cwd=Path(tree or "."),
             ))  # fmt: skip
         runs = asyncio.run(_measure(infos, args.rate, args.seconds, args.rounds))
     first = next(iter(runs))
