@@ -91,11 +91,10 @@ class Settings:
     accept_batch_max: int = 256
     accept_batch_wait_ms: float = 3.0
     accept_concurrency: int = 1
-    # Admission checks (nonce + rate limit) gather for T ms into one Redis pipeline; 0 (the
-    # default): a check that finds nothing in flight goes alone at once. A round trip to Redis
-    # costs the gateway ~40 µs of CPU on a 2-core VM, whatever it carries: at 1 ms the
-    # gateway's CPU per payout was 0.95 at 1,200-1,400/s and Redis's 0.81-0.85, but a request
-    # at low load waits ~1.3 ms longer (README, "Round trips").
+    # Admission checks (nonce + rate limit): one that finds nothing in flight goes alone at
+    # once; those that find one in flight (under load) gather for T ms into one Redis
+    # pipeline (0: no wait, they go as soon as a slot is free). A round trip to Redis costs the
+    # gateway ~40 µs of CPU on a 2-core VM, whatever it carries (README, "Round trips").
     admission_batch_wait_ms: float = 0.0
     # Decide accept batches on a snapshot and write them in one self-committing statement that
     # checks them under the lock (payouts/accept_fast.py); off (the default): the locked path

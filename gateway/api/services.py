@@ -178,12 +178,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
 
         # Concurrent requests' admission checks go to Redis as one pipeline (one round trip;
         # on a cluster, side by side to their slots); a check that finds nothing in flight
-        # goes at once from its request's task (no queue, no flush task), unless
-        # PAYGATE_ADMISSION_BATCH_WAIT_MS makes every check wait for company.
+        # goes at once from its request's task (no queue, no flush task, no wait). One that
+        # finds company (under load) waits PAYGATE_ADMISSION_BATCH_WAIT_MS for more.
         wait_s = settings.admission_batch_wait_ms / 1000
         admissions: GroupCommitter[AdmissionCheck, Admission] = GroupCommitter(
             "admission", admit_counted, max_items=256, max_wait_s=wait_s, max_concurrent=2,
-            retry_singly=False, direct_when_idle=wait_s == 0, metrics=metrics,
+            retry_singly=False, direct_when_idle=True, metrics=metrics,
         )  # fmt: skip
         await admissions.start()
         try:

@@ -92,6 +92,49 @@ async def test_a_wait_gathers_what_comes_during_it_and_a_full_queue_does_not_wai
         await committer.stop()
 
 
+async def test_with_direct_an_idle_item_does_not_wait_and_the_ones_behind_it_gather() -> None:
+    """Admission's shape: a wait, and direct when idle. Nothing in flight: the item goes at once
+    (no wait at low load); items that find one in flight wait for company and go together."""
+    release = asyncio.Event()
+    batches: list[list[int]] = []
+
+    async def handler(items: Sequence[int]) -> list[int | Exception]:
+        batches.append(list(items))
+        if items == [0]:
+            await release.wait()  # the lone batch stays in flight while the others come
+        return list(items)
+
+    # A wait long enough to tell a batch that waited from one that did not.
+    committer: GroupCommitter[int, int] = GroupCommitter(
+        "t", handler, max_items=8, max_wait_s=0.5, direct_when_idle=True
+    )
+    await committer.start()
+    loop = asyncio.get_running_loop()
+    try:
+        started = loop.time()
+        first = asyncio.create_task(committer.submit(0))
+
+        async def state() -> tuple[list[list[int]], int]:
+            return [list(b) for b in batches], committer._busy
+
+        await wait_until(state, lambda s: s == ([[0]], 1))  # alone, at once, still in flight
+        assert loop.time() - started < 0.4
+        behind = [asyncio.create_task(committer.submit(i)) for i in (1, 2)]
+        await wait_until(state, lambda s: s == ([[0]], 2))  # taken by the loop, waiting
+        third = asyncio.create_task(committer.submit(3))  # comes during the wait
+        release.set()
+        assert await first == 0
+        assert await asyncio.gather(*behind, third) == [1, 2, 3]
+        assert batches == [[0], [1, 2, 3]]
+        assert loop.time() - started >= 0.5  # the second batch waited
+        again = loop.time()
+        assert await committer.submit(4) == 4  # idle again: at once
+        assert loop.time() - again < 0.4
+        assert batches == [[0], [1, 2, 3], [4]]
+    finally:
+        await committer.stop()
+
+
 async def test_stopping_during_the_wait_refuses_the_item_it_holds() -> None:
     async def handler(items: Sequence[int]) -> list[int | Exception]:
         return list(items)
