@@ -121,12 +121,16 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                         return done
                 return await accept_batch(conn, items, now, risk_rules)
 
+        # A payout that finds no batch in flight is written at once from its request's task;
+        # those that find one gather for PAYGATE_ACCEPT_BATCH_WAIT_MS after it (fewer, larger
+        # transactions under load: without the wait, ~1.09x the CPU per payout at 700/s).
         accepts = GroupCommitter(
             "accept",
             accept_handler,
             max_items=settings.accept_batch_max,
             max_wait_s=settings.accept_batch_wait_ms / 1000,
             max_concurrent=settings.accept_concurrency,
+            direct_when_idle=True,
             metrics=metrics,
         )
         await accepts.start()

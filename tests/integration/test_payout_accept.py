@@ -1,10 +1,12 @@
 """Accepting payouts: funds at the exact boundaries, idempotency, concurrency, no overdraft."""
 
 import asyncio
+import dataclasses
 
 import asyncpg
 
-from tests.harness import LiveGateway
+from gateway.settings import Settings
+from tests.harness import LiveGateway, live_gateway
 from tests.payloads import payout_body
 
 FEE_FIXED = 100
@@ -154,3 +156,18 @@ async def test_accepted_payout_writes_an_outbox_event_in_its_transaction(
         "SELECT type, sequence FROM outbox_events WHERE object_id = $1", payout["id"]
     )
     assert [(r["type"], r["sequence"]) for r in rows] == [("payout.accepted", 1)]
+
+
+async def test_a_lone_accept_does_not_wait_for_company(settings: Settings) -> None:
+    # The accepts' group commit gathers for PAYGATE_ACCEPT_BATCH_WAIT_MS only when it finds a
+    # batch in flight; a payout that finds none is written at once. With a two-minute wait, a
+    # lone payout answered within the deadline did not wait (a waiting one would time out).
+    slow = dataclasses.replace(settings, accept_batch_wait_ms=120_000.0)
+    async with live_gateway(slow) as gw:
+        _, client = await gw.merchant(credit_fen=10**6)
+        for i in range(3):
+            resp = await asyncio.wait_for(
+                client.post("/v1/payouts", payout_body(1_000, order_id=f"alone-{i}")), 30
+            )
+            assert resp.status == 201, resp.body
+        assert (await client.get("/v1/balance")).json()["held"] == 3_000
