@@ -17,28 +17,15 @@ def _b32(value: int, length: int) -> str:
     return "".join(reversed(out))
 
 
-# Two characters for every 10 bits: 80 random bits are 8 lookups (ids are made per payout,
-# entry and event, so this is on the hot path).
-_PAIRS = tuple(a + b for a in _ALPHABET for b in _ALPHABET)
-
-
-def _b32_80(value: int) -> str:
-    """`_b32(value, 16)` for an 80-bit value."""
-    p = _PAIRS
-    return (p[value >> 70 & 1023] + p[value >> 60 & 1023] + p[value >> 50 & 1023]
-            + p[value >> 40 & 1023] + p[value >> 30 & 1023] + p[value >> 20 & 1023]
-            + p[value >> 10 & 1023] + p[value & 1023])  # fmt: skip
-
-
-@lru_cache(maxsize=8)
-def _millis_part(millis: int) -> str:
-    return _b32(millis, 10)
-
-
-# The random parts come from os.urandom read 4,000 bytes at a time: one getrandom call per 400
-# ids instead of one each (a request id per request, a few ids per payout), same randomness.
-_RANDOM_CHUNK = 4000
-_random = bytearray()
+# The random parts come from os.urandom, 6,400 bytes at a time (one getrandom call per 400
+# ids instead of one each: a request id per request, a few ids per payout; ids are on the hot
+# path), each byte turned into one character by its low 5 bits (`bytes.translate`, in C).
+# 256 is a multiple of 32, so every character is uniform over the alphabet and independent of
+# the others: 16 characters are 80 random bits, as an 80-bit number drawn and encoded 5 bits a
+# character was before (issue 25: 0.37 µs an id against 1.29).
+_CHARS = bytes(ord(_ALPHABET[b & 31]) for b in range(256))
+_RANDOM_IDS = 400
+_random: list[str] = []  # random parts drawn and not handed out yet
 
 
 def _forget_random() -> None:
@@ -48,17 +35,25 @@ def _forget_random() -> None:
 os.register_at_fork(after_in_child=_forget_random)
 
 
-def _random80() -> int:
-    if not _random:
-        _random.extend(os.urandom(_RANDOM_CHUNK))
-    value = int.from_bytes(_random[-10:], "big")
-    del _random[-10:]
-    return value
+def _refill() -> str:
+    """Draw the next 400 random parts and hand out one of them."""
+    chars = os.urandom(16 * _RANDOM_IDS).translate(_CHARS).decode("ascii")
+    _random.extend([chars[i : i + 16] for i in range(16, 16 * _RANDOM_IDS, 16)])
+    return chars[:16]
+
+
+@lru_cache(maxsize=8)
+def _millis_part(millis: int) -> str:
+    return _b32(millis, 10)
 
 
 def new_id(prefix: str) -> str:
     """`prefix_` + 10 chars of milliseconds + 16 chars of randomness (80 bits)."""
-    return f"{prefix}_{_millis_part(time.time_ns() // 1_000_000)}{_b32_80(_random80())}"
+    try:
+        part = _random.pop()  # atomic: two threads never get the same part
+    except IndexError:
+        part = _refill()
+    return f"{prefix}_{_millis_part(time.time_ns() // 1_000_000)}{part}"
 
 
 def floor_id(prefix: str, at_s: float) -> str:

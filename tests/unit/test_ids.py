@@ -8,9 +8,13 @@ import time
 from protocol import ids
 
 
-def test_random_part_is_the_crockford_encoding_of_its_bits() -> None:
-    for value in (0, 2**80 - 1, *(int.from_bytes(os.urandom(10), "big") for _ in range(500))):
-        assert ids._b32_80(value) == ids._b32(value, 16)
+def test_each_random_byte_maps_to_a_character_uniformly() -> None:
+    # A byte's 256 values fall on the 32 characters 8 times each: a uniform byte gives a
+    # uniform character, 5 random bits.
+    assert sorted(ids._CHARS.decode()) == sorted(ids._ALPHABET * 8)
+    assert all(ids._CHARS[b] == ord(ids._ALPHABET[b & 31]) for b in range(256))
+    parts = [ids.new_id("po")[-16:] for _ in range(2000)]
+    assert set("".join(parts)) == set(ids._ALPHABET)
 
 
 def test_ids_sort_like_their_creation_time_and_floor_id_bounds_them() -> None:
@@ -24,9 +28,10 @@ def test_ids_sort_like_their_creation_time_and_floor_id_bounds_them() -> None:
 
 
 def test_random_parts_do_not_repeat_across_buffer_refills_and_forks() -> None:
-    made = {ids.new_id("req")[-16:] for _ in range(3 * ids._RANDOM_CHUNK // 10 + 7)}
-    assert len(made) == 3 * ids._RANDOM_CHUNK // 10 + 7
-    ids._random80()  # the buffer now holds bytes a forked child must not reuse
+    made = {ids.new_id("req")[-16:] for _ in range(3 * ids._RANDOM_IDS + 7)}
+    assert len(made) == 3 * ids._RANDOM_IDS + 7
+    ids.new_id("req")  # the buffer now holds parts a forked child must not reuse
+    assert ids._random
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: its next id's random part, to the parent
