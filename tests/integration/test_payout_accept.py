@@ -1,7 +1,6 @@
 """Accepting payouts: funds at the exact boundaries, idempotency, concurrency, no overdraft."""
 
 import asyncio
-import dataclasses
 
 import asyncpg
 
@@ -162,7 +161,7 @@ async def test_a_lone_accept_does_not_wait_for_company(settings: Settings) -> No
     # The accepts' group commit gathers for PAYGATE_ACCEPT_BATCH_WAIT_MS only when it finds a
     # batch in flight; a payout that finds none is written at once. With a two-minute wait, a
     # lone payout answered within the deadline did not wait (a waiting one would time out).
-    slow = dataclasses.replace(settings, accept_batch_wait_ms=120_000.0)
+    slow = settings.with_(accept_batch_wait_ms=120_000.0)
     async with live_gateway(slow) as gw:
         _, client = await gw.merchant(credit_fen=10**6)
         for i in range(3):
