@@ -65,6 +65,11 @@ class Step:
     p99_total_ms: float | None  # the two added: what the 1 s limit applies to
     still_open: int  # payouts of the window not final after the grace period
     backlog_growth_per_s: float | None
+    # What the step cost the write-ahead log: KB per payout accepted, full-page images (the
+    # first change to a page after a checkpoint writes the whole page) and checkpoints done.
+    wal_kb_per_payout: float | None
+    full_page_images: int
+    checkpoints: int
     held: bool
     why_not: str
 
@@ -104,20 +109,23 @@ async def measure_step(
 ) -> tuple[Step, LoadResult, datetime, datetime]:
     stop = asyncio.Event()
     samples = observe.Samples()
-    sampler = asyncio.create_task(observe.sample_until(info["database_url"], stop, samples))
-    since = datetime.now(UTC)
-    try:
-        result = await run(rate, seconds, tag)
-    finally:
-        until = datetime.now(UTC)
-        stop.set()
-        await sampler
     conn = await asyncpg.connect(info["database_url"])
     try:
+        wal_before = await observe.wal_reading(conn)
+        sampler = asyncio.create_task(observe.sample_until(info["database_url"], stop, samples))
+        since = datetime.now(UTC)
+        try:
+            result = await run(rate, seconds, tag)
+        finally:
+            until = datetime.now(UTC)
+            stop.set()
+            await sampler
         await _wait_final(conn, since, until)
         p99, still_open = await _latency(conn, since, until)
+        wal_after = await observe.wal_reading(conn)
     finally:
         await conn.close()
+    wal = {k: wal_after[k] - wal_before[k] for k in wal_before}
     ok = sum(v for k, v in result.by_status.items() if k.startswith("2"))
     bad = result.totals.completed + result.totals.errors - ok
     half = samples.rows[len(samples.rows) // 2 :]
@@ -136,8 +144,10 @@ async def measure_step(
         reasons.append(f"backlog grows {growth}/s")
     step = Step(rate_per_s=round(rate), seconds=seconds, accepted=ok, refused_or_failed=bad,
                 p99_request_ms=accept_p99_ms, p99_final_ms=p99_ms, p99_total_ms=total_ms,
-                still_open=still_open, backlog_growth_per_s=growth, held=not reasons,
-                why_not="; ".join(reasons))  # fmt: skip
+                still_open=still_open, backlog_growth_per_s=growth,
+                wal_kb_per_payout=round(wal["wal_bytes"] / 1024 / ok, 1) if ok else None,
+                full_page_images=wal["full_page_images"], checkpoints=wal["checkpoints"],
+                held=not reasons, why_not="; ".join(reasons))  # fmt: skip
     return step, result, since, until
 
 

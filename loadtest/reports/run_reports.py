@@ -172,10 +172,12 @@ def _capacity_section(cap: dict[str, Any]) -> Section:
         plots.append(bar_chart(cpu, "CPU ms per 1,000 payouts, by process", y_label="CPU ms"))
     table = [
         ["rate /s", "seconds", "accepted", "not 2xx", "p99 request ms", "p99 accepted->final ms",
-         "backlog growth /s", "held", "why not"],
+         "backlog growth /s", "WAL KB per payout", "full-page images", "checkpoints", "held",
+         "why not"],
         *[[s["rate_per_s"], s["seconds"], s["accepted"], s["refused_or_failed"],
-           s["p99_request_ms"], s["p99_final_ms"], s["backlog_growth_per_s"], s["held"],
-           s["why_not"]] for s in steps],
+           s["p99_request_ms"], s["p99_final_ms"], s["backlog_growth_per_s"],
+           s.get("wal_kb_per_payout"), s.get("full_page_images"), s.get("checkpoints"),
+           s["held"], s["why_not"]] for s in steps],
     ]  # fmt: skip
     return Section(f"End-to-end capacity: {cap['capacity_per_s']:,} payouts/s", table, plots)
 

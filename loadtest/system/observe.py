@@ -35,6 +35,20 @@ async def sample_once(conn: asyncpg.Connection, t_s: float) -> dict[str, Any]:
     return {"t": round(t_s, 2), **{k: int(v) for k, v in dict(row).items()}}
 
 
+async def wal_reading(conn: asyncpg.Connection) -> dict[str, int]:
+    """WAL written so far (bytes, by position), its full-page images and the checkpoints
+    completed, as counters to subtract: what a load step cost the write-ahead log. The page
+    images are counted by PostgreSQL's statistics, which lag by up to a second."""
+    lsn = await conn.fetchval("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+    fpi = await conn.fetchval("SELECT wal_fpi FROM pg_stat_wal")
+    checkpoints = await conn.fetchval(
+        "SELECT num_done FROM pg_stat_checkpointer"  # PostgreSQL 17 on
+        if conn.get_server_version().major >= 17
+        else "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+    )
+    return {"wal_bytes": int(lsn), "full_page_images": int(fpi), "checkpoints": int(checkpoints)}
+
+
 async def sample_until(database_url: str, stop: asyncio.Event, out: Samples) -> None:
     conn = await asyncpg.connect(database_url)
     started = time.monotonic()
