@@ -108,26 +108,35 @@ async def _write_checked(
 
     def guard(w: BatchWrite) -> str:
         ids = w.arg(merchants, "text[]")
-        cols = ", ".join(
-            w.arg([decided_on[m][k] for m in merchants], f"{pg}[]") for k, pg in enumerate(_TYPES)
-        )
+        decided = {c: w.arg([decided_on[m][k] for m in merchants], f"{pg}[]")
+                   for k, (c, pg) in enumerate(zip(_TERMS, _TYPES, strict=True))}  # fmt: skip
         names = ", ".join(_TERMS)
         latest = ", ".join(f"m.{c}" for c in _TERMS)
-        decided = ", ".join(f"t.{c}" for c in _TERMS)
-        # `balances` (the UPDATE, which locks the balance rows) runs before the merchants'
-        # rows are locked: the subquery's one-time condition reads it first.
+        then = ", ".join(f"t.{c}" for c in _TERMS)
+        # Each merchant's row, locked in merchant order after the balance rows (`balances`, the
+        # UPDATE that locks them, is read first by the one-time condition), against the terms
+        # decided on: one index probe per merchant.
+        w.add("guard_terms", f"""
+            SELECT t.merchant_id, ({latest}) IS NOT DISTINCT FROM ({then}) AS same
+            FROM unnest({ids}, {", ".join(decided.values())}) AS t (merchant_id, {names})
+            JOIN merchants m ON m.id = t.merchant_id
+            WHERE (SELECT count(*) FROM balances) >= 0
+            ORDER BY t.merchant_id FOR SHARE OF m""")  # fmt: skip
+        # One row. Where a merchant's terms are the ones decided on, its limits are too, so
+        # today's use is compared with the decided limits, found by the merchant's place in
+        # the sorted list: no join, whose generic plan (PAYGATE_GENERIC_PLANS) would rescan
+        # one side for every row of the other (a 256-payout batch over 1,000 merchants took
+        # ~75 ms instead of ~33).
+        at = f"array_position({ids}, nb.merchant_id)"
         w.add("guard", f"""
-            SELECT nb.merchant_id,
-                   ({latest}) IS NOT DISTINCT FROM ({decided})
-                   AND nb.usage_date = {w.arg(business_date, "date")}
-                   AND nb.used_amount_fen <= m.daily_amount_fen
-                   AND nb.used_count <= m.daily_count AS ok
-            FROM balances nb
-            JOIN (SELECT id, {names} FROM merchants
-                  WHERE id = ANY({ids}) AND (SELECT count(*) FROM balances) >= 0
-                  ORDER BY id FOR SHARE) m ON m.id = nb.merchant_id
-            JOIN unnest({ids}, {cols}) AS t (merchant_id, {names})
-                 ON t.merchant_id = nb.merchant_id""")  # fmt: skip
+            SELECT (SELECT count(*) FROM guard_terms) AS merchants,
+                   (SELECT bool_and(same) FROM guard_terms) AS same,
+                   (SELECT min(merchant_id) FROM guard_terms WHERE NOT same) AS moved,
+                   (SELECT count(*) FROM balances) AS balances,
+                   (SELECT bool_and(nb.usage_date = {w.arg(business_date, "date")}
+                                    AND nb.used_amount_fen <= ({decided["daily_amount_fen"]})[{at}]
+                                    AND nb.used_count <= ({decided["daily_count"]})[{at}])
+                    FROM balances nb) AS within""")  # fmt: skip
         return "(SELECT count(*) FROM guard) >= 0"
 
     w, expected = build_write(
@@ -135,13 +144,14 @@ async def _write_checked(
     )
     stale = w.arg(STALE + ": ", "text")
     n_merchants, n_payees = w.arg(len(merchants), "int"), w.arg(expected["velocity"], "int")
-    # One row when every check passed; otherwise the HAVING fails the statement.
+    # One row when every check passed; otherwise the cast fails the statement.
     w.add("verdict", f"""
         SELECT 1 FROM guard g
-        HAVING CASE WHEN bool_and(g.ok) AND count(*) = {n_merchants}
-                         AND (SELECT count(*) FROM velocity) = {n_payees}
-                    THEN 1
-                    ELSE ({stale} || coalesce(min(g.merchant_id), '-'))::int END = 1
+        WHERE CASE WHEN g.same AND g.within AND g.merchants = {n_merchants}
+                        AND g.balances = {n_merchants}
+                        AND (SELECT count(*) FROM velocity) = {n_payees}
+                   THEN 1
+                   ELSE ({stale} || coalesce(g.moved, '-'))::int END = 1
         """)  # fmt: skip
     # The order the parts run in: the new rows, then the verdict (balance rows, terms,
     # velocity), then the commit.
